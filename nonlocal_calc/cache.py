@@ -1,0 +1,66 @@
+"""The on-disk cache shared by derivations and generated code.
+
+Entries are files in one directory, written atomically (a temporary file in the
+same directory, then :func:`os.replace`), so a crash never leaves half an entry.
+``NONLOCAL_CALC_CACHE`` overrides the default per-user cache directory.
+
+>>> import os, tempfile
+>>> os.environ["NONLOCAL_CALC_CACHE"] = tempfile.mkdtemp()
+>>> write_atomic(cache_dir() / "demo.txt", "hello")
+>>> (cache_dir() / "demo.txt").read_text()
+'hello'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+ENV_VAR = "NONLOCAL_CALC_CACHE"
+
+
+def cache_dir(sub: str = "") -> Path:
+    """The cache directory (created if missing), optionally a subdirectory of it."""
+    root = os.environ.get(ENV_VAR)
+    if root:
+        path = Path(root).expanduser()
+    else:
+        import platformdirs
+
+        path = Path(platformdirs.user_cache_dir("nonlocal-calc"))
+    path = path / sub if sub else path
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def key_hash(*parts: object) -> str:
+    """A short stable hash of ``parts`` (their ``str``), for cache file names."""
+    from ._version import __version__
+
+    h = hashlib.sha256()
+    for part in (__version__, *parts):
+        h.update(str(part).encode())
+        h.update(b"\0")
+    return h.hexdigest()[:24]
+
+
+def write_atomic(path: Path | str, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a mix."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,58 @@
+"""The ``nonlocal-calc`` command line: one module per subcommand.
+
+Each module named in :data:`COMMANDS` defines ``register(subparsers)``, which adds
+its parser and sets ``func`` (called with the parsed arguments, returning an exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: Subcommand modules, in the order ``--help`` lists them.
+COMMANDS = ["derive", "kernels", "catalogue", "audit"]
+
+EPILOG = """examples:
+  nonlocal-calc derive relu --kernel sign          closed form of D_mu ReLU for the poster's kernel
+  nonlocal-calc derive tanh --kernel linear --series 4
+  nonlocal-calc derive --activation-expr "x/(1+exp(-x))" --kernel-expr "z**3" --latex
+  nonlocal-calc audit                               the poster's typos, computed
+  nonlocal-calc catalogue                           the activation table, recomputed
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nonlocal-calc",
+        description="Calculus of nonlocal operators: D_mu f(x) = int_{-delta}^{delta} [f(x+z) - f(x)] mu(z) dz.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from .._version import __version__
+
+    parser.add_argument("--version", action="version", version=f"nonlocal-calc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"{__name__}.{name.replace('-', '_')}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``nonlocal-calc`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    from ..parsing import ExpressionError
+
+    try:
+        return int(args.func(args) or 0)
+    except (ExpressionError, ValueError, FileNotFoundError) as exc:
+        print(f"nonlocal-calc {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
