@@ -147,7 +147,6 @@ def _effects(func: sp.Expr, right: sp.Expr) -> dict:
         mid = (lo + hi) / 2
         fb, rb = _branch_of(func, mid).subs(delta, DELTA), _branch_of(right, mid).subs(delta, DELTA)
         d = sp.diff(fb, x)
-        lo_v, hi_v = d.subs(x, lo), d.subs(x, hi)
         slopes[f"({lo}, {hi})"] = _sign_word(d, lo, hi)
         err = sp.expand(fb - rb)
         cands = [lo, hi] + [r for r in sp.solve(sp.diff(err, x), x) if r.is_real and lo < r < hi]
@@ -218,7 +217,7 @@ def corrected_numpy_source(expr: sp.Expr | None = None, name: str = "relu_deriv"
     Z = sp.Symbol("Z", real=True)
     regions = _regions(expr)
     body = f"{float(regions[-1][2])!r}"
-    for lo, hi, e in reversed(regions[:-1]):
+    for _lo, hi, e in reversed(regions[:-1]):
         cond = f"Z < {pr.doprint(hi.subs(x, Z))}"
         body = f"np.where({cond}, {pr.doprint(e.subs(x, Z))},\n        {body})"
     return (
