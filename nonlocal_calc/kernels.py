@@ -119,6 +119,8 @@ class Kernel:
         """mu(z) inside the horizon, as a formula valid for both signs of z."""
         if self.discrete:
             return sp.Piecewise((self.mu_plus, sp.Eq(z, delta)), (-self.mu_plus, sp.Eq(z, -delta)), (0, True))
+        if sp.expand(self.mu_plus + self.mu_plus.subs(z, -z)) == 0:  # already odd as written (e.g. z, z**3)
+            return self.mu_plus
         return sp.sign(z) * self.mu_plus.subs(z, sp.Abs(z))
 
     def moment(self, k: int) -> sp.Expr:
