@@ -6,6 +6,8 @@ import argparse
 import io
 import json
 
+from .derive import add_pair_arguments, resolve_pair
+
 EXAMPLES = """examples:
   nonlocal-calc converge tanh --kernel sign                       pointwise at x = 0.3, ten horizons, 50 digits
   nonlocal-calc converge relu --kernel linear --x 0               at the kink: the limit is the one-sided average
@@ -27,11 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("activation", nargs="?", help="catalogue name (see `nonlocal-calc catalogue`), e.g. relu, tanh")
-    p.add_argument("--activation-expr", metavar="FORMULA", help='an activation formula in x, e.g. "x/(1+exp(-x))"')
-    p.add_argument("--kernel", default="sign", help='kernel spec: sign, linear, "power(-1/2)", dirac_pair... '
-                   "(default: sign, the poster's mu1)")
-    p.add_argument("--kernel-expr", metavar="FORMULA", help='a kernel formula in z (and delta), e.g. "z**3"')
+    add_pair_arguments(p)
     where = p.add_mutually_exclusive_group()
     where.add_argument("--x", default="0.3", help="the point of a pointwise study (default 0.3)")
     where.add_argument("--interval", nargs=2, metavar=("A", "B"), help="study a norm over [A, B] instead")
@@ -50,14 +48,9 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     from .. import convergence
-    from ..activations import Activation
     from ..derivation import QuadratureFallbackWarning, derive
-    from ..kernels import Kernel
 
-    if bool(args.activation) == bool(args.activation_expr):
-        raise ValueError("give either an activation name or --activation-expr (one of them)")
-    act = Activation.from_expr(args.activation_expr, name="f") if args.activation_expr else args.activation
-    ker = Kernel.from_expr(args.kernel_expr) if args.kernel_expr else args.kernel
+    act, ker = resolve_pair(args)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", QuadratureFallbackWarning)  # the study reports the method itself
         D = derive(act, ker)
