@@ -17,7 +17,7 @@ quadrature of the defining integral: a disagreement is reported in the study, ne
 -0.113692159312643
 >>> relu = nlc.derive("relu", "sign")
 >>> k = nlc.convergence.study(relu, x=0)       # at the kink: the average of the one-sided slopes
->>> k.limit, k.exact_below
+>>> float(k.limit), k.exact_below
 (0.5, 0.5)
 >>> n = nlc.convergence.study(relu, interval=(-1, 1), norm="L1", dps=30)
 >>> n.predicted_order, round(n.observed_order, 6), round(n.observed_constant, 6) == round(n.predicted_constant, 6)
