@@ -230,3 +230,24 @@ def test_cli_pointwise_and_interval(tmp_path, capsys):
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert main(["converge", "relu", "--x", "zero"]) == 2
     assert "x must be a real number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("act, ker", [("tanh", "sign"), ("silu", "linear"), ("gelu", "dirac_pair"),
+                                      ("logistic", "power(-1/2)"), ("softplus", "power(2)")])
+def test_predicted_term_equals_leading_term_of_D_series(act, ker):
+    import sympy as sp
+
+    d = D(act, ker)
+    s = cv.study(d, x="0.3", deltas=["1/64", "1/128"], dps=30, crosscheck=False)
+    x0 = sp.Rational(3, 10)
+    rest = sp.expand(d.series(4, order=False).subs(nlc.x, x0) - sp.diff(d.activation.expr, nlc.x).subs(nlc.x, x0))
+    coeff = rest.coeff(nlc.delta, 2)
+    assert sp.expand(rest - coeff * nlc.delta**2) == 0  # D.series(4) - f' is c * delta**2
+    assert s.predicted_order == 2
+    assert abs(s.predicted_constant - mpmath.mpf(sp.N(coeff, 40))) < 1e-25
+
+
+def test_module_doctests():
+    import doctest
+
+    assert doctest.testmod(cv, optionflags=doctest.ELLIPSIS).failed == 0
