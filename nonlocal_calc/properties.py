@@ -11,7 +11,7 @@ silently "fixed".
 >>> row["range"], row["continuity"], row["monotonic"]
 (Interval.open(-1, 1), 1, True)
 >>> [d.column for d in compare_with_lecture() if d.activation == "prelu"]
-['derivative', 'range', 'derivative_monotonic']
+['derivative', 'range']
 """
 
 from __future__ import annotations
