@@ -59,7 +59,7 @@ x, delta = nlc.x, nlc.delta
 # %%
 D = nlc.derive("relu", "sign")
 print(D.method)
-D.expr
+D.expr  # noqa: B018 (displayed in a notebook)
 
 # %% [markdown]
 # **Check 1: the $\rho$ representation.** For ReLU, $D_\mu \mathrm{ReLU}(x) = \int_{-\delta}^{x}\rho(s)\,ds$ with the hat

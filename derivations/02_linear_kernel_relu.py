@@ -73,7 +73,7 @@ by_hand = sp.expand(sp.integrate(rho, (s, -delta, x)))
 D2 = nlc.derive("relu", "linear")
 print(D2.expr)
 assert sp.simplify(D2.expr.args[1][0] - by_hand) == 0 and D2.expr.args[0][0] == 0 and D2.expr.args[-1][0] == 1
-by_hand
+by_hand  # noqa: B018 (displayed in a notebook)
 
 # %% [markdown]
 # One cubic on the whole band $(-\delta, \delta)$, against two quadratics for $\mu_1$. Both are $C^1$ (their

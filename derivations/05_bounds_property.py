@@ -71,7 +71,7 @@ def extremes(act):
         for sgn in (1, -1):
             j = max(range(len(ys)), key=lambda k: sgn * ys[k])
             if 0 < j < len(ys) - 1:
-                t = mpmath.findroot(lambda t: mpmath.diff(fp, t), grid[j])
+                t = mpmath.findroot(lambda t, fp=fp: mpmath.diff(fp, t), grid[j])
                 if lo < t < hi:
                     ys.append(mpmath.mpf(fp(t)))
         vals += ys

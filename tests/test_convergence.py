@@ -245,9 +245,3 @@ def test_predicted_term_equals_leading_term_of_D_series(act, ker):
     assert sp.expand(rest - coeff * nlc.delta**2) == 0  # D.series(4) - f' is c * delta**2
     assert s.predicted_order == 2
     assert abs(s.predicted_constant - mpmath.mpf(sp.N(coeff, 40))) < 1e-25
-
-
-def test_module_doctests():
-    import doctest
-
-    assert doctest.testmod(cv, optionflags=doctest.ELLIPSIS).failed == 0
