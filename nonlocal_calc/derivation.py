@@ -139,12 +139,17 @@ class NonlocalDerivative:
 
         >>> import nonlocal_calc as nlc
         >>> nlc.derive("tanh", "sign").series(4)
-        1 - tanh(x)**2 + delta**2*(-tanh(x)**4/2 + 2*tanh(x)**2/3 - 1/6) + O(delta**4)
+        1 - tanh(x)**2 - delta**2*(tanh(x)**2 - 1)*(3*tanh(x)**2 - 1)/6 + O(delta**4)
         """
         f = self.activation.expr
-        terms = sp.Integer(0)
-        for k in range(1, n + 2, 2):
-            terms += self.kernel.moment(k) / sp.factorial(k) * sp.diff(f, x, k)
+        moments = [(k, self.kernel.moment(k)) for k in range(1, n + 2, 2)]
+        monomial = [m.as_coeff_exponent(delta) for _, m in moments]
+        if all(not c.has(delta) for c, _ in monomial):
+            # M_k = c_k delta**e_k (every scale-invariant kernel): keep the terms below delta**n, no series needed
+            s = sum((c * delta**e / sp.factorial(k) * sp.diff(f, x, k)
+                     for (k, _), (c, e) in zip(moments, monomial) if e < n), sp.Integer(0))
+            return s + sp.Order(delta**n) if order else s
+        terms = sum((m / sp.factorial(k) * sp.diff(f, x, k) for k, m in moments), sp.Integer(0))
         s = sp.series(terms, delta, 0, n)
         return s if order else s.removeO()
 
