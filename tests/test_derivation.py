@@ -219,3 +219,15 @@ def test_import_is_light():
     code = "import sys, nonlocal_calc; print('numba' in sys.modules, 'matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_a_wrong_symbolic_result_is_caught_and_replaced_by_quadrature(monkeypatch, tmp_path):
+    """SymPy's integrate is not infallible; every closed form is checked numerically on each cell."""
+    import nonlocal_calc.derivation as d
+
+    monkeypatch.setenv("NONLOCAL_CALC_CACHE", str(tmp_path))
+    right = d.closed_form
+    monkeypatch.setattr(d, "closed_form", lambda a, k: right(a, k) + sp.Piecewise((x / 10**6, x < 0), (0, True)))
+    with pytest.warns(QuadratureFallbackWarning, match="failed the numerical check"):
+        D = nlc.derive("relu", "linear")
+    assert D.method == "quadrature"
