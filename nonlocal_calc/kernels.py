@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import mpmath
 import sympy as sp
@@ -209,8 +209,14 @@ class Kernel:
         return f"{self.discrete}|{sp.srepr(self.mu_plus)}"
 
 
-def _build(name: str, raw_plus: sp.Expr, normalize: bool, **kw) -> Kernel:
-    """Validate a raw kernel half and (optionally) normalize it."""
+def _build(name: str, raw_plus: sp.Expr, normalize: bool, first_moment: sp.Expr | None = None, **kw) -> Kernel:
+    """Validate a raw kernel half and (optionally) normalize it.
+
+    ``first_moment``, when the caller has it in closed form (the power family), skips the checks.
+    """
+    if first_moment is not None:
+        scale = 1 / first_moment if normalize else sp.Integer(1)
+        return Kernel(name=name, mu_plus=sp.powsimp(scale * raw_plus), normalize=normalize, scale=scale, **kw)
     zp = _zp
     raw = raw_plus.subs(z, zp)
     if raw.has(sp.I) or raw.has(sp.zoo, sp.nan):
@@ -286,7 +292,8 @@ def power(p: float | int | str | sp.Expr = 0, normalize: bool = True) -> Kernel:
         )
     names = {0: "sign", 1: "linear"}
     name = names.get(pe, f"power({pe})")
-    return _build(name, z**pe, normalize, power=pe)
+    # int_{-delta}^{delta} z * sign(z)|z|^p dz = 2 delta^(p+2) / (p+2), finite and positive for p > -2
+    return _build(name, z**pe, normalize, first_moment=2 * delta ** (pe + 2) / (pe + 2), power=pe)
 
 
 def sign(normalize: bool = True) -> Kernel:
@@ -346,6 +353,11 @@ def get(spec: str | Kernel, normalize: bool = True) -> Kernel:
     """
     if isinstance(spec, Kernel):
         return spec
+    return _get(str(spec), normalize)
+
+
+@lru_cache(maxsize=64)
+def _get(spec: str, normalize: bool) -> Kernel:
     m = re.fullmatch(r"\s*([A-Za-z_0-9]+)\s*(?:\((.*)\))?\s*", str(spec))
     if not m or m.group(1).lower() not in _NAMED:
         raise KernelError(
