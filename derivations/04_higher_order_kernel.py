@@ -67,13 +67,7 @@ print("mu(z) on (0, delta):", mu)
 
 # %%
 formula = "sign(z)*(4/delta**2 - 6*z**2/delta**4)"
-try:
-    k4 = nlc.Kernel.from_expr(formula, name="order4")
-except nlc.KernelError as exc:
-    # Kernel.from_expr checks int |z mu| < oo numerically; a sign change of mu inside the horizon can defeat that
-    # check (reported to the core). The kernel is a polynomial, plainly integrable: build it from its half.
-    print(f"Kernel.from_expr refused the kernel ({exc}); building it from mu_plus instead")
-    k4 = nlc.Kernel(name="order4", mu_plus=mu)
+k4 = nlc.Kernel.from_expr(formula, name="order4")
 assert sp.simplify(k4.mu_plus - mu) == 0  # normalization left it unchanged: M1 = 1 already
 moments = {k: sp.simplify(k4.moment(k)) for k in (1, 3, 5)}
 print("M1, M3, M5 =", moments)

@@ -127,11 +127,7 @@ print("overall range of D_mu s:", mpmath.nstr(worst_low, 6), mpmath.nstr(worst_h
 # The extremes are where $\rho = 0$; SymPy finds them exactly.
 
 # %%
-mu_plus = 4 / delta**2 - 6 * z**2 / delta**4
-try:
-    k4 = nlc.Kernel.from_expr("sign(z)*(4/delta**2 - 6*z**2/delta**4)", name="order4")
-except nlc.KernelError:  # see derivation 4: the core's integrability check can refuse sign-changing kernels
-    k4 = nlc.Kernel(name="order4", mu_plus=mu_plus)
+k4 = nlc.Kernel.from_expr("sign(z)*(4/delta**2 - 6*z**2/delta**4)", name="order4")
 assert not k4.rho_nonnegative
 D = nlc.derive("relu", k4)
 print(D.expr)
