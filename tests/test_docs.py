@@ -7,7 +7,8 @@ What runs, page by page (one namespace per page, like a notebook):
 * fenced ``console`` blocks: each ``$ nonlocal-calc ...`` line runs in-process and its output is compared
   with the lines below it (ELLIPSIS allowed); other commands are not run.
 
-Blocks fenced as ``bash``, ``text`` and so on are shown, not run. Pages under docs/dev/ (notes for
+Examples run in a temporary working directory. Blocks fenced as ``bash``, ``text`` and so on are shown,
+not run. Pages under docs/dev/ (notes for
 contributors) and docs/generated/ (tables written by docs/generate.py) are not scanned.
 """
 
@@ -67,7 +68,8 @@ def run_console(body: str, where: str) -> list[str]:
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(DOCS)))
-def test_code_examples_run(page):
+def test_code_examples_run(page, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # examples that write files (plots, curves) write them here
     text = page.read_text()
     globs: dict = {"__name__": f"docs.{page.stem}"}
     failures, ran = [], 0
