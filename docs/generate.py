@@ -3,6 +3,7 @@
     python docs/generate.py                      # all parts: derivations, catalogue, gallery
     python docs/generate.py catalogue gallery    # some parts
     python docs/generate.py gallery --jobs 2     # the gallery on two processes
+    python docs/generate.py gallery-md           # only rewrite gallery.md from gallery.json
     python docs/generate.py --check              # regenerate the text outputs into a temporary directory
                                                  # and report the committed files that differ (exit 1)
 
@@ -33,6 +34,7 @@ import sympy as sp  # noqa: E402
 
 import nonlocal_calc as nlc  # noqa: E402
 from nonlocal_calc.cache import write_atomic  # noqa: E402
+from nonlocal_calc.convergence import _fixed  # noqa: E402
 from nonlocal_calc.derivation import COVERAGE_KERNELS  # noqa: E402
 
 #: The gallery's study points: a smooth point and the origin (the kink of the piecewise activations).
@@ -144,7 +146,7 @@ def gallery_pair(act: str, ker: str) -> dict:
     for s in studies:
         what = f"x = {mpmath.nstr(s.x, 3)}" if s.mode == "pointwise" else f"{s.mode} on [-1, 1]"
         obs = "exact" if s.observed_order is None and s.exact_below else (
-            "-" if s.observed_order is None else f"{s.observed_order:.3f}")
+            "-" if s.observed_order is None else _fixed(s.observed_order, 3))
         s.plot(ax=ax, label=f"{what}: order {obs}")
     ax.set_title(f"{act}, {D.kernel.name} kernel ({D.method})", fontsize=9)
     ax.legend(fontsize=6)
@@ -168,7 +170,7 @@ def _study_row(act: str, ker: str, s: dict) -> str:
     what = f"x = {s['x']}" if s["mode"] == "pointwise" else f"{s['mode']} on [-1, 1]"
     if s["observed_order"] is not None:
         lo, hi = s["fit_range"]
-        obs = f"{s['observed_order']:.4f} ({s['fit_points']} pts, {lo:.3g}..{hi:.3g})"
+        obs = f"{_fixed(s['observed_order'], 4)} ({s['fit_points']} pts, {lo:.3g}..{hi:.3g})"
     elif s["exact_below"] is not None:
         obs = f"exact for delta <= {s['exact_below']:.3g}"
     else:
@@ -217,7 +219,12 @@ def gallery(out: Path, jobs: int = 1, pairs: list[tuple[str, str]] | None = None
     return results
 
 
-PARTS = {"derivations": derivations, "catalogue": catalogue, "gallery": gallery}
+def gallery_md(out: Path) -> None:
+    """Rewrite gallery.md from the committed gallery.json (no recomputation)."""
+    write_atomic(out / "gallery.md", gallery_markdown(json.loads((OUT / "gallery.json").read_text())))
+
+
+PARTS = {"derivations": derivations, "catalogue": catalogue, "gallery": gallery, "gallery-md": gallery_md}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="processes for the gallery (default 1)")
     ap.add_argument("--check", action="store_true", help="compare freshly generated text outputs with the committed")
     args = ap.parse_args(argv)
-    parts = args.parts or list(PARTS)
+    parts = args.parts or ["derivations", "catalogue", "gallery"]
     out = Path(tempfile.mkdtemp(prefix="nlc-docs-")) if args.check else OUT
     times = {}
     for name in parts:

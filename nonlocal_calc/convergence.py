@@ -112,7 +112,7 @@ class ConvergenceStudy:
             lines.append(f"limit as delta -> 0: {_fmt(self.limit, 15)} ({self.limit_kind})")
         if self.observed_order is not None:
             rng = f"delta in [{_fmt(self.fit_range[0], 3)}, {_fmt(self.fit_range[1], 3)}], {self.fit_points} points"
-            lines.append(f"observed order {self.observed_order:.4f} ({rng})")
+            lines.append(f"observed order {_fixed(self.observed_order, 4)} ({rng})")
         if self.exact_below is not None:
             lines.append(f"error zero to working precision for every delta <= {_fmt(self.exact_below, 6)}")
         pred = "none" if self.predicted_order is None else _fmt_order(self.predicted_order)
@@ -150,7 +150,7 @@ class ConvergenceStudy:
                 row.append(_fmt(e, 10) if self.limit is not None else "")
             else:
                 row.append(_fmt(e, 10))
-            row.append("" if local[i] is None else f"{local[i]:.4f}")
+            row.append("" if local[i] is None else _fixed(local[i], 4))
             if self.predicted_order is not None:
                 row.append(_fmt(e / mpmath.mpf(d) ** self.predicted_order, 10) if e != 0 else "0")
             c = self.crosscheck[i] if i < len(self.crosscheck) else None
@@ -171,7 +171,7 @@ class ConvergenceStudy:
         es = [float(abs(e)) for e in self.errors]
         nz = [(d, e) for d, e in zip(ds, es) if e > 0]
         what = self.mode if self.mode != "pointwise" else ("error" if self.limit is not None else "|D f|")
-        obs = "-" if self.observed_order is None else f"{self.observed_order:.3f}"
+        obs = "-" if self.observed_order is None else _fixed(self.observed_order, 3)
         lab = label or f"{what}, observed order {obs}"
         if nz:
             line = ax.loglog(*zip(*nz), "o-", ms=4, label=lab)[0]
@@ -872,6 +872,11 @@ def _fmt(v: Any, n: int = 8) -> str:
     if v == 0:
         return "0"
     return mpmath.nstr(v, n, min_fixed=-4, max_fixed=6)
+
+
+def _fixed(v: float, digits: int) -> str:
+    """Fixed-point text without a negative zero (-0.0000 reads as a sign where there is none)."""
+    return f"{round(v, digits) + 0.0:.{digits}f}"
 
 
 def _short(c: sp.Expr) -> str:
