@@ -8,7 +8,8 @@ Every discrepancy is computed, with what it does to the function.
 >>> report = poster()
 >>> sorted({d["kind"] for d in report.discrepancies})
 ['interval', 'term']
->>> report.effects["code"]["value_at_0"]
+>>> code_effects = report.effects["code"]
+>>> code_effects["value_at_0"]
 '-1/2'
 """
 

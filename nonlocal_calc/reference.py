@@ -62,10 +62,10 @@ def nonlocal_quad(activation, kernel, xv, deltav, dps: int = 30, method: str = "
 
 
 def rho_quad(activation, kernel, xv, deltav, dps: int = 30) -> mpmath.mpf:
-    """D_mu f(xv) through the smoothing profile: ``int f'(x+s) rho(s) ds + sum_b [f](b) rho(b - x)``.
+    """D_mu f(xv) through the smoothing profile: ``int f'(x+s) rho(s) ds + sum_b jump_b(f) rho(b - x)``.
 
     A second, independent route to the same number (a different integrand: f' against rho
-    instead of differences of f against mu; the jumps [f](b) of f at its kinks add point terms).
+    instead of differences of f against mu; the jumps ``jump_b(f) = f(b+) - f(b-)`` at the kinks add point terms).
     """
     if kernel.discrete:
         return nonlocal_quad(activation, kernel, xv, deltav, dps)
