@@ -1,0 +1,269 @@
+"""Activation functions: the lecture's table, plus softplus, ELU, SiLU and GELU.
+
+An activation is a SymPy expression in ``nlc.x``; a piecewise one is stored as its
+smooth pieces between kinks (``breakpoints``), right-continuous at each kink.
+
+>>> from nonlocal_calc import activations
+>>> relu = activations.get("relu")
+>>> relu.expr
+Piecewise((0, x < 0), (x, True))
+>>> relu.breakpoints
+(0,)
+>>> activations.get("sigmoid").name
+'logistic'
+>>> activations.get("leaky_relu").params
+{'slope': 1/100}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import sympy as sp
+
+from .parsing import ExpressionError, parse_expr
+from .symbols import x
+
+
+class ActivationError(ValueError):
+    """An activation could not be built or found."""
+
+
+@dataclass(frozen=True, eq=False)
+class Activation:
+    """An activation function s(x), stored as smooth ``pieces`` between sorted ``breakpoints``.
+
+    ``pieces[i]`` is the formula on ``(breakpoints[i-1], breakpoints[i])`` (the ends are -oo and oo).
+    """
+
+    name: str
+    pieces: tuple[sp.Expr, ...]
+    breakpoints: tuple[sp.Expr, ...] = ()
+    params: dict = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self):
+        if len(self.pieces) != len(self.breakpoints) + 1:
+            raise ActivationError("an activation needs one more piece than breakpoints")
+        symbolic_params = set().union(*(sp.sympify(v).free_symbols for v in self.params.values()))
+        for p in self.pieces:
+            extra = sp.sympify(p).free_symbols - {x} - symbolic_params
+            if extra:
+                raise ActivationError(
+                    f"activation {self.name}: symbols other than x ({', '.join(map(str, extra))}); give them values"
+                )
+
+    @cached_property
+    def expr(self) -> sp.Expr:
+        """The activation as one SymPy expression (a Piecewise if it has kinks)."""
+        if not self.breakpoints:
+            return self.pieces[0]
+        branches = [(p, x < b) for p, b in zip(self.pieces, self.breakpoints)]
+        return sp.Piecewise(*branches, (self.pieces[-1], True))
+
+    @cached_property
+    def derivative(self) -> sp.Expr:
+        """s'(x) away from the kinks (right-continuous Piecewise); at a kink see :meth:`kink_derivative`."""
+        d = [sp.simplify(sp.diff(p, x)) for p in self.pieces]
+        return Activation(self.name + "'", tuple(d), self.breakpoints).expr
+
+    def kink_derivative(self, b: sp.Expr) -> sp.Expr:
+        """The average of the one-sided derivatives at kink ``b``: the delta -> 0 limit of D_mu s(b)."""
+        i = self.breakpoints.index(b)
+        left, right = (sp.diff(self.pieces[j], x).subs(x, b) for j in (i, i + 1))
+        return sp.simplify((left + right) / 2)
+
+    def piece_at(self, value: float) -> sp.Expr:
+        """The formula that holds at the number ``value`` (right-continuous at kinks)."""
+        for p, b in zip(self.pieces, self.breakpoints):
+            if value < b:
+                return p
+        return self.pieces[-1]
+
+    @property
+    def is_smooth(self) -> bool:
+        return not self.breakpoints
+
+    @property
+    def is_piecewise_polynomial(self) -> bool:
+        return all(sp.sympify(p).is_polynomial(x) for p in self.pieces)
+
+    def key(self) -> str:
+        """A string that identifies the function (for caches)."""
+        return sp.srepr((self.pieces, self.breakpoints))
+
+    def __repr__(self) -> str:
+        return f"Activation({self.name}: {self.expr})"
+
+    # ------------------------------------------------------------------ builders
+    @staticmethod
+    def from_expr(text: str | sp.Expr, name: str | None = None) -> Activation:
+        """An activation from a formula in ``x``; ``abs``, ``max``, ``min``, ``sign`` and ``heaviside`` become kinks.
+
+        >>> Activation.from_expr("x/(1+exp(-x))", name="swish").expr
+        x/(1 + exp(-x))
+        >>> Activation.from_expr("max(0, x) - max(0, x - 1)", name="hardclip").breakpoints
+        (0, 1)
+        """
+        if isinstance(text, str):
+            try:
+                expr = parse_expr(text, {"x"})
+            except ExpressionError as exc:
+                raise ActivationError(str(exc)) from None
+        else:
+            expr = sp.sympify(text)
+        extra = expr.free_symbols - {x}
+        if extra:
+            raise ActivationError(
+                f"activation {expr} has symbols other than x: {', '.join(sorted(map(str, extra)))}; give them values"
+            )
+        return _split(expr, name or str(expr))
+
+
+def _split(expr: sp.Expr, name: str) -> Activation:
+    """Cut an expression with Abs/Max/Min/sign/Heaviside/Piecewise into smooth pieces."""
+    kinky = (sp.Abs, sp.Max, sp.Min, sp.sign, sp.Heaviside, sp.Piecewise)
+    if not expr.has(*kinky):
+        return Activation(name, (expr,), ())
+    pw = sp.piecewise_fold(expr.rewrite(sp.Piecewise))
+    points: set[sp.Expr] = set()
+    for _, cond in pw.args if isinstance(pw, sp.Piecewise) else []:
+        for rel in cond.atoms(sp.Rel):
+            sol = sp.solve(sp.Eq(rel.lhs, rel.rhs), x)
+            points.update(s for s in sol if s.is_real)
+    bps = tuple(sorted(points, key=lambda b: float(b)))
+    if any(b.free_symbols for b in bps):
+        raise ActivationError(f"activation {name}: kinks must be at numbers, got {bps}")
+    probes = _probes(bps)
+    pieces = tuple(_piece_formula(pw, pt) for pt in probes)
+    return Activation(name, pieces, bps)
+
+
+def _probes(bps: tuple[sp.Expr, ...]) -> list[sp.Expr]:
+    """One point inside each interval between kinks."""
+    if not bps:
+        return [sp.Integer(0)]
+    pts = [bps[0] - 1]
+    pts += [(a + b) / 2 for a, b in zip(bps, bps[1:])]
+    return pts + [bps[-1] + 1]
+
+
+def _piece_formula(pw: sp.Expr, point: sp.Expr) -> sp.Expr:
+    """The branch of a Piecewise that holds around ``point``."""
+    if not isinstance(pw, sp.Piecewise):
+        return pw
+    for e, c in pw.args:
+        if c.subs(x, point) == sp.true:
+            return sp.simplify(_piece_formula(e, point))
+    raise ActivationError(f"no branch of {pw} holds at x = {point}")
+
+
+# ------------------------------------------------------------------ catalogue
+def _pw(name, left, right, b=0, **kw) -> Activation:
+    return Activation(name, (sp.sympify(left), sp.sympify(right)), (sp.sympify(b),), **kw)
+
+
+def _param(value, name):
+    v = sp.sympify(value)
+    v = v if v.free_symbols else sp.nsimplify(v, rational=True)  # a Symbol keeps the parameter symbolic
+    if not v.is_real:
+        raise ActivationError(f"parameter {name} must be a real number, got {value!r}")
+    return v
+
+
+def identity() -> Activation:
+    return Activation("identity", (x,))
+
+
+def binary_step() -> Activation:
+    return _pw("binary_step", 0, 1)
+
+
+def logistic() -> Activation:
+    return Activation("logistic", (1 / (1 + sp.exp(-x)),))
+
+
+def tanh() -> Activation:
+    return Activation("tanh", (sp.tanh(x),))
+
+
+def arctan() -> Activation:
+    return Activation("arctan", (sp.atan(x),))
+
+
+def softsign() -> Activation:
+    return _pw("softsign", x / (1 - x), x / (1 + x))
+
+
+def isru(alpha=1) -> Activation:
+    a = _param(alpha, "alpha")
+    if not a.is_positive:
+        raise ActivationError(f"ISRU needs alpha > 0, got {alpha!r}")
+    return Activation("isru", (x / sp.sqrt(1 + a * x**2),), params={"alpha": a})
+
+
+def relu() -> Activation:
+    return _pw("relu", 0, x)
+
+
+def leaky_relu(slope=0.01) -> Activation:
+    a = _param(slope, "slope")
+    return _pw("leaky_relu", a * x, x, params={"slope": a})
+
+
+def prelu(alpha=0.25) -> Activation:
+    a = _param(alpha, "alpha")
+    return _pw("prelu", a * x, x, params={"alpha": a})
+
+
+def softplus() -> Activation:
+    return Activation("softplus", (sp.log(1 + sp.exp(x)),))
+
+
+def elu(alpha=1) -> Activation:
+    a = _param(alpha, "alpha")
+    return _pw("elu", a * (sp.exp(x) - 1), x, params={"alpha": a})
+
+
+def silu() -> Activation:
+    return Activation("silu", (x / (1 + sp.exp(-x)),))
+
+
+def gelu() -> Activation:
+    return Activation("gelu", (x * (1 + sp.erf(x / sp.sqrt(2))) / 2,))
+
+
+#: The catalogue, in the lecture's order followed by the additions.
+CATALOGUE = {
+    f.__name__: f
+    for f in (identity, binary_step, logistic, tanh, arctan, softsign, isru, relu, leaky_relu, prelu,
+              softplus, elu, silu, gelu)
+}
+ALIASES = {
+    "linear": "identity", "id": "identity", "step": "binary_step", "heaviside": "binary_step",
+    "sigmoid": "logistic", "soft_step": "logistic", "atan": "arctan", "lrelu": "leaky_relu",
+    "leaky": "leaky_relu", "swish": "silu", "smooth_relu": "softplus",
+}
+
+
+def names() -> list[str]:
+    """The catalogue names (aliases such as ``sigmoid`` are accepted by :func:`get` too)."""
+    return list(CATALOGUE)
+
+
+def get(name: str | Activation, **params) -> Activation:
+    """A catalogue activation by name (or alias), with its parameters, e.g. ``get("elu", alpha=0.5)``."""
+    if isinstance(name, Activation):
+        return name
+    key = str(name).strip().lower().replace("-", "_").replace(" ", "_")
+    key = ALIASES.get(key, key)
+    if key not in CATALOGUE:
+        raise ActivationError(
+            f"unknown activation {name!r}; known: {', '.join(CATALOGUE)} (aliases: {', '.join(sorted(ALIASES))}); "
+            "or give a formula with Activation.from_expr / --activation-expr"
+        )
+    try:
+        return CATALOGUE[key](**params)
+    except TypeError:
+        raise ActivationError(f"activation {key} does not take parameters {sorted(params)}") from None

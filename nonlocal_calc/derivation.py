@@ -1,0 +1,414 @@
+"""Closed forms of the nonlocal derivative, and the object that carries them.
+
+``derive(activation, kernel)`` computes
+
+    D_mu f(x) = int_{-delta}^{delta} [f(x+z) - f(x)] mu(z) dz
+
+as a Piecewise in x and delta. The x axis is cut at the points ``b - delta, b, b + delta``
+for every kink b of f; inside each cell the integration range (-delta, delta) is cut at
+0 and at the kinks ``b - x`` it contains, and each piece is integrated in closed form:
+
+* polynomial kernels, any activation with enough antiderivatives: integration by parts,
+  ``int g(x+w) w^k dw = sum_j (-1)^j k!/(k-j)! w^(k-j) G_(j+1)(x+w)``;
+* piecewise-polynomial activations, any kernel: ``int w^j mu(w) dw`` term by term;
+* otherwise SymPy's ``integrate`` within the time budget.
+
+When none succeeds in the budget, the derivative is evaluated by exact numerical quadrature
+of the defining integral (``method == "quadrature"``), and says so.
+
+>>> import nonlocal_calc as nlc
+>>> D = nlc.derive("relu", "sign")
+>>> D.method
+'closed-form'
+>>> D.expr
+Piecewise((0, x < -delta), (1/2 + x/delta + x**2/(2*delta**2), x < 0), (1/2 + x/delta - x**2/(2*delta**2), x < delta), (1, True))
+>>> D.evaluate("0.03", "0.1", dps=20)
+mpf('0.755')
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from functools import cached_property, lru_cache
+
+import mpmath
+import sympy as sp
+
+from . import activations as _activations
+from . import kernels as _kernels
+from .activations import Activation
+from .antiderivatives import NoAntiderivative, antiderivatives, elementary_polylogs
+from .cache import cache_dir, key_hash, write_atomic
+from .kernels import Kernel, check_delta
+from .serialize import from_json, to_json
+from .symbols import delta, x, z
+from .timeouts import DerivationTimeout, check_deadline, time_budget
+
+_w = sp.Symbol("w", positive=True)  # |z| on one side of the horizon
+_u = sp.Symbol("u", real=True)  # the argument of an activation piece
+
+#: Default time budget (seconds) for the symbolic part of one derivation.
+DEFAULT_TIMEOUT = 8.0
+
+
+class NoClosedForm(Exception):
+    """The symbolic engine found no closed form (the reason is the message)."""
+
+
+class QuadratureFallbackWarning(UserWarning):
+    """A nonlocal derivative is evaluated by numerical quadrature: no closed form was found."""
+
+
+# ============================================================== the result
+class NonlocalDerivative:
+    """D_mu f for one activation f and one kernel mu: a closed form or, failing that, quadrature.
+
+    Attributes: ``activation``, ``kernel``, ``method`` ("closed-form" or "quadrature"),
+    ``expr`` (the Piecewise, or the defining Integral when ``method == "quadrature"``), ``note``.
+    """
+
+    def __init__(self, activation: Activation, kernel: Kernel, method: str, expr: sp.Expr, note: str = ""):
+        self.activation = activation
+        self.kernel = kernel
+        self.method = method
+        self.expr = expr
+        self.note = note
+
+    # ------------------------------------------------------------ display
+    def latex(self) -> str:
+        """LaTeX of ``D_mu f(x) = ...``."""
+        return rf"D_{{\mu}} \mathrm{{{self.activation.name}}}(x) = " + sp.latex(self.expr)
+
+    def _repr_latex_(self) -> str:
+        return f"$\\displaystyle {self.latex()}$"
+
+    def __repr__(self) -> str:
+        return f"NonlocalDerivative({self.activation.name}, {self.kernel.name}, {self.method}): {self.expr}"
+
+    def to_dict(self) -> dict:
+        """A JSON-ready summary (used by ``nonlocal-calc derive --json``)."""
+        return {
+            "activation": self.activation.name,
+            "activation_expr": str(self.activation.expr),
+            "kernel": self.kernel.name,
+            "kernel_expr": str(self.kernel.expr),
+            "normalized": self.kernel.normalize,
+            "method": self.method,
+            "expr": str(self.expr),
+            "latex": self.latex(),
+            "note": self.note,
+        }
+
+    # ------------------------------------------------------------ numbers
+    @cached_property
+    def _mp_closed(self):
+        return sp.lambdify((x, delta), self.expr, "mpmath")
+
+    def evaluate(self, xv, deltav, dps: int = 30) -> mpmath.mpf:
+        """D_mu f(x) at ``x = xv`` for the horizon ``deltav``, as an mpmath number with ``dps`` digits.
+
+        The closed form is evaluated in mpmath (with guard digits); quadrature pairs, and points where
+        the closed form is not finite (a kink exactly on a cell boundary), use the defining integral.
+        """
+        from .reference import nonlocal_quad
+
+        check_delta(deltav)
+        with mpmath.workdps(dps + 15):
+            xm, dm = mpmath.mpf(xv), mpmath.mpf(deltav)
+            if self.method == "closed-form":
+                try:
+                    val = self._mp_closed(xm, dm)
+                    if mpmath.isfinite(val) and mpmath.im(val) == 0:
+                        return +mpmath.re(val) if isinstance(val, mpmath.mpc) else +val
+                except (ZeroDivisionError, ValueError, TypeError):
+                    pass
+            val = nonlocal_quad(self.activation, self.kernel, xm, dm, dps=dps)
+        return +val
+
+    # ------------------------------------------------------------ limits
+    @property
+    def derivative_expr(self) -> sp.Expr:
+        """f'(x): the limit of D_mu f as delta -> 0 away from kinks (at a kink: the one-sided average)."""
+        return self.activation.derivative
+
+    def series(self, n: int = 4, order: bool = True) -> sp.Expr:
+        """The moment expansion ``f'(x) + M_3/3! f'''(x) + ...`` in powers of delta, up to ``O(delta**n)``.
+
+        Valid where f is smooth on (x - delta, x + delta).
+
+        >>> import nonlocal_calc as nlc
+        >>> nlc.derive("tanh", "sign").series(4)
+        1 - tanh(x)**2 + delta**2*(-tanh(x)**4/2 + 2*tanh(x)**2/3 - 1/6) + O(delta**4)
+        """
+        f = self.activation.expr
+        terms = sp.Integer(0)
+        for k in range(1, n + 2, 2):
+            terms += self.kernel.moment(k) / sp.factorial(k) * sp.diff(f, x, k)
+        s = sp.series(terms, delta, 0, n)
+        return s if order else s.removeO()
+
+    # ------------------------------------------------------------ compiled code (issue 3)
+    def ufunc(self, **options):
+        """The derivative as a compiled NumPy ufunc ``u(x, delta)`` (see :mod:`nonlocal_calc.codegen`)."""
+        from .codegen import make_ufunc
+
+        return make_ufunc(self, **options)
+
+
+# ============================================================== the engine
+def _cells(breakpoints: tuple[sp.Expr, ...]):
+    """Yield ``(delta_upper, [(x_upper, x_rep)], delta_rep)`` for each delta regime.
+
+    Critical points ``b + s*delta`` keep their order inside a regime; regimes change where two meet.
+    """
+    crit = [(b, s) for b in breakpoints for s in (-1, 0, 1)]
+    meets = set()
+    for b1, s1 in crit:
+        for b2, s2 in crit:
+            if s1 != s2:
+                d = (b2 - b1) / (s1 - s2)
+                if d > 0:
+                    meets.add(sp.nsimplify(d))
+    meets = sorted(meets)
+    ends = [*meets, None]
+    lows = [sp.Integer(0), *meets]
+    for lo, hi in zip(lows, ends):
+        drep = lo + 1 if hi is None else (lo + hi) / 2
+        pts = sorted(crit, key=lambda c: c[0] + c[1] * drep)
+        vals = [b + s * drep for b, s in pts]
+        cells = []
+        for i in range(len(pts) + 1):
+            left = vals[i - 1] if i else vals[0] - 2
+            right = vals[i] if i < len(pts) else vals[-1] + 2
+            upper = pts[i][0] + pts[i][1] * delta if i < len(pts) else None
+            cells.append((upper, (left + right) / 2))
+        yield hi, cells, drep
+
+
+def _poly_in(expr: sp.Expr, var: sp.Symbol) -> sp.Poly | None:
+    try:
+        return sp.Poly(sp.expand(expr), var) if sp.expand(expr).is_polynomial(var) else None
+    except sp.PolynomialError:
+        return None
+
+
+def _piece_integral(g: sp.Expr, gx: sp.Expr, sigma: int, lo: sp.Expr, hi: sp.Expr, kernel: Kernel) -> sp.Expr:
+    """``int_lo^hi [g(x + sigma*w) - gx(x)] mu_plus(w) dw`` in closed form (0 <= lo < hi <= delta)."""
+    check_deadline()
+    mu = kernel.mu_plus.subs(z, _w)
+    shifted = g.subs(x, x + sigma * _w)
+    at = lambda F, w: F.subs(_w, w) if w != 0 else sp.limit(F, _w, 0, "+")  # noqa: E731
+    kpoly = _poly_in(mu, _w)
+    if kpoly is not None:
+        # integration by parts against the monomials w^k of the kernel
+        kmax = kpoly.degree()
+        Gs = antiderivatives(g.subs(x, _u), _u, kmax + 1)
+        total = sp.Integer(0)
+        for (k,), a in kpoly.terms():
+            A = sum(
+                (-1) ** j * sp.ff(k, j) * sigma ** (j + 1) * _w ** (k - j) * Gs[j].subs(_u, x + sigma * _w)
+                for j in range(k + 1)
+            )
+            total += a * (A.subs(_w, hi) - A.subs(_w, lo))
+            total -= a * gx * (hi ** (k + 1) - lo ** (k + 1)) / (k + 1)
+        return total
+    gpoly = _poly_in(shifted - gx, _w)
+    if gpoly is not None:
+        # a polynomial activation piece: moments of the kernel, term by term
+        total = sp.Integer(0)
+        for (j,), c in gpoly.terms():
+            K = _kernel_primitive(kernel, j)
+            total += c * (at(K, hi) - at(K, lo))
+        return total
+    res = sp.integrate((shifted - gx) * mu, (_w, lo, hi))
+    if res.has(sp.Integral) or res.has(sp.Piecewise):
+        raise NoClosedForm(f"SymPy finds no closed form of int ({shifted - gx})*({mu}) dw")
+    return res
+
+
+@lru_cache(maxsize=256)
+def _kernel_primitive_cached(mu: sp.Expr, j: int) -> sp.Expr:
+    res = sp.integrate(_w**j * mu, _w)
+    if res.has(sp.Integral):
+        raise NoClosedForm(f"SymPy finds no antiderivative of w**{j}*({mu})")
+    return res
+
+
+def _kernel_primitive(kernel: Kernel, j: int) -> sp.Expr:
+    return _kernel_primitive_cached(kernel.mu_plus.subs(z, _w), j)
+
+
+def _cell_value(act: Activation, kernel: Kernel, xr: sp.Expr, dr: sp.Expr) -> sp.Expr:
+    """D_mu f on the cell containing the representative point (xr, dr)."""
+    gx = act.piece_at(xr)
+    if kernel.discrete:
+        plus, minus = act.piece_at(xr + dr), act.piece_at(xr - dr)
+        return kernel.mu_plus * (plus.subs(x, x + delta) - minus.subs(x, x - delta))
+    total = sp.Integer(0)
+    for sigma in (1, -1):
+        # on this side the activation's kinks sit at w = sigma*(b - x)
+        cuts = [sp.Integer(0), delta] + [sigma * (b - x) for b in act.breakpoints if 0 < sigma * (b - xr) < dr]
+        cuts.sort(key=lambda c: c.subs({x: xr, delta: dr}))
+        for lo, hi in zip(cuts, cuts[1:]):
+            wr = ((lo + hi) / 2).subs({x: xr, delta: dr})
+            g = act.piece_at(xr + sigma * wr)
+            total += sigma * _piece_integral(g, gx, sigma, lo, hi, kernel)
+    return total
+
+
+def _tidy(expr: sp.Expr) -> sp.Expr:
+    """A short, readable form: Li_0/Li_1 as elementary functions, expanded if that is shorter."""
+    expr = elementary_polylogs(expr)
+    candidates = [sp.expand(expr, power_exp=False, log=False)]
+    if not expr.has(sp.polylog, sp.erf, sp.atan, sp.asinh):
+        candidates.append(sp.factor_terms(sp.together(candidates[0])))
+    return min(candidates, key=sp.count_ops)
+
+
+def _merge(branches: list[tuple[sp.Expr, sp.Expr | None]]) -> sp.Expr:
+    """Build a Piecewise from (value, upper) pairs, merging neighbours with equal values."""
+    merged: list[list] = []
+    for val, upper in branches:
+        if merged and sp.simplify(merged[-1][0] - val) == 0:
+            merged[-1][1] = upper
+        else:
+            merged.append([val, upper])
+    if len(merged) == 1:
+        return merged[0][0]
+    args = [(v, x < u) for v, u in merged[:-1]] + [(merged[-1][0], True)]
+    return sp.Piecewise(*args, evaluate=False)
+
+
+def closed_form(act: Activation, kernel: Kernel) -> sp.Expr:
+    """The closed form of D_mu f as a Piecewise in x and delta; raises :class:`NoClosedForm`."""
+    if not act.breakpoints:
+        return _tidy(_cell_value(act, kernel, sp.Integer(0), sp.Integer(1)))
+    regimes = []
+    for dupper, cells, drep in _cells(act.breakpoints):
+        branches = [(_tidy(_cell_value(act, kernel, xr, drep)), upper) for upper, xr in cells]
+        regimes.append((_merge(branches), dupper))
+    if len(regimes) == 1:
+        return regimes[0][0]
+    return sp.Piecewise(*[(e, delta < d) for e, d in regimes[:-1]], (regimes[-1][0], True), evaluate=False)
+
+
+def defining_integral(act: Activation, kernel: Kernel) -> sp.Expr:
+    """The definition of D_mu f as an unevaluated SymPy Integral (shown for quadrature pairs)."""
+    if kernel.discrete:
+        return kernel.mu_plus * (act.expr.subs(x, x + delta) - act.expr.subs(x, x - delta))
+    return sp.Integral((act.expr.subs(x, x + z) - act.expr) * kernel.expr, (z, -delta, delta))
+
+
+# ============================================================== cache + entry point
+def _cache_path(act: Activation, kernel: Kernel):
+    return cache_dir("derivations") / f"{key_hash('derive', act.key(), kernel.key(), sp.__version__)}.json"
+
+
+def _load(path) -> tuple[str, sp.Expr, str] | None:
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        method, note = data["method"], data["note"]
+        expr = from_json(data["expr"]) if method == "closed-form" else None
+        if method not in ("closed-form", "quadrature"):
+            raise ValueError(f"unknown method {method!r}")
+        return method, expr, note
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        warnings.warn(f"corrupted derivation cache entry {path} ({exc}); rebuilding it", stacklevel=3)
+        return None
+
+
+def derive(
+    activation: str | Activation,
+    kernel: str | Kernel = "sign",
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    cache: bool = True,
+) -> NonlocalDerivative:
+    """The nonlocal derivative of ``activation`` for ``kernel``: a closed form, or quadrature if none is found.
+
+    ``activation`` is a catalogue name or an :class:`~nonlocal_calc.activations.Activation`;
+    ``kernel`` a kernel spec (``"sign"``, ``"linear"``, ``"power(-1/2)"``, ``"dirac_pair"``...) or a
+    :class:`~nonlocal_calc.kernels.Kernel`. The symbolic work gets ``timeout`` seconds; results are cached on disk.
+
+    >>> derive("binary_step", "linear").expr
+    Piecewise((0, x < -delta), (3/(4*delta) - 3*x**2/(4*delta**3), x < delta), (0, True))
+    """
+    act = _activations.get(activation)
+    ker = _kernels.get(kernel)
+    path = _cache_path(act, ker) if cache else None
+    hit = _load(path) if cache else None
+    if hit is not None:
+        method, expr, note = hit
+    else:
+        method, note = "closed-form", ""
+        try:
+            with time_budget(timeout):
+                expr = closed_form(act, ker)
+            if not _finite_somewhere(expr):
+                raise NoClosedForm("the symbolic result is not finite")
+        except (NoClosedForm, NoAntiderivative) as exc:
+            method, note = "quadrature", f"no closed form found: {exc}"
+        except DerivationTimeout:
+            method, note = "quadrature", f"no closed form found within the time budget of {timeout} s"
+        except (NotImplementedError, sp.PolynomialError, ValueError, TypeError, RecursionError) as exc:
+            method, note = "quadrature", f"no closed form found (SymPy: {type(exc).__name__}: {exc})"
+        if cache:
+            stored = to_json(expr) if method == "closed-form" else None
+            write_atomic(path, json.dumps({"method": method, "expr": stored, "note": note}))
+    if method == "quadrature":
+        expr = defining_integral(act, ker)
+        note = note + "; evaluated by exact numerical quadrature of the defining integral (mpmath)"
+        warnings.warn(f"D_mu {act.name} for kernel {ker.name}: {note}", QuadratureFallbackWarning, stacklevel=2)
+    return NonlocalDerivative(act, ker, method, expr, note)
+
+
+def _finite_somewhere(expr: sp.Expr) -> bool:
+    """Guard against results that are nan/zoo everywhere (a failed integration in disguise)."""
+    f = sp.lambdify((x, delta), expr, "mpmath")
+    for xv in ("0.37", "-0.61", "2.3"):
+        try:
+            val = f(mpmath.mpf(xv), mpmath.mpf("0.5"))
+        except (ZeroDivisionError, ValueError, TypeError):
+            continue
+        if mpmath.isfinite(val):
+            return True
+    return False
+
+
+def coverage(activation_names=None, kernel_specs=None) -> dict[tuple[str, str], str]:
+    """``{(activation, kernel): method}`` for the given pairs (default: the catalogue x the five test kernels)."""
+    acts = activation_names or [n for n in _activations.names() if n not in ("isru", "gelu")] + ["isru", "gelu"]
+    kers = kernel_specs or COVERAGE_KERNELS
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuadratureFallbackWarning)
+        for a in acts:
+            for k in kers:
+                out[(a, k)] = derive(a, k).method
+    return out
+
+
+#: The kernels of the coverage matrix.
+COVERAGE_KERNELS = ["sign", "linear", "power(2)", "power(-1/2)", "dirac_pair"]
+
+
+def coverage_matrix(activation_names=None, kernel_specs=None) -> str:
+    """The coverage matrix as Markdown: which pairs have closed forms (CF) and which use quadrature (Q)."""
+    cov = coverage(activation_names, kernel_specs)
+    acts = list(dict.fromkeys(a for a, _ in cov))
+    kers = list(dict.fromkeys(k for _, k in cov))
+    lines = ["| activation | " + " | ".join(kers) + " |", "|---|" + "---|" * len(kers)]
+    for a in acts:
+        cells = ["closed form" if cov[(a, k)] == "closed-form" else "quadrature" for k in kers]
+        lines.append(f"| {a} | " + " | ".join(cells) + " |")
+    n_cf = sum(v == "closed-form" for v in cov.values())
+    lines.append("")
+    lines.append(f"{n_cf} of {len(cov)} pairs have closed forms.")
+    return "\n".join(lines)
+
+
+__all__ = ["NonlocalDerivative", "derive", "closed_form", "coverage", "coverage_matrix", "defining_integral",
+           "QuadratureFallbackWarning", "NoClosedForm"]

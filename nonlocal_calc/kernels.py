@@ -1,0 +1,360 @@
+"""Odd interaction kernels mu(z) on the horizon (-delta, delta).
+
+A kernel is stored by its restriction to ``0 < z < delta`` (``mu_plus``); oddness gives
+the other half. By default a kernel is normalized so that its first moment
+``int z mu(z) dz`` is 1, which makes ``D_mu x = 1``.
+
+>>> from nonlocal_calc import kernels
+>>> k = kernels.sign()
+>>> k.expr
+sign(z)/delta**2
+>>> k.moment(3)
+delta**2/2
+>>> k.rho
+(delta - Abs(z))/delta**2
+>>> k.rho_nonnegative
+True
+>>> kernels.power(-2)
+Traceback (most recent call last):
+...
+nonlocal_calc.kernels.KernelError: power kernel with p = -2: the first moment int z*mu(z) dz diverges at z = 0 for p <= -2; choose p > -2
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import mpmath
+import sympy as sp
+
+from .parsing import ExpressionError, parse_expr
+from .symbols import delta, z
+
+#: A positive stand-in for z on the right half of the horizon.
+_zp = sp.Symbol("z_p", positive=True)
+_s = sp.Symbol("s", positive=True)
+
+
+class KernelError(ValueError):
+    """A kernel fails one of the properties a nonlocal derivative needs."""
+
+
+def check_delta(value: object) -> None:
+    """Refuse a horizon that is not a positive number.
+
+    >>> check_delta(-0.1)
+    Traceback (most recent call last):
+    ...
+    nonlocal_calc.kernels.KernelError: delta must be a positive number (the horizon), got -0.1
+    """
+    try:
+        num = mpmath.mpf(value)
+        ok = num > 0 and mpmath.isfinite(num)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise KernelError(f"delta must be a positive number (the horizon), got {value!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class Kernel:
+    """An odd interaction kernel, described by ``mu_plus``: mu(z) for ``0 < z < delta``.
+
+    Build kernels with :func:`power`, :func:`sign`, :func:`linear`, :func:`dirac_pair`,
+    :func:`gaussian` or :meth:`Kernel.from_expr`; they validate their input.
+    """
+
+    name: str
+    mu_plus: sp.Expr  # in z (taken positive) and delta; already scaled if normalized
+    normalize: bool = True
+    scale: sp.Expr = sp.Integer(1)  # the factor applied to the raw kernel
+    discrete: bool = False  # point masses at +-delta (mu_plus is then the mass at +delta)
+    power: sp.Expr | None = None  # p for the power family sign(z)|z|^p
+    info: dict = field(default_factory=dict)
+
+    # ----------------------------------------------------------------- builders
+    @staticmethod
+    def from_expr(text: str | sp.Expr, name: str | None = None, normalize: bool = True) -> Kernel:
+        """A kernel from a formula in ``z`` (and ``delta``), e.g. ``"z**3"`` or ``"sign(z)*abs(z)**0.5"``.
+
+        The formula gives mu(z) inside the horizon. It is refused, with the reason, when it is not
+        odd, when ``int |z mu(z)| dz`` diverges, when its first moment is zero, or when it has
+        symbols other than z and delta.
+
+        >>> Kernel.from_expr("z**3").mu_plus
+        5*z**3/(2*delta**5)
+        >>> Kernel.from_expr("z**2")
+        Traceback (most recent call last):
+        ...
+        nonlocal_calc.kernels.KernelError: kernel z**2 is not odd: mu(z) + mu(-z) = 2*z**2, not 0 (an odd kernel is required; e.g. write sign(z)*z**2)
+        """
+        if isinstance(text, str):
+            try:
+                expr = parse_expr(text, {"z", "delta"})
+            except ExpressionError as exc:
+                raise KernelError(str(exc)) from None
+        else:
+            expr = sp.sympify(text)
+        extra = expr.free_symbols - {z, delta}
+        if extra:
+            names = ", ".join(sorted(str(s) for s in extra))
+            raise KernelError(f"kernel {expr} has symbols other than z and delta: {names}; give them numeric values")
+        odd_part = sp.simplify(expr + expr.subs(z, -z))
+        if odd_part != 0:
+            # SymPy may fail to prove a true identity: check numerically before refusing.
+            f = sp.lambdify((z, delta), odd_part, "mpmath")
+            if any(abs(f(mpmath.mpf(t), 1)) > 1e-20 for t in ("0.1", "0.37", "0.8")):
+                raise KernelError(
+                    f"kernel {expr} is not odd: mu(z) + mu(-z) = {sp.factor(odd_part)}, not 0 "
+                    "(an odd kernel is required; e.g. write sign(z)*z**2)"
+                )
+        mu_plus = sp.simplify(expr.subs(z, _zp)).subs(_zp, z)
+        return _build(name or str(expr), mu_plus, normalize)
+
+    # --------------------------------------------------------------- properties
+    @property
+    def expr(self) -> sp.Expr:
+        """mu(z) inside the horizon, as a formula valid for both signs of z."""
+        if self.discrete:
+            return sp.Piecewise((self.mu_plus, sp.Eq(z, delta)), (-self.mu_plus, sp.Eq(z, -delta)), (0, True))
+        if sp.expand(self.mu_plus + self.mu_plus.subs(z, -z)) == 0:  # already odd as written (e.g. z, z**3)
+            return self.mu_plus
+        return sp.sign(z) * self.mu_plus.subs(z, sp.Abs(z))
+
+    def moment(self, k: int) -> sp.Expr:
+        """The k-th moment ``int z**k mu(z) dz`` over the horizon (zero for even k)."""
+        if k % 2 == 0:
+            return sp.Integer(0)
+        if self.discrete:
+            return sp.simplify(2 * delta**k * self.mu_plus)
+        val = sp.integrate((z**k * self.mu_plus).subs(z, _zp), (_zp, 0, delta))
+        return sp.simplify(2 * val)
+
+    @cached_property
+    def rho(self) -> sp.Expr:
+        """The smoothing profile: ``D_mu f(x) = int f'(x+s) rho(s) ds`` for smooth f (a function of z).
+
+        Derived as ``rho(s) = int_{|s|}^{delta} mu(t) dt``; it is even and integrates to the first moment.
+        """
+        if self.discrete:
+            return self.mu_plus  # a constant on (-delta, delta): the mass at delta spread evenly
+        t = sp.Dummy("t", positive=True)
+        r = sp.integrate(self.mu_plus.subs(z, t), (t, _s, delta))
+        r = sp.simplify(sp.piecewise_fold(r))
+        if isinstance(r, sp.Piecewise):  # SymPy guards against s > delta: irrelevant inside the horizon
+            r = r.args[-1][0] if r.args[-1][1] == sp.true else r
+        return sp.simplify(r.subs(_s, sp.Abs(z)))
+
+    @cached_property
+    def rho_nonnegative(self) -> bool:
+        """Whether rho >= 0 on the horizon (then D_mu f is an average of f' and 0 <= D s <= 1 when 0 <= s' <= 1).
+
+        Decided by SymPy where it can, otherwise on a grid of 2001 points for several horizons.
+        """
+        r = self.rho.subs(z, _s * delta)  # s in (0, 1) of the horizon
+        if r.is_nonnegative:
+            return True
+        f = sp.lambdify((_s, delta), r, "mpmath")
+        for d in ("0.01", "1", "100"):
+            for i in range(1, 2001):
+                val = f(mpmath.mpf(i) / 2001, mpmath.mpf(d))
+                if mpmath.im(val) != 0 or mpmath.re(val) < -mpmath.mpf(10) ** -25:
+                    return False
+        return True
+
+    @property
+    def is_polynomial(self) -> bool:
+        """Whether mu_plus is a polynomial in z (then integration by parts gives closed forms)."""
+        return not self.discrete and self.mu_plus.is_polynomial(z)
+
+    @property
+    def is_singular(self) -> bool:
+        """Whether mu is unbounded at z = 0 (e.g. power kernels with p < 0)."""
+        if self.discrete:
+            return False
+        lim = sp.limit(self.mu_plus, z, 0, "+")
+        return not lim.is_finite
+
+    def mu_plus_numeric(self):
+        """mu on (0, delta) as an mpmath function of (z, delta)."""
+        return sp.lambdify((z, delta), self.mu_plus, "mpmath")
+
+    def series(self, n: int = 4) -> sp.Expr:
+        """The moment expansion of D_mu f for a generic smooth f, up to ``O(delta**n)``.
+
+        >>> sign().series(4)
+        Derivative(f(x), x) + delta**2*Derivative(f(x), (x, 3))/12 + O(delta**4)
+        """
+        from .symbols import x
+
+        f = sp.Function("f")
+        terms = sum(
+            (self.moment(k) / sp.factorial(k) * sp.Derivative(f(x), (x, k)) for k in range(1, n + 2, 2)),
+            sp.Integer(0),
+        )
+        return sp.series(terms, delta, 0, n)
+
+    def __repr__(self) -> str:
+        return f"Kernel({self.name}{'' if self.normalize else ', normalize=False'}: mu(z) = {self.expr})"
+
+    def describe(self) -> str:
+        """One line: name, formula, normalization."""
+        norm = "normalized so that D_mu x = 1" if self.normalize else "raw (not normalized)"
+        return f"{self.name}: mu(z) = {self.expr} on (-delta, delta), {norm}"
+
+    def key(self) -> str:
+        """A string that identifies the kernel's mathematics (for caches)."""
+        return f"{self.discrete}|{sp.srepr(self.mu_plus)}"
+
+
+def _build(name: str, raw_plus: sp.Expr, normalize: bool, **kw) -> Kernel:
+    """Validate a raw kernel half and (optionally) normalize it."""
+    zp = _zp
+    raw = raw_plus.subs(z, zp)
+    if raw.has(sp.I) or raw.has(sp.zoo, sp.nan):
+        raise KernelError(f"kernel {name}: mu(z) is not real-valued on 0 < z < delta ({raw_plus})")
+    # Weighted integrability: int_0^delta |z mu(z)| dz must converge for D_mu f to exist for smooth f.
+    m1 = sp.integrate(zp * raw, (zp, 0, delta))
+    if m1.has(sp.Integral) or not _finite(m1):
+        raise KernelError(
+            f"kernel {name} is not integrable against z: int_0^delta z*mu(z) dz = {m1} does not converge; "
+            "D_mu f(x) needs int |z mu(z)| dz < oo (for z**p kernels, p > -2)"
+        )
+    if not _weighted_abs_integrable(raw):
+        raise KernelError(
+            f"kernel {name} is not integrable: int_0^delta |z*mu(z)| dz diverges; D_mu f(x) needs it finite"
+        )
+    m1 = sp.simplify(2 * m1)
+    if m1 == 0 or _num(m1) == 0:
+        raise KernelError(
+            f"kernel {name} has first moment int z*mu(z) dz = 0: D_mu x = 0, so it cannot approximate a "
+            "derivative and cannot be normalized"
+        )
+    scale = sp.simplify(1 / m1) if normalize else sp.Integer(1)
+    mu_plus = sp.simplify(scale * raw).subs(zp, z)
+    return Kernel(name=name, mu_plus=mu_plus, normalize=normalize, scale=scale, **kw)
+
+
+def _num(e: sp.Expr) -> complex:
+    return complex(e.subs(delta, sp.Rational(7, 10)).evalf(30))
+
+
+def _finite(e: sp.Expr) -> bool:
+    if e.has(sp.oo, -sp.oo, sp.zoo, sp.nan):
+        return False
+    try:
+        v = _num(e)
+    except (TypeError, ValueError):
+        return False
+    return v == v and abs(v) != float("inf")
+
+
+def _weighted_abs_integrable(raw: sp.Expr) -> bool:
+    """Numerically check int_0^1 |z mu(z)| dz < oo at delta = 1 (mpmath's error estimate)."""
+    f = sp.lambdify(_zp, (_zp * raw).subs(delta, 1), "mpmath")
+    try:
+        with mpmath.workdps(20):
+            val, err = mpmath.quad(lambda t: abs(f(t)), [0, 1], error=True)
+    except (ZeroDivisionError, ValueError, OverflowError):
+        return False
+    return mpmath.isfinite(val) and err < 1e-6 * (1 + abs(val))
+
+
+# ------------------------------------------------------------------ catalogue
+def power(p: float | int | str | sp.Expr = 0, normalize: bool = True) -> Kernel:
+    """``mu(z) = sign(z) |z|**p`` for real p > -2 (singular for p < 0), normalized by default.
+
+    >>> power(1).mu_plus
+    3*z/(2*delta**3)
+    >>> power("-1/2").mu_plus
+    3/(4*delta**(3/2)*sqrt(z))
+    """
+    pe = sp.nsimplify(sp.sympify(p), rational=True) if not isinstance(p, sp.Basic) else p
+    if not pe.is_real or pe.free_symbols:
+        raise KernelError(f"power kernel needs a real number p > -2, got p = {p!r}")
+    if pe <= -2:
+        raise KernelError(
+            f"power kernel with p = {pe}: the first moment int z*mu(z) dz diverges at z = 0 for p <= -2; choose p > -2"
+        )
+    names = {0: "sign", 1: "linear"}
+    name = names.get(pe, f"power({pe})")
+    return _build(name, z**pe, normalize, power=pe)
+
+
+def sign(normalize: bool = True) -> Kernel:
+    """The poster's mu1: ``sign(z)`` on the horizon, i.e. ``power(0)``."""
+    return power(0, normalize)
+
+
+def linear(normalize: bool = True) -> Kernel:
+    """The poster's mu2: ``z`` on the horizon, i.e. ``power(1)``."""
+    return power(1, normalize)
+
+
+def dirac_pair(normalize: bool = True) -> Kernel:
+    """Point masses at ``+-delta``: ``D_mu f(x) = (f(x+delta) - f(x-delta)) / (2 delta)``, the central difference.
+
+    >>> dirac_pair().moment(3)
+    delta**2
+    """
+    mass = 1 / (2 * delta) if normalize else sp.Integer(1)
+    return Kernel(name="dirac_pair", mu_plus=mass, normalize=normalize, scale=mass, discrete=True)
+
+
+def gaussian(sigma: float | str | sp.Expr | None = None, normalize: bool = True) -> Kernel:
+    """``mu(z) = z exp(-z**2 / (2 sigma**2))`` on the horizon (a truncated Gaussian derivative).
+
+    Its smoothing profile rho is a Gaussian bump lowered to vanish at ``+-delta``. ``sigma`` is a
+    positive number or a formula in delta; the default is ``delta/2``.
+
+    >>> gaussian().rho_nonnegative
+    True
+    """
+    if sigma is None:
+        sig = delta / 2
+    elif isinstance(sigma, str):
+        sig = parse_expr(sigma, {"delta"})
+    else:
+        sig = sp.nsimplify(sp.sympify(sigma), rational=True)
+    if sig.free_symbols - {delta} or not (sig.subs(delta, 1).is_positive):
+        raise KernelError(f"gaussian kernel needs sigma > 0 (a number or a formula in delta), got {sigma!r}")
+    return _build(f"gaussian(sigma={sig})", z * sp.exp(-(z**2) / (2 * sig**2)), normalize)
+
+
+_NAMED = {"sign": sign, "mu1": sign, "linear": linear, "mu2": linear, "dirac_pair": dirac_pair,
+          "dirac": dirac_pair, "central": dirac_pair, "gaussian": gaussian, "power": power}
+
+
+def names() -> list[str]:
+    """The kernel names :func:`get` understands."""
+    return sorted(_NAMED)
+
+
+def get(spec: str | Kernel, normalize: bool = True) -> Kernel:
+    """A kernel from a short spec: ``"sign"``, ``"linear"``, ``"power(-1/2)"``, ``"dirac_pair"``, ``"gaussian(0.05)"``.
+
+    >>> get("power(2)").name
+    'power(2)'
+    """
+    if isinstance(spec, Kernel):
+        return spec
+    m = re.fullmatch(r"\s*([A-Za-z_0-9]+)\s*(?:\((.*)\))?\s*", str(spec))
+    if not m or m.group(1).lower() not in _NAMED:
+        raise KernelError(
+            f"unknown kernel {spec!r}; known kernels: {', '.join(names())} "
+            "(e.g. 'power(-1/2)', 'gaussian(delta/3)'), or pass a formula with Kernel.from_expr / --kernel-expr"
+        )
+    build = _NAMED[m.group(1).lower()]
+    if m.group(2) is None or not m.group(2).strip():
+        return build(normalize=normalize)
+    arg = m.group(2).strip()
+    if build is power:
+        try:
+            arg = parse_expr(arg, set())
+        except ExpressionError as exc:
+            raise KernelError(str(exc)) from None
+    elif build is not gaussian:
+        raise KernelError(f"kernel {m.group(1)!r} takes no parameter")
+    return build(arg, normalize=normalize)
