@@ -26,6 +26,11 @@ def ref_objective(net: MLP, theta: np.ndarray, X: np.ndarray, Y: np.ndarray, *, 
     ``sympy.lambdify(..., "numpy")`` and the slope recovery term is written out from the paper.
     Returns ``(objective, list of pre-activations H per hidden layer)``.
     """
+    with np.errstate(all="ignore"):  # NumPy evaluates every branch of a Piecewise, even where it is invalid
+        return _ref_objective(net, theta, X, Y, H0=H0, masks=masks)
+
+
+def _ref_objective(net: MLP, theta: np.ndarray, X: np.ndarray, Y: np.ndarray, *, H0=None, masks=None) -> tuple:
     f = sp.lambdify((x, delta), net.pointwise.forward_expr, "numpy")
     g = sp.lambdify((x, delta), net.pointwise.backward_expr, "numpy")
     d = net.pointwise.delta

@@ -24,7 +24,7 @@ import sympy as sp
 from ..symbols import delta, x
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jit_cached(key: str, expr: sp.Expr) -> Callable[[float, float], float]:
     import numba
 

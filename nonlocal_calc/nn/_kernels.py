@@ -21,7 +21,7 @@ import numpy as np
 _jit = numba.njit(cache=False, nogil=True, fastmath=False)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def activation_kernels(f, g):  # noqa: ANN001, ANN201 (Numba dispatchers)
     """``(forward, backward)`` kernels for activation ``f`` and backward derivative ``g``.
 

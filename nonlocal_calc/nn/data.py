@@ -370,7 +370,7 @@ def load_dataset(name: str) -> Dataset:
     try:
         return DATASETS[name]()
     except KeyError:
-        raise DataError(f"unknown data set {name!r}; choose one of {sorted([*DATASETS, 'laaf'])} or pass --data PATH")
+        raise DataError(f"unknown data set {name!r}; choose one of {sorted([*DATASETS, 'laaf'])} or pass --data PATH") from None
 
 
 def to_bytes_npz(**arrays: np.ndarray) -> bytes:

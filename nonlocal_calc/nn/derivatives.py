@@ -56,20 +56,9 @@ class Pointwise:
 
 def _poster_expr() -> sp.Expr:
     """The audit's transcription of the poster's Figure 5 code (a Piecewise in x and delta)."""
-    from .. import audit
+    from ..audit import poster_code_expr
 
-    for attr in ("poster_code_expr", "poster_code", "figure5_expr", "poster"):
-        obj = getattr(audit, attr, None)
-        if obj is None:
-            continue
-        val = obj() if callable(obj) else obj
-        for name in ("code_expr", "figure5", "code", "expr"):
-            cand = getattr(val, name, None)
-            if isinstance(cand, sp.Basic):
-                return cand
-        if isinstance(val, sp.Basic):
-            return val
-    raise RuntimeError("nonlocal_calc.audit does not expose the transcription of the poster's Figure 5 code")
+    return poster_code_expr()
 
 
 def resolve(

@@ -185,6 +185,7 @@ def train(
     checkpoint_every: int = 0,
     resume: bool = False,
     curves: str | Path | None = None,
+    threads: int | None = None,
 ) -> TrainResult:
     """Train a network as ``config`` says on ``dataset`` (default: the embedded ``mnist10k``).
 
@@ -192,8 +193,17 @@ def train(
     expression). ``progress``: show a progress bar (``None``: only on a terminal). ``checkpoint``: a file
     written atomically every ``checkpoint_every`` iterations and at the end; with ``resume`` an existing
     checkpoint of the same configuration and data is continued. ``curves``: a path prefix for the learning
-    curves (``.csv`` and ``.png``).
+    curves (``.csv`` and ``.png``). ``threads``: limit the BLAS threads for this run (needs ``threadpoolctl``;
+    one thread is faster for small layers and on a busy machine).
     """
+    if threads:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            raise RuntimeError("limiting BLAS threads needs threadpoolctl: pip install threadpoolctl") from None
+        with threadpool_limits(limits=threads, user_api="blas"):
+            return train(config, dataset, pointwise=pointwise, progress=progress, checkpoint=checkpoint,
+                         checkpoint_every=checkpoint_every, resume=resume, curves=curves)
     from tqdm.auto import tqdm
 
     dataset = dataset if dataset is not None else load_dataset("mnist10k")
@@ -222,6 +232,7 @@ def train(
     best_loss, since_best = math.inf, 0
     best_params = params.copy()
     elapsed_before = 0.0
+    acc_state = [0.0, 0, 0, 0]  # running sums of the current logging interval
     fingerprint = dataset.fingerprint() if checkpoint else ""
 
     if checkpoint and resume and Path(checkpoint).exists():
@@ -244,8 +255,12 @@ def train(
         opt.load_state({k[4:]: v for k, v in arrays.items() if k.startswith("opt_")})
         drop_rng.bit_generator.state = meta["rng"]
         hist = {k: list(v) for k, v in meta["history"].items()}
+        if hist["iteration"] and hist["iteration"][-1] % config.log_every:  # the end-of-run row: redone later
+            for v in hist.values():
+                v.pop()
         best_loss, since_best = meta["best_loss"], meta["since_best"]
         elapsed_before = meta["elapsed"]
+        acc_state = meta["acc"]
 
     def save_checkpoint() -> None:
         if not checkpoint:
@@ -253,6 +268,7 @@ def train(
         ckpt.save(checkpoint, meta={
             "config": config.to_dict(), "fingerprint": fingerprint, "iteration": t, "rng": drop_rng.bit_generator.state,
             "history": hist, "best_loss": best_loss, "since_best": since_best,
+            "acc": [acc_loss, acc_correct, acc_n, acc_iters],
             "elapsed": elapsed_before + (time.perf_counter() - t_start),
         }, arrays={"params": params, "best_params": best_params,
                    **{f"opt_{k}": v for k, v in opt.state().items()}})
@@ -264,7 +280,7 @@ def train(
 
     status, message = "completed", ""
     prev = params.copy()
-    acc_loss, acc_correct, acc_n, acc_iters = 0.0, 0, 0, 0
+    acc_loss, acc_correct, acc_n, acc_iters = acc_state
     bar = tqdm(total=config.iters, initial=t, disable=(not progress) if progress is not None else None,
                desc="train", unit="it", leave=False, dynamic_ncols=True)
     t_start = time.perf_counter()
@@ -296,7 +312,8 @@ def train(
             opt.step(params, model.grad)
             t += 1
             bar.update(1)
-            if t % config.log_every == 0 or t == config.iters:
+            regular = t % config.log_every == 0
+            if regular or t == config.iters:
                 tl, ta = model.evaluate(xt, yt_fit)
                 train_loss = acc_loss if batches.full else acc_loss / acc_iters
                 hist["iteration"].append(t)
@@ -310,9 +327,10 @@ def train(
                     for k, s in enumerate(model.slope_values()):
                         hist[f"slope_mean_{k + 1}"].append(float(s.mean()))
                         hist[f"slope_std_{k + 1}"].append(float(s.std()))
-                acc_loss, acc_correct, acc_n, acc_iters = 0.0, 0, 0, 0
+                if regular:  # an end-of-run row leaves the interval open, so that a resumed run logs the same
+                    acc_loss, acc_correct, acc_n, acc_iters = 0.0, 0, 0, 0
                 bar.set_postfix(loss=f"{train_loss:.4g}", **({"acc": f"{ta:.3f}"} if classification else {}))
-                if config.early_stopping:
+                if config.early_stopping and regular:
                     if tl < best_loss:
                         best_loss, since_best = tl, 0
                         best_params[:] = params
