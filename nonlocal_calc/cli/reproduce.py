@@ -26,6 +26,7 @@ def register(sub) -> None:  # noqa: ANN001
     p.add_argument("--seeds", type=int, default=5, help="seeds per cell (default 5)")
     p.add_argument("--iters", type=int, default=None,
                    help="iterations per run (default: poster 1500, laaf 15000)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="poster: precision (default float32)")
     p.add_argument("--n-jobs", type=int, default=1, help="parallel processes (default 1; -1 = all cores)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address: run on a cluster")
     p.add_argument("--out", metavar="DIR", help="output directory (default reproductions/EXPERIMENT)")
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     progress = False if args.no_progress else None
     if args.experiment == "poster":
         reproduce.reproduce_poster(out, seeds=args.seeds, n_jobs=args.n_jobs, scheduler=args.scheduler,
-                                   iters=args.iters or 1500, progress=progress)
+                                   iters=args.iters or 1500, progress=progress, dtype=args.dtype)
         print((out / "tables.md").read_text())
         print(f"written: {out}/tables.md, runs.csv, summary.json, curves.png")
     else:
