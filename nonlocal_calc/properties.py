@@ -11,7 +11,7 @@ silently "fixed".
 >>> row["range"], row["continuity"], row["monotonic"]
 (Interval.open(-1, 1), 1, True)
 >>> [d.column for d in compare_with_lecture() if d.activation == "prelu"]
-['derivative', 'range', 'derivative_monotonic']
+['derivative', 'range']
 """
 
 from __future__ import annotations
@@ -206,7 +206,20 @@ def _same_condition(a, b) -> bool:
     return a.as_set() == b.as_set() if a.free_symbols and b.free_symbols else False
 
 
+def _fmt_set(s: sp.Set) -> str:
+    """Sets in the lecture's notation: (a, b), [a, b), {0, 1}."""
+    if isinstance(s, sp.Interval):
+        return f"{'(' if s.left_open or s.inf == -sp.oo else '['}{s.inf}, {s.sup}{')' if s.right_open or s.sup == sp.oo else ']'}"
+    if isinstance(s, sp.FiniteSet):
+        return "{" + ", ".join(str(e) for e in s.args) + "}"
+    if isinstance(s, sp.Union):
+        return " U ".join(_fmt_set(a) for a in s.args)
+    return str(s)
+
+
 def _fmt(v) -> str:
+    if isinstance(v, sp.Set):
+        return _fmt_set(v)
     if isinstance(v, dict):
         return "; ".join(f"{_fmt(r)} if {k}" for k, r in v.items())
     if v is sp.true:
@@ -252,11 +265,11 @@ def compare_with_lecture() -> list[Discrepancy]:
         if isinstance(gr, dict):
             wrong = {k: r for k, r in gr.items() if r != lr}
             if wrong:
-                out.append(Discrepancy(name, "range", str(lr), _fmt(gr),
+                out.append(Discrepancy(name, "range", _fmt(lr), _fmt(gr),
                                        "the lecture's range holds only for " +
                                        ", ".join(k for k in gr if k not in wrong)))
         elif gr != lr:
-            out.append(Discrepancy(name, "range", str(lr), str(gr), "the computed image of R differs"))
+            out.append(Discrepancy(name, "range", _fmt(lr), _fmt(gr), "the computed image of R differs"))
         # continuity
         lc = sp.oo if row["continuity"] == "inf" else sp.Integer(row["continuity"])
         if lc != got["continuity"]:
