@@ -45,7 +45,7 @@ def target(x: np.ndarray) -> np.ndarray:
     """u(x) of equation (4): 0.2 sin(6x) for x <= 0, 1 + 0.1 x cos(18x) otherwise.
 
     >>> target(np.array([-np.pi / 12, 0.0, 1.0])).round(6).tolist()
-    [-0.2, 0.0, 0.966016]
+    [-0.2, 0.0, 1.066032]
     """
     x = np.asarray(x, dtype=np.float64)
     return np.where(x <= 0, 0.2 * np.sin(6 * x), 1 + 0.1 * x * np.cos(18 * x))
