@@ -7,7 +7,7 @@ from pathlib import Path
 
 EXAMPLES = """examples:
   nonlocal-calc reproduce poster --seeds 5 --n-jobs 2 --out docs/results/poster
-  nonlocal-calc reproduce laaf --seeds 5 --iters 15000 --n-jobs 2 --out docs/results/laaf
+  nonlocal-calc reproduce laaf --seeds 5 --iters 10000 --n-jobs 2 --out docs/results/laaf
   nonlocal-calc reproduce laaf --scheduler tcp://scheduler:8786     runs spread over a Dask cluster
 
 Runs are independent: --n-jobs N runs N at a time in separate processes (joblib); --scheduler ADDRESS hands
@@ -25,7 +25,7 @@ def register(sub) -> None:  # noqa: ANN001
     p.add_argument("experiment", choices=("poster", "laaf"))
     p.add_argument("--seeds", type=int, default=5, help="seeds per cell (default 5)")
     p.add_argument("--iters", type=int, default=None,
-                   help="iterations per run (default: poster 1500, laaf 15000)")
+                   help="iterations per run (default: poster 1500, laaf 10000)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="poster: precision (default float32)")
     p.add_argument("--n-jobs", type=int, default=1, help="parallel processes (default 1; -1 = all cores)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address: run on a cluster")
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         print((out / "tables.md").read_text())
         print(f"written: {out}/tables.md, runs.csv, summary.json, curves.png")
     else:
-        reproduce.reproduce_laaf(out, seeds=args.seeds, iters=args.iters or 15000, n_jobs=args.n_jobs,
+        reproduce.reproduce_laaf(out, seeds=args.seeds, iters=args.iters or 10000, n_jobs=args.n_jobs,
                                  scheduler=args.scheduler, progress=progress)
         print((out / "table.md").read_text())
         print(f"written: {out}/table.md, runs.csv, summary.json, loss.png, slopes.png, solution.png")

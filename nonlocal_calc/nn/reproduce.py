@@ -401,7 +401,7 @@ def _laaf_figures(rows: list[dict], out: Path) -> None:
     save_figure(fig, out / "solution.png")
 
 
-def reproduce_laaf(out: str | Path, seeds: int = 5, iters: int = 15000, n_jobs: int = 1, scheduler: str | None = None,
+def reproduce_laaf(out: str | Path, seeds: int = 5, iters: int = 10000, n_jobs: int = 1, scheduler: str | None = None,
                    progress: bool | None = None, log_every: int = 25) -> dict:
     """Run the seven variants of section 3.1 and write ``table.md``, ``runs.csv``, ``summary.json`` and
     ``loss.png``, ``slopes.png``, ``solution.png``."""
