@@ -1,0 +1,188 @@
+"""The trainer's Numba kernels: everything between the BLAS matrix products, one pass each.
+
+* :func:`activation_kernels` builds, for a compiled activation ``f`` and a compiled backward derivative ``g``
+  (both ``(x, delta) -> float``), a forward kernel (bias, slope, activation, dropout in one pass) and a
+  backward kernel that fuses the derivative with the incoming gradient and also reduces the bias and slope
+  gradients in the same pass.
+* :func:`softmax_xent` and :func:`mse` add the output bias and return the loss and the output gradient.
+* :func:`sgd_step`, :func:`momentum_step`, :func:`adam_step` update the flat parameter vector in place.
+
+Kernels are serial (the matrix products use the BLAS threads), so a run is bit-for-bit repeatable.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numba
+import numpy as np
+
+_jit = numba.njit(cache=False, nogil=True, fastmath=False)
+
+
+@functools.cache
+def activation_kernels(f, g):  # noqa: ANN001, ANN201 (Numba dispatchers)
+    """``(forward, backward)`` kernels for activation ``f`` and backward derivative ``g``.
+
+    ``forward(Z, b, s, mask, delta, A)``: ``Z += b`` in place, ``A = f(s * Z, delta) * mask`` (``mask`` of
+    shape (0, 0) means no dropout). ``s`` holds the per-neuron slopes ``n * a`` (ones without adaptation).
+
+    ``backward(dA, Z, s, mask, delta, dZ, gb, ga)``: ``dH = dA * mask * g(s * Z, delta)``, ``dZ = s * dH``
+    (``dZ`` may be ``dA``), ``gb[j] = sum_i dZ[i, j]`` and ``ga[j] = sum_i dH[i, j] * Z[i, j]`` (the slope
+    gradient before the factor n).
+    """
+
+    @_jit
+    def forward(Z, b, s, mask, delta, A):  # noqa: ANN001, ANN202
+        m, n = Z.shape
+        drop = mask.shape[0] > 0
+        for i in range(m):
+            for j in range(n):
+                zij = Z[i, j] + b[j]
+                Z[i, j] = zij
+                a = f(s[j] * zij, delta)
+                if drop:
+                    a *= mask[i, j]
+                A[i, j] = a
+
+    @_jit
+    def backward(dA, Z, s, mask, delta, dZ, gb, ga):  # noqa: ANN001, ANN202
+        m, n = Z.shape
+        drop = mask.shape[0] > 0
+        accb = np.zeros(n)
+        acca = np.zeros(n)
+        for i in range(m):
+            for j in range(n):
+                d = dA[i, j]
+                if drop:
+                    d *= mask[i, j]
+                zij = Z[i, j]
+                dh = d * g(s[j] * zij, delta)
+                dz = dh * s[j]
+                dZ[i, j] = dz
+                accb[j] += dz
+                acca[j] += dh * zij
+        for j in range(n):
+            gb[j] = accb[j]
+            ga[j] = acca[j]
+
+    return forward, backward
+
+
+@_jit
+def softmax_xent(Z, b, y, want_grad, dZ, gb):  # noqa: ANN001, ANN201
+    """Mean softmax cross-entropy of logits ``Z + b`` (``Z`` updated in place) against labels ``y``.
+
+    Returns ``(loss, n_correct)``; with ``want_grad`` fills ``dZ = (softmax - onehot) / m`` and ``gb``.
+    """
+    m, k = Z.shape
+    loss = 0.0
+    correct = 0
+    accb = np.zeros(k)
+    inv_m = 1.0 / m
+    for i in range(m):
+        best = 0
+        mx = -np.inf
+        for j in range(k):
+            zij = Z[i, j] + b[j]
+            Z[i, j] = zij
+            if zij > mx:
+                mx = zij
+                best = j
+        if not math.isfinite(mx):  # overflow or NaN: report it, the trainer stops the run
+            return math.nan, correct
+        total = 0.0
+        for j in range(k):
+            e = math.exp(Z[i, j] - mx)
+            total += e
+            if want_grad:
+                dZ[i, j] = e
+        yi = y[i]
+        loss += math.log(total) + mx - Z[i, yi]
+        if best == yi:
+            correct += 1
+        if want_grad:
+            scale = inv_m / total
+            for j in range(k):
+                p = dZ[i, j] * scale
+                if j == yi:
+                    p -= inv_m
+                dZ[i, j] = p
+                accb[j] += p
+    if want_grad:
+        for j in range(k):
+            gb[j] = accb[j]
+    return loss * inv_m, correct
+
+
+@_jit
+def mse(Z, b, Y, want_grad, dZ, gb):  # noqa: ANN001, ANN201
+    """Mean over samples of the squared error ``|Y_i - (Z_i + b)|^2`` (``Z`` updated in place).
+
+    Returns ``(loss, n_correct)`` where ``n_correct`` counts argmax agreement (meaningful for one-hot
+    targets only); with ``want_grad`` fills ``dZ = 2 (Z + b - Y) / m`` and ``gb``.
+    """
+    m, k = Z.shape
+    loss = 0.0
+    correct = 0
+    accb = np.zeros(k)
+    two_m = 2.0 / m
+    for i in range(m):
+        best = 0
+        besty = 0
+        for j in range(k):
+            zij = Z[i, j] + b[j]
+            Z[i, j] = zij
+            r = zij - Y[i, j]
+            loss += r * r
+            if zij > Z[i, best]:
+                best = j
+            if Y[i, j] > Y[i, besty]:
+                besty = j
+            if want_grad:
+                dz = two_m * r
+                dZ[i, j] = dz
+                accb[j] += dz
+        if best == besty:
+            correct += 1
+    if want_grad:
+        for j in range(k):
+            gb[j] = accb[j]
+    return loss / m, correct
+
+
+@_jit
+def sgd_step(p, g, lr):  # noqa: ANN001, ANN201
+    """``p -= lr * g``."""
+    for i in range(p.shape[0]):
+        p[i] -= lr * g[i]
+
+
+@_jit
+def momentum_step(p, g, v, lr, mu):  # noqa: ANN001, ANN201
+    """Heavy-ball momentum (PyTorch form): ``v = mu * v + g``, ``p -= lr * v``."""
+    for i in range(p.shape[0]):
+        v[i] = mu * v[i] + g[i]
+        p[i] -= lr * v[i]
+
+
+@_jit
+def adam_step(p, g, m1, m2, lr, beta1, beta2, eps, t):  # noqa: ANN001, ANN201
+    """Adam (Kingma and Ba, Algorithm 1) at step ``t >= 1``, with bias-corrected moments."""
+    c1 = 1.0 - beta1**t
+    c2 = 1.0 - beta2**t
+    for i in range(p.shape[0]):
+        gi = g[i]
+        m1[i] = beta1 * m1[i] + (1.0 - beta1) * gi
+        m2[i] = beta2 * m2[i] + (1.0 - beta2) * gi * gi
+        p[i] -= lr * (m1[i] / c1) / (math.sqrt(m2[i] / c2) + eps)
+
+
+@_jit
+def all_finite(a):  # noqa: ANN001, ANN201
+    """Whether every entry of the 1-D array ``a`` is finite."""
+    for i in range(a.shape[0]):
+        if not math.isfinite(a[i]):
+            return False
+    return True
