@@ -24,7 +24,10 @@ def small():
 
 def test_derivative_options_come_from_the_expressions() -> None:
     exact = resolve("relu", "exact")
-    assert exact.backward_expr == nlc.activations.get("relu").derivative
+    relu = nlc.activations.get("relu")
+    # the activation's derivative, with the left value at the kink (ReLU' = [Z > 0])
+    assert exact.backward_expr.args[0][0] == relu.derivative.args[0][0]
+    assert exact.g(0.0, 0.0) == 0.0 and exact.g(1e-300, 0.0) == 1.0 and exact.g(-1e-300, 0.0) == 0.0
     nonlocal_ = resolve("relu", "nonlocal", "sign", 0.1)
     assert nonlocal_.backward_expr == nlc.derive("relu", "sign").expr
     from nonlocal_calc.audit import poster_code_expr

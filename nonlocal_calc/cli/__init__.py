@@ -19,6 +19,9 @@ EPILOG = """examples:
   nonlocal-calc derive --activation-expr "x/(1+exp(-x))" --kernel-expr "z**3" --latex
   nonlocal-calc audit                               the poster's typos, computed
   nonlocal-calc catalogue                           the activation table, recomputed
+  nonlocal-calc converge relu --kernel linear --x 0.3
+  nonlocal-calc train --derivative nonlocal --kernel sign --delta 0.1 --json
+  nonlocal-calc reproduce poster --seeds 5 --n-jobs 2
 """
 
 

@@ -3,7 +3,7 @@
 ``resolve(activation, derivative, kernel)`` returns a :class:`Pointwise`: the forward expression (the
 catalogue activation) and the backward expression chosen by ``derivative``:
 
-* ``exact``: the ordinary derivative f'(x) of the activation (``Activation.derivative``);
+* ``exact``: the ordinary derivative f'(x) of the activation (the left one at a kink: ReLU' = [Z > 0]);
 * ``nonlocal``: the closed form of the nonlocal derivative D_mu f for the kernel (``nlc.derive``), with
   ``delta`` left symbolic and supplied at run time;
 * ``poster``: the poster's Figure 5 code as transcribed by the audit (ReLU only), so its effect on
@@ -54,6 +54,21 @@ class Pointwise:
                 "delta": self.delta, **self.info}
 
 
+def _exact_derivative(act) -> sp.Expr:
+    """f'(x), taking the left one-sided derivative at a kink: ReLU' = [Z > 0], as in the poster's Figure 4
+    and in PyTorch (the activation itself is right-continuous; only the value exactly at a kink differs).
+
+    >>> from nonlocal_calc import activations
+    >>> _exact_derivative(activations.get("relu"))
+    Piecewise((0, x <= 0), (1, True))
+    """
+    pieces = [sp.diff(p, x_sym) for p in getattr(act, "pieces", (act.expr,))]
+    kinks = getattr(act, "breakpoints", ())
+    if not kinks:
+        return pieces[0]
+    return sp.Piecewise(*[(p, x_sym <= b) for p, b in zip(pieces, kinks)], (pieces[-1], True))
+
+
 def _poster_expr() -> sp.Expr:
     """The audit's transcription of the poster's Figure 5 code (a Piecewise in x and delta)."""
     from ..audit import poster_code_expr
@@ -80,7 +95,7 @@ def resolve(
     forward = act.expr
     info: dict = {"activation": act_name, "derivative": derivative}
     if derivative == "exact":
-        backward = act.derivative
+        backward = _exact_derivative(act)
         used_delta = 0.0
     else:
         check_delta(delta)

@@ -31,7 +31,7 @@ POSTER_T3 = {
     (600, 0.65, "nonlocal"): (10 * 60 + 11, 0.985),
 }
 POSTER_LRS = (0.01, 0.05, 0.1, 0.5, 0.7, 1.0)
-DERIV_LABEL = {"exact": "exact ReLU' = [Z >= 0]", "nonlocal": "nonlocal D_mu1 ReLU (derived)",
+DERIV_LABEL = {"exact": "exact ReLU' = [Z > 0]", "nonlocal": "nonlocal D_mu1 ReLU (derived)",
                "poster": "poster's Figure 5 code"}
 
 
