@@ -46,8 +46,9 @@ class Activation:
     def __post_init__(self):
         if len(self.pieces) != len(self.breakpoints) + 1:
             raise ActivationError("an activation needs one more piece than breakpoints")
+        symbolic_params = set().union(*(sp.sympify(v).free_symbols for v in self.params.values()))
         for p in self.pieces:
-            extra = sp.sympify(p).free_symbols - {x}
+            extra = sp.sympify(p).free_symbols - {x} - symbolic_params
             if extra:
                 raise ActivationError(
                     f"activation {self.name}: symbols other than x ({', '.join(map(str, extra))}); give them values"
@@ -164,7 +165,8 @@ def _pw(name, left, right, b=0, **kw) -> Activation:
 
 
 def _param(value, name):
-    v = sp.nsimplify(sp.sympify(value), rational=True)
+    v = sp.sympify(value)
+    v = v if v.free_symbols else sp.nsimplify(v, rational=True)  # a Symbol keeps the parameter symbolic
     if not v.is_real:
         raise ActivationError(f"parameter {name} must be a real number, got {value!r}")
     return v

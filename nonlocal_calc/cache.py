@@ -4,10 +4,10 @@ Entries are files in one directory, written atomically (a temporary file in the
 same directory, then :func:`os.replace`), so a crash never leaves half an entry.
 ``NONLOCAL_CALC_CACHE`` overrides the default per-user cache directory.
 
->>> import os, tempfile
->>> os.environ["NONLOCAL_CALC_CACHE"] = tempfile.mkdtemp()
->>> write_atomic(cache_dir() / "demo.txt", "hello")
->>> (cache_dir() / "demo.txt").read_text()
+>>> import pathlib, tempfile
+>>> target = pathlib.Path(tempfile.mkdtemp()) / "demo.txt"
+>>> write_atomic(target, "hello")
+>>> target.read_text()
 'hello'
 """
 

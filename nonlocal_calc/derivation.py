@@ -155,6 +155,12 @@ class NonlocalDerivative:
 
         return make_ufunc(self, **options)
 
+    def jit_scalar(self):
+        """The closed form as a Numba scalar function ``f(x, delta)``, callable from other jitted code."""
+        from .codegen import jit_scalar
+
+        return jit_scalar(self.expr, name=f"D_{self.activation.name}_{self.kernel.name}")
+
 
 # ============================================================== the engine
 def _cells(breakpoints: tuple[sp.Expr, ...]):

@@ -50,7 +50,7 @@ FUNCTIONS: dict[str, object] = {
 }
 # Aliases that people type out of habit.
 _ALIASES = {"Abs": "abs", "arctan": "atan", "ln": "log", "Heaviside": "heaviside", "Max": "max", "Min": "min"}
-CONSTANTS = {"pi": sp.pi, "E": sp.E, "e": sp.E}
+CONSTANTS = {"pi": sp.pi, "E": sp.E, "e": sp.E, "oo": sp.oo, "inf": sp.oo}
 SYMBOLS = {"x": x, "z": z, "delta": delta}
 
 _BINOPS = {
@@ -70,12 +70,25 @@ def _hint() -> str:
     return "write a formula using +, -, *, /, ** and the functions " + ", ".join(sorted(FUNCTIONS))
 
 
-def parse_expr(text: str, allowed: set[str] | frozenset[str], extra: dict[str, sp.Basic] | None = None) -> sp.Expr:
+_COMPARE = {ast.Lt: sp.StrictLessThan, ast.LtE: sp.LessThan, ast.Gt: sp.StrictGreaterThan, ast.GtE: sp.GreaterThan}
+
+
+def parse_expr(
+    text: str,
+    allowed: set[str] | frozenset[str],
+    extra: dict[str, sp.Basic] | None = None,
+    numpy_where: bool = False,
+) -> sp.Expr:
     """Parse ``text`` into a SymPy expression in the symbols named by ``allowed``.
 
     ``allowed`` is a subset of ``{"x", "z", "delta"}``; ``extra`` adds named
-    constants (for example a parameter ``alpha`` with a value). Numbers are kept
-    exact: ``0.01`` becomes ``1/100``.
+    constants or renamings (for example ``{"Z": x}`` or a parameter ``alpha`` with a value).
+    Numbers are kept exact: ``0.01`` becomes ``1/100``. With ``numpy_where=True``,
+    ``np.where(cond, a, b)`` is read as ``Piecewise((a, cond), (b, True))`` and comparisons
+    are allowed inside it (used to transcribe the poster's code).
+
+    >>> parse_expr("np.where(Z <= -delta, 0, Z/delta)", {"delta"}, {"Z": x}, numpy_where=True)
+    Piecewise((0, x <= -delta), (x/delta, True))
     """
     if not isinstance(text, str):
         raise ExpressionError(f"expected a formula as a string, got {type(text).__name__}")
@@ -108,6 +121,14 @@ def parse_expr(text: str, allowed: set[str] | frozenset[str], extra: dict[str, s
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             val = conv(node.operand)
             return -val if isinstance(node.op, ast.USub) else val
+        if numpy_where and isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if isinstance(node.func.value, ast.Name) and node.func.value.id in ("np", "numpy") and node.func.attr == "where":
+                if len(node.args) != 3 or node.keywords:
+                    raise ExpressionError(f"cannot parse {text!r}: np.where takes (condition, a, b)")
+                cond, a, b = node.args
+                return sp.Piecewise((conv(a), conv(cond)), (conv(b), True), evaluate=False)
+        if numpy_where and isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARE:
+            return _COMPARE[type(node.ops[0])](conv(node.left), conv(node.comparators[0]))
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name):
                 return conv(node.func)  # reports the attribute access or other construct

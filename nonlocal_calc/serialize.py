@@ -72,9 +72,9 @@ def _dec(d):
     args = [_dec(a) for a in d["args"]]
     if cls is ExprCondPair:
         return tuple(args)
-    if cls is sp.Piecewise:
-        return sp.Piecewise(*args, evaluate=False)
-    return cls(*args)
+    # the stored tree is already in canonical form: rebuilding it without evaluation is faithful and fast
+    # (evaluating polylog(2, -exp(...)) alone costs SymPy a quarter of a second)
+    return cls(*args, evaluate=False)
 
 
 def to_json(expr: sp.Basic) -> str:

@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ExpressionError, ValueError, FileNotFoundError) as exc:
         print(f"nonlocal-calc {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,104 @@
+"""``nonlocal-calc derive``: the closed form of D_mu f for one activation and one kernel."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+
+import sympy as sp
+
+
+def add_pair_arguments(p: argparse.ArgumentParser, activation_required: bool = False) -> None:
+    """The arguments that name an activation and a kernel (shared by several subcommands)."""
+    p.add_argument("activation", nargs="?" if not activation_required else None,
+                   help="catalogue name (relu, tanh, sigmoid, ...); see `nonlocal-calc catalogue --names`")
+    p.add_argument("--activation-expr", metavar="EXPR", help='a formula in x instead of a name, e.g. "x/(1+exp(-x))"')
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="activation parameter, e.g. --param slope=0.1 (leaky_relu), --param alpha=0.5 (elu, prelu, isru)")
+    p.add_argument("--kernel", default="sign", help="kernel spec: sign, linear, power(P), dirac_pair, gaussian(SIGMA)")
+    p.add_argument("--kernel-expr", metavar="EXPR", help='a kernel formula in z and delta instead, e.g. "z**3"')
+    p.add_argument("--no-normalize", action="store_true", help="keep the raw kernel (default: first moment 1)")
+
+
+def resolve_pair(args):
+    """(Activation, Kernel) from the parsed arguments, with clear errors."""
+    from .. import activations, kernels
+    from ..parsing import parse_expr
+
+    if args.activation_expr:
+        act = activations.Activation.from_expr(args.activation_expr)
+    elif args.activation:
+        params = {}
+        for item in args.param:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"--param needs NAME=VALUE, got {item!r}")
+            params[name.strip()] = parse_expr(value, set())
+        act = activations.get(args.activation, **params)
+    else:
+        raise ValueError("name an activation (e.g. relu) or give --activation-expr")
+    normalize = not args.no_normalize
+    if args.kernel_expr:
+        ker = kernels.Kernel.from_expr(args.kernel_expr, normalize=normalize)
+    else:
+        ker = kernels.get(args.kernel, normalize=normalize)
+    return act, ker
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "derive",
+        help="closed form of D_mu f for an activation and a kernel",
+        description="Derive D_mu f(x) = int [f(x+z) - f(x)] mu(z) dz in closed form (or say it falls back to quadrature).",
+        epilog="examples:\n  nonlocal-calc derive relu --kernel sign\n  nonlocal-calc derive tanh --kernel linear --series 4\n"
+               '  nonlocal-calc derive --activation-expr "x/(1+exp(-x))" --kernel-expr "z**3" --latex\n'
+               "  nonlocal-calc derive relu --delta 0.1 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_pair_arguments(p)
+    p.add_argument("--latex", action="store_true", help="print LaTeX")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--series", type=int, metavar="N", help="also print the expansion in delta up to O(delta**N)")
+    p.add_argument("--delta", type=float, metavar="VALUE", help="substitute a value for delta")
+    p.add_argument("--timeout", type=float, default=8.0, help="seconds for the symbolic work (default 8)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..derivation import QuadratureFallbackWarning, derive
+    from ..kernels import check_delta
+    from ..symbols import delta
+
+    act, ker = resolve_pair(args)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuadratureFallbackWarning)
+        D = derive(act, ker, timeout=args.timeout)
+    expr = D.expr
+    if args.delta is not None:
+        check_delta(args.delta)
+        expr = expr.subs(delta, sp.nsimplify(args.delta, rational=True))
+    series = D.series(args.series) if args.series else None
+    if args.json:
+        out = D.to_dict()
+        if args.delta is not None:
+            out["delta"] = args.delta
+            out["expr"] = str(expr)
+        if series is not None:
+            out["series"] = str(series)
+        print(json.dumps(out, indent=2))
+        return 0
+    if args.latex:
+        print(sp.latex(expr) if args.delta is not None else D.latex())
+        if series is not None:
+            print(sp.latex(series))
+        return 0
+    print(f"activation: {act.name}: f(x) = {act.expr}")
+    print(f"kernel:     {ker.describe()}")
+    print(f"method:     {D.method}" + (f"  ({D.note})" if D.note else ""))
+    print()
+    print(f"D_mu {act.name}(x) =")
+    print(sp.pretty(expr, use_unicode=False))
+    if series is not None:
+        print(f"\nseries in delta (valid where f is smooth on the horizon):\n{series}")
+    return 0

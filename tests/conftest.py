@@ -1,0 +1,8 @@
+"""Shared test setup: a private cache directory and a non-interactive matplotlib backend."""
+
+import os
+import tempfile
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+# Tests never write into the user's cache: CI sets its own directory; local runs get a fresh one.
+os.environ.setdefault("NONLOCAL_CALC_CACHE", tempfile.mkdtemp(prefix="nonlocal-calc-test-cache-"))
