@@ -122,9 +122,9 @@ def jit_scalar(expr, name: str | None = None, args=None):
                            "substitute values for them first")
     from ..cache import key_hash
 
-    fname = name or "f"
+    fname = "".join(c if c.isalnum() or c == "_" else "_" for c in (name or "f"))
     if not fname.isidentifier():
-        raise ValueError(f"name {fname!r} is not a Python identifier")
+        fname = "f_" + fname
     key = key_hash("jit_scalar", sp.srepr(expr), tuple(map(str, args)), fname, _versions())
 
     def build():

@@ -38,7 +38,9 @@ from .stable import (
     exp_rational,
     homogeneous,
     invert_exponentials,
+    log1p,
     log_combine,
+    protect,
     realify,
 )
 
@@ -46,7 +48,7 @@ from .stable import (
 RTOL = {"float64": 1e-13 / 4, "float32": 2e-6 / 4}
 ATOL = {"float64": 1e-15 / 4, "float32": 1e-7 / 4}
 #: Terms of the small-delta series (up to delta**(2*SERIES_TERMS - 2)).
-SERIES_TERMS = 8
+SERIES_TERMS = 10
 
 _S = sp.Symbol("s", real=True)
 _T = sp.Symbol("t", positive=True)
@@ -78,7 +80,11 @@ class Block:
 def _assignments(pr: NumbaPrinter, exprs: list[sp.Expr], prefix: str):
     """CSE over ``exprs``: ``(lines, printed results)``; temporaries are named ``{prefix}{i}``."""
     syms = sp.numbered_symbols(prefix, real=True)
-    repl, reduced = sp.cse(exprs, symbols=syms, optimizations="basic")
+    # bases of integer powers are printed as repeated products: make them temporaries
+    bases = sorted({p.base for e in exprs for p in sp.sympify(e).atoms(sp.Pow)
+                    if p.exp.is_Integer and abs(p.exp) >= 2 and not p.base.is_Atom}, key=sp.default_sort_key)
+    repl, reduced = sp.cse([*exprs, *bases], symbols=syms, optimizations="basic")
+    reduced = reduced[: len(exprs)]
     lines = []
     for s, e in repl:
         pr.names[s] = str(s)
@@ -101,7 +107,28 @@ def _x_of_w(w0) -> sp.Expr:
     return (x - w0 * delta) / delta
 
 
+def _factored_leaf(pr: NumbaPrinter, m, g) -> Leaf | None:
+    """``c * prod (w - r_i)**k_i`` when g splits into rational linear factors: accurate everywhere."""
+    if not g.is_polynomial(_W) or sp.Poly(g, _W).degree() < 1:
+        return None
+    c, facs = sp.factor_list(g, _W)
+    out = []
+    for f, k in facs:
+        fp = sp.Poly(f, _W)
+        if fp.degree() != 1:
+            return None
+        a, b = fp.all_coeffs()
+        out.append(((x + (b / a) * delta) / delta, k))
+        c *= a**k
+    expr = c * sp.Mul(*[f**k for f, k in out]) * delta**m
+    lines, (val,) = _assignments(pr, [expr], "_f")
+    return Leaf(lines + [f"v = {val}", "e = T(0.0)"], False, "product of linear factors in w = x/delta")
+
+
 def _poly_leaf(pr: NumbaPrinter, m, g, region: Region) -> Leaf | None:
+    fl = _factored_leaf(pr, m, g)
+    if fl is not None:
+        return fl
     cp = centred_poly(g, region, m)
     if cp is None:
         return None
@@ -166,11 +193,25 @@ def _forms_leaf(pr: NumbaPrinter, pref: sp.Expr, forms, wrap, tag: str, split_at
     return Leaf(lines, False, "exponential-rational form without cancellation")
 
 
+def _log1pexp(u: float) -> float:
+    return u + math.log1p(math.exp(-u)) if u > 0 else math.log1p(math.exp(u))
+
+
+def _linegexp(s, u) -> float:
+    import mpmath
+
+    return float(mpmath.polylog(int(s), -mpmath.exp(u)))
+
+
+#: Float implementations of the functions of :mod:`.stable`, for checking candidate forms.
+NUMERIC = {"expm1": math.expm1, "log1p": math.log1p, "Log1pExp": _log1pexp, "LiNegExp": _linegexp}
+
+
 def _validate(expr_f, D, region: Region, n: int = 6) -> bool:
     """Check a candidate form against the mpmath value of D at sample points of the cell (float64)."""
     import mpmath
 
-    f = sp.lambdify((x, delta), expr_f, modules=[{"expm1": math.expm1, "log1p": math.log1p}, "math"])
+    f = sp.lambdify((x, delta), expr_f, modules=[NUMERIC, "math"])
     for dv in ("1e-6", "1e-3", "0.1", "1", "2"):
         for xv, _ in region.points():
             d = float(dv)
@@ -193,7 +234,7 @@ def _validate(expr_f, D, region: Region, n: int = 6) -> bool:
 
 def _leaf(pr: NumbaPrinter, expr: sp.Expr, region: Region, D, tag: str) -> tuple[list[str], bool, list[str]]:
     """Source lines for one cell (possibly split further); returns (lines, checked, notes)."""
-    expr = realify(sp.sympify(expr), region)
+    expr = protect(realify(sp.sympify(expr), region))
     if not expr.has(x) and not expr.has(delta):
         return [f"v = {pr.doprint(expr)}", "e = T(0.0)"], False, ["constant"]
     hom = homogeneous(expr, region)
@@ -204,9 +245,9 @@ def _leaf(pr: NumbaPrinter, expr: sp.Expr, region: Region, D, tag: str) -> tuple
     lc = log_combine(expr)
     if lc is not None:
         pref, forms = lc
-        cand = sp.Piecewise((pref * sp.log(1 + forms[0]), x < 0), (pref * sp.log(1 + forms[1]), True))
+        cand = sp.Piecewise((pref * log1p(forms[0]), x < 0), (pref * log1p(forms[1]), True))
         if _validate(cand, D, region):
-            leaf = _forms_leaf(pr, pref, forms, lambda r: sp.log(1 + r), tag)
+            leaf = _forms_leaf(pr, pref, forms, log1p, tag)
             return leaf.lines, False, ["log-combination: log1p of a factored ratio"]
     er = exp_rational(expr)
     if er is not None:
@@ -308,7 +349,7 @@ def fprime_source(D) -> tuple[str, list[sp.Expr]]:
     pieces, bps = _pieces(D)
     pr = NumbaPrinter({_T: "t"})
     blk = Block()
-    blk.add(njit(', inline="always"'))
+    blk.add(njit())
     blk.add("def _fp(t):")
     blk.add("T = type(t)", 1)
     for i, p in enumerate(pieces):
@@ -326,24 +367,17 @@ def fprime_source(D) -> tuple[str, list[sp.Expr]]:
     return blk.text(), jumps, pr.helpers
 
 
-def deriv0_source(D) -> tuple[str, set]:
-    """``_deriv0(x)``: the delta = 0 value, f'(x), with the average of the one-sided values at kinks."""
+def deriv0_lines(D) -> list[str]:
+    """Kernel lines for delta = 0: f'(x), with the average of the one-sided derivatives at a kink."""
     pieces, bps = _pieces(D)
     pr = NumbaPrinter()
-    blk = Block()
-    blk.add(njit())
-    blk.add("def _deriv0(x):")
-    blk.add("T = type(x)", 1)
-    for b, (l, r) in zip(bps, zip(pieces, pieces[1:])):
-        avg = sp.nsimplify((sp.diff(l, x).subs(x, b) + sp.diff(r, x).subs(x, b)) / 2)
-        jump = sp.simplify(r.subs(x, b) - l.subs(x, b))
-        val = "T(math.inf)" if jump != 0 else pr.doprint(avg)
-        if jump != 0:
-            val = "T(math.inf)" if jump > 0 else "-T(math.inf)"
-        blk.add(f"if x == {pr.doprint(b)}:", 1)
-        blk.add(f"return {val}", 2)
-    blk.add("return _fp(x)", 1)
-    return blk.text(), pr.helpers
+    lines = []
+    for b, (left, right) in zip(bps, zip(pieces, pieces[1:])):
+        avg = sp.nsimplify((sp.diff(left, x).subs(x, b) + sp.diff(right, x).subs(x, b)) / 2)
+        jump = sp.simplify(right.subs(x, b) - left.subs(x, b))
+        val = pr.doprint(avg) if jump == 0 else ("T(math.inf)" if jump > 0 else "-T(math.inf)")
+        lines += [f"if x == {pr.doprint(b)}:", f"    return {val}"]
+    return lines + ["return _fp(x)"]
 
 
 def limits(D) -> tuple[sp.Expr, sp.Expr]:
@@ -362,8 +396,126 @@ def limits(D) -> tuple[sp.Expr, sp.Expr]:
     return tuple(out)
 
 
+SERIES_EVAL = '''
+@numba.njit(cache=True, error_model="numpy")
+def _bpoly(C, off, nx, nX, x, X):
+    """sum_(a,b) C[off + b*nx + a] x^a X^b (Horner in X, then in x)."""
+    T = type(x)
+    r = T(0.0)
+    for b in range(nX - 1, -1, -1):
+        c = T(0.0)
+        for a in range(nx - 1, -1, -1):
+            c = c * x + T(C[off + b * nx + a])
+        r = r * X + c
+    return r
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _series_eval(x, delta, X, P, PI, r0, nt, Dc, DI, d0, nd, M):
+    """sum_j M[j] delta^(2j) P_j(x, X) prod_i D_i(x, X)^(-k_ij), stopped when the terms are negligible."""
+    T = type(x)
+    EPS = T(5.960464477539063e-08) if T(1.0) + T(1e-08) == T(1.0) else T(1.1102230246251565e-16)
+    b0 = T(1.0)
+    b1 = T(1.0)
+    s0 = T(1.0)
+    s1 = T(1.0)
+    for i in range(nd):
+        d = _bpoly(Dc, DI[d0 + i, 0], DI[d0 + i, 1], DI[d0 + i, 2], x, X)
+        q = DI[d0 + i, 4]
+        b = T(1.0) / d if q == 1 else (T(1.0) / math.sqrt(d) if q == 2 else math.pow(d, -T(1.0) / T(q)))
+        p = T(1.0)
+        for _ in range(DI[d0 + i, 3]):
+            p = p * b
+        st = T(1.0)
+        for _ in range(2 * q):
+            st = st * b
+        if i == 0:
+            b0 = p
+            s0 = st
+        else:
+            b1 = p
+            s1 = st
+    d2 = delta * delta
+    dp = T(1.0)
+    total = T(0.0)
+    absum = T(0.0)
+    last = T(0.0)
+    for j in range(nt):
+        r = r0 + j
+        t = T(M[j]) * dp * _bpoly(P, PI[r, 0], PI[r, 1], PI[r, 2], x, X) * b0 * b1
+        for _ in range(PI[r, 3]):
+            t = t * X
+        for _ in range(-PI[r, 3]):
+            t = t / X
+        total += t
+        absum += abs(t)
+        # stop after two consecutive negligible terms (one alone may sit at a zero of f^(2j+1))
+        if j >= 2 and abs(t) <= T(0.0625) * EPS * abs(total) and last <= T(0.0625) * EPS * abs(total):
+            return total, T(2.0) * EPS * absum
+        last = abs(t)
+        dp = dp * d2
+        b0 = b0 * s0
+        b1 = b1 * s1
+    return total, T(2.0) * last + T(2.0) * EPS * absum
+'''
+
+
+def _bpoly_table(poly_expr: sp.Expr, var: sp.Symbol) -> tuple[list[float], int, int]:
+    """Coefficient table (row-major in the X power) of a polynomial in (x, var)."""
+    P = sp.Poly(poly_expr, x, var)
+    nx = P.degree(x) + 1 if P.degree(x) >= 0 else 1
+    nX = P.degree(var) + 1 if P.degree(var) >= 0 else 1
+    tab = [0.0] * (nx * nX)
+    for (a, b), c in P.terms():
+        tab[b * nx + a] = float(c)
+    return tab, nx, nX
+
+
+def _series_tables(reps, side: str):
+    """Tables for :data:`SERIES_EVAL` on one side of x = 0."""
+    var = _X if side == "neg" else _Y
+    P, PI, Dc, DI = [], [], [], []
+    for Dp, k0 in reps[0].Ds:
+        q = sp.Rational(k0).q
+        if side == "neg":
+            dexpr = Dp.as_expr()
+        else:
+            dexpr = sp.expand(Dp.as_expr().xreplace({_X: 1 / _Y}) * _Y ** Dp.degree(_X))
+        tab, nx, nX = _bpoly_table(dexpr, var)
+        DI.append([len(Dc), nx, nX, int(k0 * q), int(q)])
+        Dc += tab
+    for r in reps:
+        if side == "neg":
+            pexpr, ypow = r.P.as_expr(), 0
+        else:
+            deg = r.P.degree(_X)
+            pexpr = sp.expand(r.P.as_expr().xreplace({_X: 1 / _Y}) * _Y**deg)
+            ypow = -deg + sum(Dp.degree(_X) * k for Dp, k in r.Ds)
+        if r.P.is_zero:
+            pexpr, ypow = sp.Integer(0), 0
+        if not sp.Integer(ypow) == ypow:
+            return None
+        tab, nx, nX = _bpoly_table(pexpr, var)
+        PI.append([len(P), nx, nX, int(ypow)])
+        P += tab
+    if len(DI) > 2:
+        return None
+    return P, PI, Dc, DI
+
+
+def _arr(vals, dtype: str) -> str:
+    if dtype == "f":
+        return "np.array([" + ", ".join(repr(float(v)) for v in vals) + "])"
+    if not vals:
+        return "np.zeros((0, 5), dtype=np.int64)"
+    return "np.array([" + ", ".join("[" + ", ".join(str(int(v)) for v in row) + "]" for row in vals) + "], dtype=np.int64)"
+
+
 def series_source(D, terms: int = SERIES_TERMS):
-    """``_series(x, delta) -> (value, error)``: the moment series of f' on the piece holding x, or None."""
+    """Tables and kernel lines for the moment series of f' on the piece holding x; None if unavailable.
+
+    Returns ``(globals source, kernel lines setting v and e, helpers)``.
+    """
     pieces, bps = _pieces(D)
     reps = []
     for p in pieces:
@@ -371,40 +523,43 @@ def series_source(D, terms: int = SERIES_TERMS):
         if r is None:
             return None
         reps.append(r)
-    moments = [sp.simplify(D.kernel.moment(2 * j + 1) / sp.factorial(2 * j + 1)) for j in range(terms)]
-    if any(m.has(z) or m.free_symbols - {delta} for m in moments):
-        return None
+    # moments of a scale-invariant kernel: M_(2j+1)/(2j+1)! = c_j delta^(2j)
+    mcoef = []
+    for j in range(terms):
+        c = sp.simplify(D.kernel.moment(2 * j + 1) / sp.factorial(2 * j + 1) / delta ** (2 * j))
+        if c.free_symbols:
+            return None
+        mcoef.append(float(c))
     pr = NumbaPrinter()
-    blk = Block()
-    blk.add(njit())
-    blk.add("def _series(x, delta):")
-    blk.add("T = type(x)", 1)
-    blk.add("EPS = T(5.960464477539063e-08) if T(1.0) + T(1e-08) == T(1.0) else T(1.1102230246251565e-16)", 1)
+    P, PI, Dc, DI = [], [], [], []
+    lines = []
     for i, rs in enumerate(reps):
-        ind = 1
+        pre = []
         if bps:
-            if i < len(bps):
-                blk.add(f"{'if' if i == 0 else 'elif'} x < {pr.doprint(bps[i])}:", 1)
+            pre = [f"{'if' if i == 0 else 'elif'} x < {pr.doprint(bps[i])}:" if i < len(bps) else "else:"]
+        body = []
+        for side in ("neg", "pos"):
+            tabs = _series_tables(rs, side)
+            if tabs is None:
+                return None
+            p_, pi_, dc_, di_ = tabs
+            r0, d0 = len(PI), len(DI)
+            PI += [[row[0] + len(P), *row[1:]] for row in pi_]
+            DI += [[row[0] + len(Dc), *row[1:]] for row in di_]
+            P += p_
+            Dc += dc_
+            n = rs[0].N
+            sign = "" if side == "neg" else "-"
+            inner = [f"X = math.exp({sign}x / T({n}.0))", f"r0 = {r0}", f"d0 = {d0}", f"nd = {len(di_)}"]
+            if side == "neg":
+                body += ["if x < T(0.0):"] + ["    " + ln for ln in inner]
             else:
-                blk.add("else:", 1)
-            ind = 2
-        n = rs[0].N
-        for side, var, sym in (("neg", f"math.exp(x / T({n}.0))", _X), ("pos", f"math.exp(-x / T({n}.0))", _Y)):
-            forms = [r.forms()[0 if side == "neg" else 1] for r in rs]
-            exprs = [sp.simplify(moments[j]) * forms[j] for j in range(terms)]
-            pr.names[sym] = str(sym)
-            lines, vals = _assignments(pr, exprs, f"_s{i}{side[0]}")
-            blk.add(f"{'if' if side == 'neg' else 'else'}{' x < T(0.0)' if side == 'neg' else ''}:", ind)
-            blk.add(f"{sym} = {var}", ind + 1)
-            for ln in lines:
-                blk.add(ln, ind + 1)
-            for j, v in enumerate(vals):
-                blk.add(f"s{j} = {v}", ind + 1)
-    names = [f"s{j}" for j in range(terms)]
-    blk.add(f"v = {' + '.join(names)}", 1)
-    blk.add(f"e = T(2.0) * abs(s{terms - 1}) + T(2.0) * EPS * ({' + '.join(f'abs({n})' for n in names)})", 1)
-    blk.add("return v, e", 1)
-    return blk.text(), pr.helpers
+                body += ["else:"] + ["    " + ln for ln in inner]
+        lines += pre + (["    " + ln for ln in body] if pre else body)
+    lines.append(f"v, e = _series_eval(x, delta, X, _SP, _SPI, r0, {terms}, _SD, _SDI, d0, nd, _SM)")
+    glob = [f"_SM = {_arr(mcoef, 'f')}", f"_SP = {_arr(P, 'f')}", f"_SPI = {_arr(PI, 'i')}",
+            f"_SD = {_arr(Dc or [0.0], 'f')}", f"_SDI = {_arr(DI, 'i')}"]
+    return "\n".join(glob) + "\n\n" + SERIES_EVAL + "\n", lines, pr.helpers
 
 
 # ====================================================================== quadrature fallback
@@ -434,81 +589,70 @@ def _rho_parts(D):
 
 
 def fallback_source(D) -> tuple[str, set]:
-    """``_fallback(x, delta)``: adaptive Gauss-Kronrod quadrature of ``int f'(x+s) rho(s) ds`` (+ jumps)."""
+    """``_fallback(x, delta)``: Gauss-Kronrod quadrature of ``int f'(x+s) rho(s) ds`` (+ jump terms)."""
     rho, m = _rho_parts(D)
     pieces, bps = _pieces(D)
     jumps = [sp.simplify(pieces[i + 1].subs(x, b) - pieces[i].subs(x, b)) for i, b in enumerate(bps)]
-    pr = NumbaPrinter({_S: "s"})
+    pr = NumbaPrinter({_S: "s", _T: "t"})
     # integrand in t on one side: f'(x + side*s) rho(s) ds/dt with s = delta t^m
     s_of_t = delta * _T**m
-    dsdt = m * delta * _T ** (m - 1)
-    g = sp.powsimp(sp.expand_power_base(rho.subs(_S, s_of_t) * dsdt, force=True), force=True)
-    g = sp.simplify(g)
-    pr.names[_T] = "t"
+    g = sp.powsimp(sp.expand_power_base(rho.subs(_S, s_of_t) * m * delta * _T ** (m - 1), force=True), force=True)
+    ws, ss = pr.doprint(g), pr.doprint(s_of_t)
     blk = Block()
-    blk.add(njit(', inline="always"'))
-    blk.add("def _weight(t, delta):")
-    blk.add("T = type(t)", 1)
-    blk.add(f"return {pr.doprint(g)}", 1)
+    blk.add(f"_GKX = np.array({list(GK_XK)!r})")
+    blk.add(f"_GKW = np.array({list(GK_WK)!r})")
+    blk.add(f"_GGW = np.array({[0.0, GK_WG[0], 0.0, GK_WG[1], 0.0, GK_WG[2], 0.0, GK_WG[3]]!r})")
     blk.add()
     blk.add(njit())
     blk.add("def _gk(x, delta, side, a, b):")
-    blk.add('"""Gauss-Kronrod 7/15 of the integrand over t in [a, b]: (Kronrod value, |K - G|)."""', 1)
+    blk.add('"""Gauss-Kronrod 7/15 over t in [a, b] of the rho-weighted f\' (s = delta t^m): (K, |K - G|)."""', 1)
     blk.add("T = type(x)", 1)
     blk.add("c = (a + b) * T(0.5)", 1)
     blk.add("h = (b - a) * T(0.5)", 1)
     blk.add("k = T(0.0)", 1)
     blk.add("g = T(0.0)", 1)
-    for i, (xk, wk) in enumerate(zip(GK_XK, GK_WK)):
-        if xk == 0.0:
-            blk.add("t = c", 1)
-            blk.add(f"y = _fp(x + side * {pr.doprint(s_of_t)}) * _weight(t, delta)", 1)
-            blk.add(f"k += T({wk!r}) * y", 1)
-            blk.add(f"g += T({GK_WG[3]!r}) * y", 1)
-            continue
-        blk.add(f"t = c - h * T({xk!r})", 1)
-        blk.add(f"y = _fp(x + side * {pr.doprint(s_of_t)}) * _weight(t, delta)", 1)
-        blk.add(f"t = c + h * T({xk!r})", 1)
-        blk.add(f"y += _fp(x + side * {pr.doprint(s_of_t)}) * _weight(t, delta)", 1)
-        blk.add(f"k += T({wk!r}) * y", 1)
-        if i % 2 == 1:
-            blk.add(f"g += T({GK_WG[i // 2]!r}) * y", 1)
+    blk.add("for i in range(8):", 1)
+    blk.add("t = c - h * T(_GKX[i])", 2)
+    blk.add(f"y = _fp(x + side * {ss}) * ({ws})", 2)
+    blk.add("if i < 7:", 2)
+    blk.add("t = c + h * T(_GKX[i])", 3)
+    blk.add(f"y += _fp(x + side * {ss}) * ({ws})", 3)
+    blk.add("k += T(_GKW[i]) * y", 2)
+    blk.add("g += T(_GGW[i]) * y", 2)
     blk.add("return k * h, abs(k - g) * h", 1)
     blk.add()
     blk.add(njit())
-    blk.add("def _adaptive(x, delta, side, a, b, tol):")
-    blk.add('"""Uniform refinement (1, 2, 4, ... 256 panels) until the Kronrod error estimate is below tol."""', 1)
-    blk.add("T = type(x)", 1)
-    blk.add("n = 1", 1)
-    blk.add("while True:", 1)
-    blk.add("total = T(0.0)", 2)
-    blk.add("err = T(0.0)", 2)
-    blk.add("hp = (b - a) / T(n)", 2)
-    blk.add("for i in range(n):", 2)
-    blk.add("v, e = _gk(x, delta, side, a + hp * T(i), a + hp * T(i + 1))", 3)
-    blk.add("total += v", 3)
-    blk.add("err += e", 3)
-    blk.add("if err <= tol(total) or n >= 256 or err != err:", 2)
-    blk.add("return total", 3)
-    blk.add("n *= 2", 2)
-    blk.add()
-    inv_m = f"T({1.0 / m!r})"
-    blk.add(njit())
     blk.add("def _fallback(x, delta):")
+    blk.add('"""Both sides, cut at the kinks; each piece refined uniformly (1, 2, 4... 256 panels)."""', 1)
     blk.add("T = type(x)", 1)
+    blk.add("tol = T(RTOL32) if T(1.0) + T(1e-08) == T(1.0) else T(RTOL64)", 1)
     blk.add("total = T(0.0)", 1)
-    # the kinks of f seen from x, on each side: cut the t range there
     blk.add("for side in (T(-1.0), T(1.0)):", 1)
     blk.add("a = T(0.0)", 2)
+    inv_m = f"T({1.0 / m!r})"
     cuts = [f"side * ({pr.doprint(b)} - x)" for b in bps]
-    if cuts:
-        blk.add(f"cs = ({', '.join(cuts)},)" if len(cuts) > 1 else f"cs = ({cuts[0]},)", 2)
-        blk.add("for c in sorted(cs):" if len(cuts) > 1 else "for c in cs:", 2)
-        blk.add("if c > T(0.0) and c < delta:", 3)
-        blk.add(f"tc = (c / delta) ** {inv_m}" if m != 1 else "tc = c / delta", 4)
-        blk.add("total += _adaptive(x, delta, side, a, tc, _tol)", 4)
-        blk.add("a = tc", 4)
-    blk.add("total += _adaptive(x, delta, side, a, T(1.0), _tol)", 2)
+    blk.add(f"cs = ({', '.join(cuts)}, T(2.0) * delta)" if cuts else "cs = (T(2.0) * delta,)", 2)
+    blk.add("for c in cs:", 2)
+    blk.add("if c <= T(0.0) or c >= delta:", 3)
+    blk.add("if c != T(2.0) * delta:", 4)
+    blk.add("continue", 5)
+    blk.add("tc = T(1.0)", 4)
+    blk.add("else:", 3)
+    blk.add(f"tc = (c / delta) ** {inv_m}" if m != 1 else "tc = c / delta", 4)
+    blk.add("n = 1", 3)
+    blk.add("while True:", 3)
+    blk.add("part = T(0.0)", 4)
+    blk.add("err = T(0.0)", 4)
+    blk.add("hp = (tc - a) / T(n)", 4)
+    blk.add("for i in range(n):", 4)
+    blk.add("v, e = _gk(x, delta, side, a + hp * T(i), a + hp * T(i + 1))", 5)
+    blk.add("part += v", 5)
+    blk.add("err += e", 5)
+    blk.add("if err <= tol * abs(part) or err <= tol * T(1e-3) or n >= 256 or err != err:", 4)
+    blk.add("break", 5)
+    blk.add("n *= 2", 4)
+    blk.add("total += part", 3)
+    blk.add("a = tc", 3)
     for b, J in zip(bps, jumps):
         if J != 0:
             rho_at = pr.doprint(rho.subs(_S, sp.Abs(b - x)))
@@ -538,9 +682,6 @@ def kernel_source(D) -> Generated:
     fp_src, _, h = fprime_source(D)
     helpers |= h
     parts.append(fp_src)
-    d0, h = deriv0_source(D)
-    helpers |= h
-    parts.append(d0)
     pr = NumbaPrinter()
     if closed:
         blk, checked, cnotes = closed_form_block(pr, D)
@@ -558,11 +699,9 @@ def kernel_source(D) -> Generated:
         fb, h = fallback_source(D)
         helpers |= h
         parts.append(fb)
-        parts.append("\n@" + _NJ.format(extra=', inline="always"') + "\ndef _tol(v):\n    T = type(v)\n"
-                     "    if T(1.0) + T(1e-08) == T(1.0):\n        return max(T(RTOL32) * abs(v), T(ATOL32))\n"
-                     "    return max(T(RTOL64) * abs(v), T(ATOL64))\n")
+
     if ser is not None:
-        s_src, h = ser
+        s_src, s_lines, h = ser
         helpers |= h
         parts.append(s_src)
         notes.append(f"small delta: moment series with {SERIES_TERMS} terms, accepted by its error estimate")
@@ -576,23 +715,28 @@ def kernel_source(D) -> Generated:
     k.add("if x != x or not delta >= T(0.0):", 1)
     k.add("return T(math.nan)", 2)
     k.add("if delta == T(0.0):", 1)
-    k.add("return _deriv0(x)", 2)
+    for ln in deriv0_lines(D):
+        k.add(ln, 2)
     k.add("if x == T(math.inf):", 1)
     k.add(f"return {pr.doprint(hi)}" if hi is not sp.nan else "return T(math.nan)", 2)
     k.add("if x == -T(math.inf):", 1)
     k.add(f"return {pr.doprint(lo)}" if lo is not sp.nan else "return T(math.nan)", 2)
     if checked:
-        k.add("EPS = T(5.960464477539063e-08) if T(1.0) + T(1e-08) == T(1.0) else T(1.1102230246251565e-16)", 1)
+        k.add("IS32 = T(1.0) + T(1e-08) == T(1.0)", 1)
+        k.add("EPS = T(5.960464477539063e-08) if IS32 else T(1.1102230246251565e-16)", 1)
+        k.add("RT = T(RTOL32) if IS32 else T(RTOL64)", 1)
+        k.add("AT = T(ATOL32) if IS32 else T(ATOL64)", 1)
     if ser is not None:
         window = " and ".join(f"abs(x - {pr.doprint(b)}) > delta" for b in bps) or "True"
         k.add(f"if {window}:", 1)
-        k.add("v, e = _series(x, delta)", 2)
-        k.add("if e <= _tol(v):", 2)
+        for ln in s_lines:
+            k.add(ln, 2)
+        k.add("if e <= max(RT * abs(v), AT):", 2)
         k.add("return v", 3)
     if closed:
         k.extend(blk, 1)
         if checked:
-            k.add("if e <= _tol(v):", 1)
+            k.add("if e <= max(RT * abs(v), AT):", 1)
             k.add("return v", 2)
             k.add("return _fallback(x, delta)", 1)
         else:
@@ -650,20 +794,18 @@ def _make_loop(dtype):
             d = _load(args[1], 0, dtype)
             for i in range(n):
                 out[i] = kernel(xs[i], d)
-        elif sx == size and so == size and sd == size:
-            xs = numba.carray(args[0], (n,), dtype=dtype)
-            ds = numba.carray(args[1], (n,), dtype=dtype)
-            out = numba.carray(args[2], (n,), dtype=dtype)
-            for i in range(n):
-                out[i] = kernel(xs[i], ds[i])
         else:
             for i in range(n):
                 _store(args[2], i * so, kernel(_load(args[0], i * sx, dtype), _load(args[1], i * sd, dtype)))
     return loop
 
 
+_LOOPS = []
+
+
 def _build_ufunc(name, doc):
     loops = [_make_loop(np.float32), _make_loop(np.float64)]
+    _LOOPS[:] = loops
     try:
         from numba.np.ufunc import _internal
         types_ = [[np.dtype(np.float32).num] * 3, [np.dtype(np.float64).num] * 3]

@@ -187,6 +187,17 @@ class NumbaPrinter:
                 return f"_li{s}_negexp({self.doprint(neg.args[0])})", _PREC["call"]
             self.helpers.add(f"_li{s}")
             return f"_li{s}({self.doprint(a)})", _PREC["call"]
+        if f.__name__ in ("expm1", "log1p"):
+            return f"math.{f.__name__}({self.doprint(e.args[0])})", _PREC["call"]
+        if f.__name__ == "LiNegExp":
+            s = int(e.args[0])
+            if s == 1:
+                return f"-_log1pexp({self.doprint(e.args[1])})", _PREC["unary"]
+            self.helpers.add(f"_li{s}_negexp")
+            return f"_li{s}_negexp({self.doprint(e.args[1])})", _PREC["call"]
+        if f.__name__ == "Log1pExp":
+            self.helpers.add("_log1pexp")
+            return f"_log1pexp({self.doprint(e.args[0])})", _PREC["call"]
         if f in _MATH1:
             name = _MATH1[f]
             if name.startswith("_"):

@@ -39,6 +39,55 @@ _W = sp.Symbol("w", real=True)
 _HYP = (sp.tanh, sp.sinh, sp.cosh, sp.sech, sp.csch, sp.coth)
 
 
+class LiNegExp(sp.Function):
+    """``LiNegExp(s, u) = Li_s(-exp(u))``, kept unevaluated (SymPy's polylog evaluation is slow)."""
+
+    nargs = 2
+
+    def _eval_evalf(self, prec):
+        return sp.polylog(self.args[0], -sp.exp(self.args[1]))._eval_evalf(prec)
+
+
+class Log1pExp(sp.Function):
+    """``Log1pExp(u) = log(1 + exp(u))``, kept unevaluated."""
+
+    nargs = 1
+
+    def _eval_evalf(self, prec):
+        return sp.log(1 + sp.exp(self.args[0]))._eval_evalf(prec)
+
+
+expm1 = sp.Function("expm1")
+log1p = sp.Function("log1p")
+
+
+def protect(expr: sp.Expr) -> sp.Expr:
+    """Replace ``Li_s(-exp(u))`` and ``log(1 + exp(u))`` by the unevaluated :class:`LiNegExp`, :class:`Log1pExp`."""
+    def poly(p):
+        neg = -p.args[1]
+        if isinstance(neg, sp.exp) and p.args[0].is_Integer:
+            return LiNegExp(p.args[0], neg.args[0])
+        return p
+
+    def lg(t):
+        a = t.args[0]
+        if isinstance(a, sp.Add) and len(a.args) == 2 and 1 in a.args:
+            other = a - 1
+            if isinstance(other, sp.exp):
+                return Log1pExp(other.args[0])
+        return t
+
+    return expr.replace(lambda t: isinstance(t, sp.polylog), poly).replace(lambda t: isinstance(t, sp.log), lg)
+
+
+def unprotect(expr: sp.Expr) -> sp.Expr:
+    """Back to SymPy's functions (for lambdify and display)."""
+    return expr.replace(lambda t: isinstance(t, LiNegExp), lambda t: sp.polylog(t.args[0], -sp.exp(t.args[1]))) \
+        .replace(lambda t: isinstance(t, Log1pExp), lambda t: sp.log(1 + sp.exp(t.args[0])))
+
+
+
+
 # ---------------------------------------------------------------- regions
 @dataclass(frozen=True)
 class Region:
@@ -109,8 +158,8 @@ def realify(expr: sp.Expr, region: Region) -> sp.Expr:
 # ---------------------------------------------------------------- homogeneous branches
 def homogeneous(expr: sp.Expr, region: Region):
     """``(m, g)`` with ``expr = delta**m * g(w)``, ``w = x/delta``, if the branch is homogeneous, else None."""
-    if not expr.free_symbols & {x}:
-        return None
+    if not expr.free_symbols & {x} or expr.atoms(sp.Function):
+        return None  # only algebraic functions of x and delta can be homogeneous
     e = sp.expand(sp.powsimp(sp.expand(expr.subs(x, _W * delta), power_base=True), force=True), force=True)
     m = None
     terms = []
@@ -209,7 +258,7 @@ def _stable_factor(f: sp.Expr, nx: int, nd: int) -> sp.Expr:
             pos, neg = (m1, m2) if c1 > 0 else (m2, m1)
             lg = sp.expand_log(sp.log(_back(pos / neg, nx, nd)), force=True)
             lg = sp.expand(sp.powsimp(lg, force=True))
-            return abs(c1) * _back(neg, nx, nd) * sp.Function("expm1")(lg)
+            return abs(c1) * _back(neg, nx, nd) * expm1(lg)
     return _back(f, nx, nd)
 
 
@@ -226,13 +275,15 @@ def _factored(expr: sp.Expr, nx: int, nd: int) -> sp.Expr:
 
 def exp_rational(expr: sp.Expr):
     """Two overflow-free forms ``(for x < 0, for x >= 0)`` of a rational function of exponentials, or None."""
+    if expr.has(LiNegExp, Log1pExp, sp.polylog):
+        return None
     res = to_exp_poly(expr)
     if res is None:
         return None
     r, nx, nd = res
     neg = _factored(r, nx, nd)
     pos = _factored(sp.cancel(r.xreplace({_X: 1 / _Y})).xreplace({_Y: _X}), nx, nd)
-    pos = pos.xreplace({sp.exp(x / nx): sp.exp(-x / nx)}) if False else _swap_x(pos, nx)
+    pos = _swap_x(pos, nx)
     return _finish(neg), _finish(pos)
 
 
@@ -251,7 +302,7 @@ def _swap_x(e: sp.Expr, nx: int) -> sp.Expr:
         if lc is None:
             return t
         a, b, c = lc
-        return sp.Function("expm1")(-a * x + b * delta + c)
+        return expm1(-a * x + b * delta + c)
     return out.replace(lambda t: isinstance(t, sp.Function) and t.func.__name__ == "expm1", flip_expm1)
 
 
@@ -265,20 +316,28 @@ def log_combine(expr: sp.Expr):
 
     Returns ``(pref, (R_neg, R_pos))``.
     """
-    e = sp.expand(expr, log=False)
+    if expr.has(LiNegExp):
+        return None
+    e = sp.expand(expr.replace(lambda t: isinstance(t, Log1pExp), lambda t: sp.log(1 + sp.exp(t.args[0]))), log=False)
     logs = [a for a in e.atoms(sp.log) if a.has(x)]
     if len(logs) < 2:
         return None
-    # a common prefactor: the coefficient of the first log, free of x
+    # a common prefactor: c_i = c0 * n_i / L with integers n_i
+    logs.sort(key=sp.default_sort_key)
     c0 = e.coeff(logs[0])
     if c0 == 0 or c0.has(x):
         return None
+    ratios = [sp.simplify(e.coeff(lg) / c0) for lg in logs]
+    if not all(r.is_Rational for r in ratios):
+        return None
+    L = reduce(sp.ilcm, [sp.Rational(r).q for r in ratios], 1)
+    c0 = c0 / L
     s = sp.expand(e / c0)
     ints = {}
     rest = s
     for lg in logs:
         c = s.coeff(lg)
-        if not (c.is_Integer):
+        if not c.is_Integer:
             return None
         ints[lg] = int(c)
         rest = rest - c * lg
@@ -310,18 +369,9 @@ def log_combine(expr: sp.Expr):
 
 # ---------------------------------------------------------------- inversion of exponential arguments
 def _inv_args(e: sp.Expr):
-    """Arguments u of ``Li_s(-exp(u))`` and ``log(1 + exp(u))`` in ``e``."""
-    out = set()
-    for p in e.atoms(sp.polylog):
-        neg = -p.args[1]
-        if isinstance(neg, sp.exp):
-            out.add(neg.args[0])
-    for lg in e.atoms(sp.log):
-        a = lg.args[0]
-        if isinstance(a, sp.Add) and len(a.args) == 2 and 1 in a.args:
-            other = a - 1
-            if isinstance(other, sp.exp):
-                out.add(other.args[0])
+    """Arguments u of ``LiNegExp(s, u)`` and ``Log1pExp(u)`` in ``e``."""
+    out = {t.args[1] for t in e.atoms(LiNegExp)}
+    out |= {t.args[0] for t in e.atoms(Log1pExp)}
     return out
 
 
@@ -329,7 +379,7 @@ def _inversion(s: int, u: sp.Expr) -> sp.Expr:
     """``Li_s(-e^u)`` in terms of ``Li_s(-e^-u)`` (exact identity)."""
     pw = sp.bernoulli(s, sp.Rational(1, 2) + u / (2 * sp.pi * sp.I))
     poly = sp.expand(-((2 * sp.pi * sp.I) ** s) / sp.factorial(s) * pw)
-    return (-1) ** (s - 1) * sp.polylog(s, -sp.exp(-u)) + poly
+    return (-1) ** (s - 1) * LiNegExp(s, sp.expand(-u)) + poly
 
 
 def invert_exponentials(expr: sp.Expr, region: Region):
@@ -351,28 +401,23 @@ def invert_exponentials(expr: sp.Expr, region: Region):
     for sub in region.split(cuts):
         xv, dv = sub.points()[0]
 
-        def positive(u):
+        def positive(u, xv=xv, dv=dv):
             return float(u.subs({x: xv, delta: dv})) > 0
 
-        def inv_poly(p):
-            neg = -p.args[1]
-            s = p.args[0]
-            if isinstance(neg, sp.exp) and s.is_Integer and int(s) >= 2 and positive(neg.args[0]):
-                return _inversion(int(s), neg.args[0])
+        def inv_poly(p, positive=positive):
+            s_, u = p.args
+            if s_.is_Integer and int(s_) >= 2 and positive(u):
+                return _inversion(int(s_), u)
             return p
 
-        def inv_log(lg):
-            a = lg.args[0]
-            if isinstance(a, sp.Add) and len(a.args) == 2 and 1 in a.args:
-                other = a - 1
-                if isinstance(other, sp.exp) and positive(other.args[0]):
-                    u = other.args[0]
-                    return u + sp.log(1 + sp.exp(sp.expand(-u)))
+        def inv_log(lg, positive=positive):
+            u = lg.args[0]
+            if positive(u):
+                return u + Log1pExp(sp.expand(-u))
             return lg
 
-        e = expr.replace(lambda t: isinstance(t, sp.polylog), inv_poly)
-        e = e.replace(lambda t: isinstance(t, sp.log), inv_log)
+        e = expr.replace(lambda t: isinstance(t, LiNegExp), inv_poly)
+        e = e.replace(lambda t: isinstance(t, Log1pExp), inv_log)
         e = sp.expand(e, log=False, power_exp=False)
-        e = sp.nsimplify(e) if False else e
         out.append((sub, e))
     return out
