@@ -42,7 +42,7 @@ def test_jit_scalar_callable_from_njit_and_fused():
     import numba
 
     D = nlc.derive("tanh", "sign")
-    d = jit_scalar(D.expr)
+    d = jit_scalar(D)  # the stable kernel; jit_scalar(D.expr) would print the raw closed form
 
     @numba.njit
     def backward(xs, g, dl, out):
@@ -55,7 +55,9 @@ def test_jit_scalar_callable_from_njit_and_fused():
         out = np.empty_like(xs)
         backward(xs, g, dt(0.5), out)
         ref = [2 * float(D.evaluate(float(v), float(dt(0.5)), dps=20)) for v in xs]
-        np.testing.assert_allclose(out, ref, rtol=1e-12 if dt is np.float64 else 2e-6)
+        np.testing.assert_allclose(out, ref, rtol=1e-13 if dt is np.float64 else 2e-6)
+    raw = jit_scalar(D.expr, name=f"D_{D.activation.name}_{D.kernel.name}")
+    assert raw(0.7, 0.5) == pytest.approx(float(D.evaluate(0.7, 0.5, dps=20)), rel=1e-13)
 
 
 def test_jit_scalar_of_derivative_is_the_stable_kernel():

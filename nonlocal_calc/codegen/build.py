@@ -20,8 +20,10 @@ with the formula and the measured accuracy.
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from dataclasses import dataclass, field
+from functools import reduce
 
 import sympy as sp
 
@@ -31,6 +33,7 @@ from .derivs import odd_derivatives
 from .printer import NumbaPrinter, PrinterError, number_literal
 from .stable import (
     _W,
+    accurate_functions,
     _X,
     _Y,
     Region,
@@ -80,6 +83,7 @@ class Block:
 def _assignments(pr: NumbaPrinter, exprs: list[sp.Expr], prefix: str):
     """CSE over ``exprs``: ``(lines, printed results)``; temporaries are named ``{prefix}{i}``."""
     syms = sp.numbered_symbols(prefix, real=True)
+    exprs = [accurate_functions(sp.sympify(e)) for e in exprs]
     # bases of integer powers are printed as repeated products: make them temporaries
     bases = sorted({p.base for e in exprs for p in sp.sympify(e).atoms(sp.Pow)
                     if p.exp.is_Integer and abs(p.exp) >= 2 and not p.base.is_Atom}, key=sp.default_sort_key)
@@ -100,7 +104,7 @@ class Leaf:
     lines: list[str]
     checked: bool  # False: e is identically 0 (stable by construction)
     kind: str
-    note: str = ""
+    sym: sp.Expr | None = None  # the cell value as SymPy (unchecked cells), for the vectorizable fast path
 
 
 def _x_of_w(w0) -> sp.Expr:
@@ -122,7 +126,7 @@ def _factored_leaf(pr: NumbaPrinter, m, g) -> Leaf | None:
         c *= a**k
     expr = c * sp.Mul(*[f**k for f, k in out]) * delta**m
     lines, (val,) = _assignments(pr, [expr], "_f")
-    return Leaf(lines + [f"v = {val}", "e = T(0.0)"], False, "product of linear factors in w = x/delta")
+    return Leaf(lines + [f"v = {val}", "e = T(0.0)"], False, "product of linear factors in w = x/delta", expr)
 
 
 def _poly_leaf(pr: NumbaPrinter, m, g, region: Region) -> Leaf | None:
@@ -155,7 +159,8 @@ def _poly_leaf(pr: NumbaPrinter, m, g, region: Region) -> Leaf | None:
     if checked:
         absp = sum(abs(c) * sp.Abs(_W) ** k for (k,), c in sp.Poly(p, _W).terms())
         lines[-1] = f"e = T(2.0) * EPS * ({pr.doprint(absp)}){scale.replace(' * ', ' * abs(') + ')' if scale else ''}"
-    return Leaf(lines, checked, "centred polynomial in w = x/delta")
+    sym = None if checked else hp.subs(_W, _x_of_w(w0)) * delta**m
+    return Leaf(lines, checked, "centred polynomial in w = x/delta", sym)
 
 
 def _sum_leaf(pr: NumbaPrinter, expr: sp.Expr, tag: str) -> Leaf:
@@ -167,7 +172,7 @@ def _sum_leaf(pr: NumbaPrinter, expr: sp.Expr, tag: str) -> Leaf:
         inner = [f for f in sp.Mul.make_args(e) if f.is_Add]
         if not inner:
             lines, (val,) = _assignments(pr, [e], f"_{tag}")
-            return Leaf(lines + [f"v = {val}", "e = T(0.0)"], False, "single term")
+            return Leaf(lines + [f"v = {val}", "e = T(0.0)"], False, "single term", e)
         main = max(inner, key=lambda a: len(a.args))
         pref = sp.Mul(*[f for f in sp.Mul.make_args(e) if f is not main])
         terms = list(main.args)
@@ -190,7 +195,8 @@ def _forms_leaf(pr: NumbaPrinter, pref: sp.Expr, forms, wrap, tag: str, split_at
     ln_p, (vp,) = _assignments(pr, [pref * wrap(pos)], f"_{tag}p")
     lines = [f"if x < {pr.doprint(split_at)}:"] + ["    " + s for s in ln_n] + [f"    v = {vn}", "else:"]
     lines += ["    " + s for s in ln_p] + [f"    v = {vp}", "e = T(0.0)"]
-    return Leaf(lines, False, "exponential-rational form without cancellation")
+    sym = sp.Piecewise((pref * wrap(neg), x < split_at), (pref * wrap(pos), True))
+    return Leaf(lines, False, "exponential-rational form without cancellation", sym)
 
 
 def _log1pexp(u: float) -> float:
@@ -232,29 +238,29 @@ def _validate(expr_f, D, region: Region, n: int = 6) -> bool:
     return True
 
 
-def _leaf(pr: NumbaPrinter, expr: sp.Expr, region: Region, D, tag: str) -> tuple[list[str], bool, list[str]]:
-    """Source lines for one cell (possibly split further); returns (lines, checked, notes)."""
+def _leaf(pr: NumbaPrinter, expr: sp.Expr, region: Region, D, tag: str):
+    """Source lines for one cell (possibly split further); returns (lines, checked, notes, sym)."""
     expr = protect(realify(sp.sympify(expr), region))
     if not expr.has(x) and not expr.has(delta):
-        return [f"v = {pr.doprint(expr)}", "e = T(0.0)"], False, ["constant"]
+        return [f"v = {pr.doprint(expr)}", "e = T(0.0)"], False, ["constant"], expr
     hom = homogeneous(expr, region)
     if hom is not None:
         leaf = _poly_leaf(pr, *hom, region)
         if leaf is not None:
-            return leaf.lines, leaf.checked, [leaf.kind]
+            return leaf.lines, leaf.checked, [leaf.kind], leaf.sym
     lc = log_combine(expr)
     if lc is not None:
         pref, forms = lc
         cand = sp.Piecewise((pref * log1p(forms[0]), x < 0), (pref * log1p(forms[1]), True))
         if _validate(cand, D, region):
             leaf = _forms_leaf(pr, pref, forms, log1p, tag)
-            return leaf.lines, False, ["log-combination: log1p of a factored ratio"]
+            return leaf.lines, False, ["log-combination: log1p of a factored ratio"], leaf.sym
     er = exp_rational(expr)
     if er is not None:
         cand = sp.Piecewise((er[0], x < 0), (er[1], True))
         if _validate(cand, D, region):
             leaf = _forms_leaf(pr, sp.Integer(1), er, lambda r: r, tag)
-            return leaf.lines, False, ["exponential-rational form"]
+            return leaf.lines, False, ["exponential-rational form"], leaf.sym
     inv = invert_exponentials(expr, region)
     if inv is not None and len(inv) > 1 or (inv is not None and inv[0][1] != expr):
         lines, notes = [], ["split where exponential arguments change sign; inversion formulas"]
@@ -267,9 +273,9 @@ def _leaf(pr: NumbaPrinter, expr: sp.Expr, region: Region, D, tag: str) -> tuple
             else:
                 lines.append(f"{head} {cond}:")
             lines += ["    " + s for s in leaf.lines]
-        return lines, True, notes
+        return lines, True, notes, None
     leaf = _sum_leaf(pr, expr, tag)
-    return leaf.lines, leaf.checked, [leaf.kind]
+    return leaf.lines, leaf.checked, [leaf.kind], leaf.sym
 
 
 def _cells(expr: sp.Expr, region: Region):
@@ -297,32 +303,164 @@ def _cells(expr: sp.Expr, region: Region):
     return out
 
 
-def closed_form_block(pr: NumbaPrinter, D) -> tuple[Block, bool, list[str]]:
-    """The cells of the closed form: a block setting v and e; (block, any cell checked, notes)."""
+def closed_form_block(pr: NumbaPrinter, D) -> tuple[Block, bool, list[str], sp.Expr | None]:
+    """The cells of the closed form: a block setting v and e; (block, any cell checked, notes, SymPy form).
+
+    The SymPy form (a Piecewise of the stable cell values) is returned when no cell needs a check.
+    """
     counter = [0]
     notes: list[str] = []
 
-    def walk(expr, region, ind, blk: Block) -> bool:
+    def walk(expr, region, ind, blk: Block):
         cells = _cells(expr, region)
         if cells is None:
             counter[0] += 1
-            lines, checked, nts = _leaf(pr, expr, region, D, f"c{counter[0]}_")
+            lines, checked, nts, sym = _leaf(pr, expr, region, D, f"c{counter[0]}_")
             notes.extend(nts)
             for ln in lines:
                 blk.add(ln, ind)
-            return checked
+            return checked, sym
         any_checked = False
+        syms = []
         for i, (cond, val, sub, _) in enumerate(cells):
             if cond is None:
                 blk.add("else:", ind)
             else:
                 blk.add(f"{'if' if i == 0 else 'elif'} {pr.doprint(cond)}:", ind)
-            any_checked |= walk(val, sub, ind + 1, blk)
-        return any_checked
+            chk, sym = walk(val, sub, ind + 1, blk)
+            any_checked |= chk
+            syms.append((sym, sp.true if cond is None else cond))
+        if any_checked or any(sy is None for sy, _ in syms):
+            return any_checked, None
+        return False, sp.Piecewise(*syms, evaluate=False)
 
     blk = Block()
-    checked = walk(D.expr, Region(), 0, blk)
-    return blk, checked, notes
+    checked, sym = walk(D.expr, Region(), 0, blk)
+    return blk, checked, notes, sym
+
+
+def _shared_exponential(expr: sp.Expr):
+    """Rewrite ``exp(a x + r)`` (a != 0) as ``E**(|a| N) * exp(r)`` with ``E = exp(-|x|/N)`` where the sign of a
+    matches the side of x it is used on (a > 0 for x < 0, a < 0 for x >= 0). Returns (expr, N) or (expr, None)."""
+    E = sp.Symbol("E", positive=True)
+    atoms = [a for a in expr.atoms(sp.exp) if a.args[0].has(x)]
+    coeffs = [sp.expand(a.args[0]).coeff(x) for a in atoms]
+    if not atoms or not all(c.is_Rational and c != 0 for c in coeffs):
+        return expr, None
+    n = reduce(sp.ilcm, [sp.Rational(c).q for c in coeffs], 1)
+
+    def side_sub(e, want_positive: bool):
+        def f(t):
+            arg = sp.expand(t.args[0])
+            a = arg.coeff(x)
+            if a == 0:
+                return t
+            if (a > 0) != want_positive:
+                raise ValueError("exponential grows on this side")
+            return E ** int(abs(a) * n) * sp.exp(arg - a * x)
+        return e.replace(lambda t: isinstance(t, sp.exp) and t.args[0].has(x), f)
+
+    def walk(e):
+        if isinstance(e, sp.Piecewise):
+            args = []
+            for v, c in e.args:
+                if isinstance(c, sp.StrictLessThan) and c.lhs == x and c.rhs == 0:
+                    args.append((side_sub(v, True), c))
+                elif c is sp.true and args and args[-1][1] == (x < 0):
+                    args.append((side_sub(v, False), c))
+                else:
+                    args.append((walk(v), c))
+            return sp.Piecewise(*args, evaluate=False)
+        if e.has(sp.exp) and any(a.args[0].has(x) for a in e.atoms(sp.exp)):
+            raise ValueError("exponential of x outside a sign split")
+        return e
+
+    try:
+        return walk(expr), n
+    except ValueError:
+        return expr, None
+
+
+def _hoist_delta(expr: sp.Expr):
+    """Replace the maximal subexpressions that depend on delta but not on x by symbols p0, p1, ..."""
+    found: dict = {}
+
+    def visit(e):
+        if e.is_Atom:
+            return e
+        if e.free_symbols == {delta} and not isinstance(e, sp.Rel) and (e.is_Function or e.is_Pow or e.is_Mul
+                                                                         or e.is_Add):
+            if e not in found:
+                found[e] = sp.Symbol(f"p{len(found)}", real=True)
+            return found[e]
+        if isinstance(e, sp.Piecewise):
+            return sp.Piecewise(*[(visit(v), c) for v, c in e.args], evaluate=False)
+        return e.func(*[visit(a) for a in e.args])
+
+    return visit(expr), [(s_, e) for e, s_ in found.items()]
+
+
+def _merge_equal_branches(e: sp.Expr) -> sp.Expr:
+    """Piecewise branches with the same value (e.g. the two sides of a symmetric form) become one."""
+    if isinstance(e, sp.Piecewise):
+        args = [(_merge_equal_branches(v), c) for v, c in e.args]
+        out = []
+        for v, c in args:
+            if out and out[-1][0] == v:
+                out[-1] = (v, sp.Or(out[-1][1], c) if c is not sp.true else sp.true)
+            else:
+                out.append((v, c))
+        return out[0][0] if len(out) == 1 and out[0][1] is sp.true else sp.Piecewise(*out, evaluate=False)
+    if e.is_Atom:
+        return e
+    return e.func(*[_merge_equal_branches(a) for a in e.args])
+
+
+def fast_formula(sym: sp.Expr):
+    """The fast-path formula: (body in x, E, p_i; N with E = exp(-|x|/N) or None; [(p_i, delta-only expr)])."""
+    sym = accurate_functions(sym)
+    sym, n = _shared_exponential(sym)
+    sym = _merge_equal_branches(sym)
+    body, hoisted = _hoist_delta(sym)
+    return body, n, hoisted
+
+
+def fast_source(pr: NumbaPrinter, sym: sp.Expr, lo, hi) -> str:
+    """``_prep(delta)`` (the delta-only subexpressions) and ``_kfast(x, delta, P)``: branch-light, vectorizable."""
+    body, n, hoisted = fast_formula(sym)
+    blk = Block()
+    blk.add(njit())
+    blk.add("def _prep(delta):")
+    blk.add('"""The parts of the formula that depend on delta only (computed once per call of the ufunc loop)."""', 1)
+    blk.add("T = type(delta)", 1)
+    lines, vals = _assignments(pr, [e for _, e in hoisted] or [sp.Integer(0)], "_h")
+    for ln in lines:
+        blk.add(ln, 1)
+    blk.add(f"return ({', '.join(vals)},)", 1)
+    blk.add()
+    blk.add(njit(', fastmath={"contract"}, inline="always"'))
+    blk.add("def _kfast(x, delta, P):")
+    blk.add('"""kernel(x, delta) for 0 < delta < inf, without branches that stop LLVM from vectorizing."""', 1)
+    blk.add("T = type(x)", 1)
+    names = [str(s_) for s_, _ in hoisted] or ["_unused"]
+    blk.add(f"{', '.join(names)}, = P", 1)
+    for s_, _ in hoisted:
+        pr.names[s_] = str(s_)
+    if n is not None:
+        E = sp.Symbol("E", positive=True)
+        pr.names[E] = "E"
+        blk.add(f"E = _vexp(-abs(x) / T({n}.0))", 1)
+        pr.helpers.add("_vexp")
+    vp = NumbaPrinter(dict(pr.names), vector_math=True)
+    lines, (val,) = _assignments(vp, [body], "_k")
+    pr.helpers |= vp.helpers
+    for ln in lines:
+        blk.add(ln, 1)
+    blk.add(f"v = {val}", 1)
+    blk.add(f"v = {pr.doprint(hi)} if x == T(math.inf) else v", 1)
+    blk.add(f"v = {pr.doprint(lo)} if x == -T(math.inf) else v", 1)
+    blk.add("return x if x != x else v", 1)
+    return blk.text()
 
 
 # ====================================================================== derivative, limits, series
@@ -684,7 +822,7 @@ def kernel_source(D) -> Generated:
     parts.append(fp_src)
     pr = NumbaPrinter()
     if closed:
-        blk, checked, cnotes = closed_form_block(pr, D)
+        blk, checked, cnotes, fast_sym = closed_form_block(pr, D)
         helpers |= pr.helpers
         notes += cnotes
     else:
@@ -744,6 +882,13 @@ def kernel_source(D) -> Generated:
     else:
         k.add("return _fallback(x, delta)", 1)
     parts.append(k.text())
+    # a branch-light variant for delta > 0 finite when no cell needs a check: the ufunc loop vectorizes it
+    if closed and not checked and fast_sym is not None and not re.search(r"\b_\w+\(", pr.doprint(fast_sym)):
+        parts.append(fast_source(pr, fast_sym, lo, hi))
+        helpers |= pr.helpers
+    else:
+        parts.append(f"{njit()}\ndef _prep(delta):\n    return (delta,)\n\n\n{njit()}\ndef _kfast(x, delta, P):\n"
+                     "    return kernel(x, delta)\n")
     head = specfun.source(helpers)
     consts = (f"RTOL64 = {RTOL['float64']!r}\nATOL64 = {ATOL['float64']!r}\n"
               f"RTOL32 = {RTOL['float32']!r}\nATOL32 = {ATOL['float32']!r}\n")
@@ -792,8 +937,13 @@ def _make_loop(dtype):
             xs = numba.carray(args[0], (n,), dtype=dtype)
             out = numba.carray(args[2], (n,), dtype=dtype)
             d = _load(args[1], 0, dtype)
-            for i in range(n):
-                out[i] = kernel(xs[i], d)
+            if d > 0 and d < np.inf:
+                P = _prep(d)
+                for i in range(n):
+                    out[i] = _kfast(xs[i], d, P)
+            else:
+                for i in range(n):
+                    out[i] = kernel(xs[i], d)
         else:
             for i in range(n):
                 _store(args[2], i * so, kernel(_load(args[0], i * sx, dtype), _load(args[1], i * sd, dtype)))

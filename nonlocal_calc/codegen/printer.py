@@ -54,14 +54,24 @@ class NumbaPrinter:
     ``helpers`` collects the special functions the printed code calls (see :mod:`.specfun`).
     """
 
-    def __init__(self, names: dict | None = None):
+    #: Functions replaced by the branch-free versions of :mod:`.specfun` when ``vector_math`` is set.
+    VECTOR = {"math.exp": "_vexp", "math.log": "_vlog", "math.log1p": "_vlog1p"}
+
+    def __init__(self, names: dict | None = None, vector_math: bool = False):
+        self.vector_math = vector_math
         self.names = {_x: "x", _delta: "delta"}
         self.names.update(names or {})
         self.helpers: set[str] = set()
 
     # ------------------------------------------------------------------ entry
     def doprint(self, expr) -> str:
-        return self._p(sp.sympify(expr))[0]
+        out = self._p(sp.sympify(expr))[0]
+        if self.vector_math:
+            for lib, vec in self.VECTOR.items():
+                if lib + "(" in out:
+                    out = out.replace(lib + "(", vec + "(")
+                    self.helpers.add(vec)
+        return out
 
     def _wrap(self, expr, prec: int) -> str:
         s, p = self._p(expr)

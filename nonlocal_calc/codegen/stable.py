@@ -61,6 +61,24 @@ expm1 = sp.Function("expm1")
 log1p = sp.Function("log1p")
 
 
+def accurate_functions(expr: sp.Expr) -> sp.Expr:
+    """``log(1 + r) -> log1p(r)``, ``exp(a) - 1 -> expm1(a)`` (before CSE could split the patterns)."""
+    def lg(t):
+        a = t.args[0]
+        if isinstance(a, sp.Add) and 1 in a.args:
+            return log1p(a - 1)
+        return t
+
+    def em(t):
+        if len(t.args) == 2 and -1 in t.args:
+            other = t.args[0] if t.args[1] == -1 else t.args[1]
+            if isinstance(other, sp.exp):
+                return expm1(other.args[0])
+        return t
+
+    return expr.replace(lambda t: isinstance(t, sp.log), lg).replace(lambda t: isinstance(t, sp.Add), em)
+
+
 def protect(expr: sp.Expr) -> sp.Expr:
     """Replace ``Li_s(-exp(u))`` and ``log(1 + exp(u))`` by the unevaluated :class:`LiNegExp`, :class:`Log1pExp`."""
     def poly(p):
@@ -132,7 +150,7 @@ class Region:
 # ---------------------------------------------------------------- realify
 def realify(expr: sp.Expr, region: Region) -> sp.Expr:
     """Drop the imaginary bookkeeping of a real cell: ``log(a) -> log(-a) + I*pi`` where ``a < 0``."""
-    if not expr.has(sp.I):
+    if not expr.has(sp.log) and not expr.has(sp.I):
         return expr
     x0, d0 = region.points()[0]
 
@@ -144,7 +162,10 @@ def realify(expr: sp.Expr, region: Region) -> sp.Expr:
                 return sp.log(-a) + sp.I * sp.pi
         return e
 
-    e = sp.expand(expr.replace(lambda e: isinstance(e, sp.log), fix))
+    e = expr.replace(lambda e: isinstance(e, sp.log), fix)
+    if not e.has(sp.I):
+        return e
+    e = sp.expand(e)
     re_part = sp.Add(*[t for t in sp.Add.make_args(e) if not t.has(sp.I)])
     im_part = sp.Add(*[t for t in sp.Add.make_args(e) if t.has(sp.I)])
     for xv, dv in region.points():
