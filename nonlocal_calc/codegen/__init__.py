@@ -144,7 +144,7 @@ def jit_scalar(expr, name: str | None = None, args=None):
             blk.add(ln, 1)
         blk.add(f"return {val}", 1)
         head = "import math\n\nimport numba\nimport numpy as np\n\n" + specfun.source(pr.helpers) + "\n\n"
-        return f'"""Compiled by nonlocal_calc.codegen.jit_scalar."""\n\n' + head + blk.text()
+        return '"""Compiled by nonlocal_calc.codegen.jit_scalar."""\n\n' + head + blk.text()
 
     mod = modcache.load_module(None, key, build)
     return getattr(mod, fname)
@@ -166,7 +166,7 @@ def write_module(D, path, measure: bool = True) -> str:
     src, gen = module_source(D, name, "")
     acc = ""
     if measure:
-        from .accuracy import measure_kernel, accuracy_text
+        from .accuracy import accuracy_text, measure_kernel
 
         kern = scalar_kernel(D)
         acc = accuracy_text(measure_kernel(D, kern))

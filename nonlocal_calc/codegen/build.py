@@ -33,10 +33,10 @@ from .derivs import odd_derivatives
 from .printer import NumbaPrinter, PrinterError, number_literal
 from .stable import (
     _W,
-    accurate_functions,
     _X,
     _Y,
     Region,
+    accurate_functions,
     centred_poly,
     exp_rational,
     homogeneous,
@@ -189,8 +189,9 @@ def _sum_leaf(pr: NumbaPrinter, expr: sp.Expr, tag: str) -> Leaf:
     return Leaf(lines, True, f"sum of {len(ts)} terms with rounding estimate")
 
 
-def _forms_leaf(pr: NumbaPrinter, pref: sp.Expr, forms, wrap, tag: str, split_at=sp.Integer(0)) -> Leaf:
+def _forms_leaf(pr: NumbaPrinter, pref: sp.Expr, forms, wrap, tag: str) -> Leaf:
     neg, pos = forms
+    split_at = sp.Integer(0)
     ln_n, (vn,) = _assignments(pr, [pref * wrap(neg)], f"_{tag}n")
     ln_p, (vp,) = _assignments(pr, [pref * wrap(pos)], f"_{tag}p")
     lines = [f"if x < {pr.doprint(split_at)}:"] + ["    " + s for s in ln_n] + [f"    v = {vn}", "else:"]
@@ -807,6 +808,7 @@ class Generated:
     notes: list[str] = field(default_factory=list)
     has_fallback: bool = False
     has_series: bool = False
+    fast: bool = False
 
 
 def kernel_source(D) -> Generated:
@@ -869,12 +871,16 @@ def kernel_source(D) -> Generated:
         k.add(f"if {window}:", 1)
         for ln in s_lines:
             k.add(ln, 2)
-        k.add("if e <= max(RT * abs(v), AT):", 2)
+        k.add("if e <= max(RT * abs(v), AT) and abs(v) < T(math.inf):", 2)
         k.add("return v", 3)
-    if closed:
+    fast = closed and not checked and fast_sym is not None and not re.search(r"\b_\w+\(", pr.doprint(fast_sym))
+    if fast:
+        # one copy of the cells: the vectorizable fast path (special values are handled above)
+        k.add("return _kfast(x, delta, _prep(delta))", 1)
+    elif closed:
         k.extend(blk, 1)
         if checked:
-            k.add("if e <= max(RT * abs(v), AT):", 1)
+            k.add("if e <= max(RT * abs(v), AT) and abs(v) < T(math.inf):", 1)
             k.add("return v", 2)
             k.add("return _fallback(x, delta)", 1)
         else:
@@ -883,17 +889,15 @@ def kernel_source(D) -> Generated:
         k.add("return _fallback(x, delta)", 1)
     parts.append(k.text())
     # a branch-light variant for delta > 0 finite when no cell needs a check: the ufunc loop vectorizes it
-    if closed and not checked and fast_sym is not None and not re.search(r"\b_\w+\(", pr.doprint(fast_sym)):
-        parts.append(fast_source(pr, fast_sym, lo, hi))
+    if fast:
+        parts.insert(len(parts) - 1, fast_source(pr, fast_sym, lo, hi))
         helpers |= pr.helpers
-    else:
-        parts.append(f"{njit()}\ndef _prep(delta):\n    return (delta,)\n\n\n{njit()}\ndef _kfast(x, delta, P):\n"
-                     "    return kernel(x, delta)\n")
+        notes.append("vectorizable fast path (delta-only terms hoisted out of the loop, branch-free exp/log)")
     head = specfun.source(helpers)
     consts = (f"RTOL64 = {RTOL['float64']!r}\nATOL64 = {ATOL['float64']!r}\n"
               f"RTOL32 = {RTOL['float32']!r}\nATOL32 = {ATOL['float32']!r}\n")
     src = consts + head + "\n" + "\n\n".join(parts)
-    return Generated(src, notes, has_fallback=checked, has_series=ser is not None)
+    return Generated(src, notes, has_fallback=checked, has_series=ser is not None, fast=fast)
 
 
 # ====================================================================== the ufunc loops
@@ -937,13 +941,9 @@ def _make_loop(dtype):
             xs = numba.carray(args[0], (n,), dtype=dtype)
             out = numba.carray(args[2], (n,), dtype=dtype)
             d = _load(args[1], 0, dtype)
-            if d > 0 and d < np.inf:
-                P = _prep(d)
-                for i in range(n):
-                    out[i] = _kfast(xs[i], d, P)
-            else:
-                for i in range(n):
-                    out[i] = kernel(xs[i], d)
+            #FASTLOOP
+            for i in range(n):
+                out[i] = kernel(xs[i], d)
         else:
             for i in range(n):
                 _store(args[2], i * so, kernel(_load(args[0], i * sx, dtype), _load(args[1], i * sd, dtype)))
@@ -985,7 +985,14 @@ def module_source(D, name: str, doc: str, parallel: bool = False) -> tuple[str, 
         from numba.extending import intrinsic
 
         ''')
-    tail = LOOPS + f"\n\nufunc = _build_ufunc({name!r}, __doc__)\n"
+    loops = LOOPS
+    if gen.fast:
+        loops = loops.replace("            #FASTLOOP\n", "            if d > 0 and d < np.inf:\n"
+                              "                P = _prep(d)\n                for i in range(n):\n"
+                              "                    out[i] = _kfast(xs[i], d, P)\n                return\n")
+    else:
+        loops = loops.replace("            #FASTLOOP\n", "")
+    tail = loops + f"\n\nufunc = _build_ufunc({name!r}, __doc__)\n"
     if parallel:
         tail += TARGET_PARALLEL
     return head + gen.source + tail, gen

@@ -19,7 +19,7 @@ True
 from __future__ import annotations
 
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 from math import comb, factorial
 
 import mpmath
@@ -29,7 +29,7 @@ _NW = 22
 _NMU = 24
 
 
-@lru_cache(maxsize=None)
+@cache
 def bernoulli(n: int) -> Fraction:
     """B_n with the convention B_1 = -1/2."""
     b = [Fraction(1)]
@@ -38,7 +38,7 @@ def bernoulli(n: int) -> Fraction:
     return b[n]
 
 
-@lru_cache(maxsize=None)
+@cache
 def li_w_coeffs(s: int, n: int = _NW) -> tuple[Fraction, ...]:
     """Coefficients c_k (k = 0..n) with ``Li_s(1 - exp(-w)) = sum c_k w^k``."""
     g = [bernoulli(k) / factorial(k) for k in range(n + 1)]  # w / (e^w - 1)
@@ -177,7 +177,7 @@ def _erfi(x):
 
 
 _VMATH = '''
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _vexp64(x):
     """exp(x), float64, branch-free (vectorizes): Cody-Waite reduction, degree-13 Taylor, scale by 2^k in two steps."""
     xc = min(max(x, -746.0), 710.0)
@@ -195,7 +195,7 @@ def _vexp64(x):
     return x if x != x else v
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _vexp32(x):
     """exp(x), float32, branch-free: degree-7 Taylor after Cody-Waite reduction."""
     xc = min(max(x, np.float32(-104.0)), np.float32(89.0))
@@ -212,7 +212,7 @@ def _vexp32(x):
     return x if x != x else v
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _vlog64(v):
     """log(v), float64, branch-free: v = m 2^e with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh((m-1)/(m+1))."""
     tiny = v < 2.2250738585072014e-308
@@ -237,7 +237,7 @@ def _vlog64(v):
     return r
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _vlog32(v):
     """log(v), float32, branch-free."""
     tiny = v < np.float32(1.1754944e-38)
@@ -261,7 +261,7 @@ def _vlog32(v):
     return r
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _vexp(x):
     T = type(x)
     if T(1.0) + T(1e-08) == T(1.0):
@@ -269,7 +269,7 @@ def _vexp(x):
     return T(_vexp64(np.float64(x)))
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _vlog(x):
     T = type(x)
     if T(1.0) + T(1e-08) == T(1.0):
@@ -277,7 +277,7 @@ def _vlog(x):
     return T(_vlog64(np.float64(x)))
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _vlog1p(u):
     """log(1 + u) = log(v) + (u - (v - 1))/v with v = 1 + u rounded (the correction restores the lost bits)."""
     T = type(u)
