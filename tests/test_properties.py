@@ -15,7 +15,7 @@ def rows():
     return {name: P.properties(name) for name in P.LECTURE_ACTIVATIONS}
 
 
-def _sample(expr, lo=-40, hi=40, n=4001):
+def _sample(expr, lo=-40, hi=40, n=801):
     f = sp.lambdify(x, expr, "mpmath")
     with mpmath.workdps(60):  # enough digits that 1 - logistic(40) is not rounded away
         return [f(mpmath.mpf(lo) + (hi - lo) * mpmath.mpf(i) / (n - 1)) for i in range(n)]
