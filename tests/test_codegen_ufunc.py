@@ -1,5 +1,6 @@
 """The ufuncs: dtype loops, broadcasting, out=, strides, special values, accuracy on the issue's grid."""
 
+import os
 import warnings
 
 import numpy as np
@@ -72,6 +73,23 @@ def test_accuracy_grid(act, ker):
         rtol, atol = TARGETS[name]
         assert w.ok, f"{act}/{ker} {name}: worst rel {w.rel:.2e} at {w.rel_at}, abs {w.abs:.2e} at {w.abs_at}"
         assert w.points > 150
+
+
+ALL_PAIRS = [(a, k) for a in nlc.activations.names() for k in ("sign", "linear", "power(2)", "power(-1/2)",
+                                                                  "dirac_pair")]
+
+
+@pytest.mark.skipif(not os.environ.get("NLC_SLOW_TESTS"), reason="set NLC_SLOW_TESTS=1 for every pair (~1 h)")
+@pytest.mark.parametrize("act,ker", ALL_PAIRS)
+def test_accuracy_grid_every_pair(act, ker):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        D = nlc.derive(act, ker)
+    if D.method != "closed-form":
+        pytest.skip("quadrature pair: see test_quadrature_pair_accuracy")
+    res = measure_kernel(D, scalar_kernel(D))
+    for name, w in res.items():
+        assert w.ok, f"{act}/{ker} {name}: worst rel {w.rel:.2e} at {w.rel_at}, abs {w.abs:.2e} at {w.abs_at}"
 
 
 def test_quadrature_pair_accuracy():

@@ -11,8 +11,8 @@ chosen where SymPy's form would lose accuracy: ``log(1 + a) -> log1p(a)``,
 >>> p = NumbaPrinter()
 >>> p.doprint(sp.log(1 + sp.exp(x)) / delta**2)
 '_log1pexp(x) / (delta * delta)'
->>> p.doprint(sp.Piecewise((0, x < -delta), (x / delta, True)))
-'(T(0.0) if x < -delta else x / delta)'
+>>> p.doprint(sp.Piecewise((0, x < 0), (x / delta, True)))
+'(T(0.0) if x < T(0.0) else x / delta)'
 """
 
 from __future__ import annotations
