@@ -74,6 +74,8 @@ def test_jit_scalar_activation_single_argument():
     assert f(1.0) == pytest.approx(1 / (1 + np.exp(-1.0)), rel=1e-15)
 
 
-def test_jit_scalar_rejects_free_symbols():
+def test_jit_scalar_rejects_free_symbols_and_integrals():
     with pytest.raises(PrinterError, match="not arguments"):
         jit_scalar(x + sp.Symbol("a"))
+    with pytest.raises(PrinterError, match="pass the NonlocalDerivative itself"):
+        jit_scalar(sp.Integral(sp.exp(x * delta), (delta, 0, 1)), args=(x,))

@@ -106,6 +106,9 @@ class NumbaPrinter:
             return self._p_pow(e)
         if isinstance(e, sp.Function):
             return self._p_func(e)
+        if isinstance(e, sp.Integral):
+            raise PrinterError("cannot compile an unevaluated Integral (a pair without closed form): pass the "
+                               "NonlocalDerivative itself to jit_scalar or make_ufunc, which integrate numerically")
         raise PrinterError(f"cannot compile {type(e).__name__}: {e}")
 
     # ------------------------------------------------------------------ arithmetic
