@@ -11,7 +11,7 @@ import importlib
 import sys
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ["derive", "kernels", "catalogue", "audit", "codegen"]
+COMMANDS = ["derive", "kernels", "catalogue", "audit", "converge", "codegen"]
 
 EPILOG = """examples:
   nonlocal-calc derive relu --kernel sign          closed form of D_mu ReLU for the poster's kernel
