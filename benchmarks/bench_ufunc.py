@@ -14,6 +14,7 @@ Each contender runs ``--repeat`` times, interleaved with the others; the minimum
 
     python benchmarks/bench_ufunc.py                     # default pairs, delta = 0.1 and 1
     python benchmarks/bench_ufunc.py --pairs relu/sign --delta 0.1 --n 1000000
+    python benchmarks/bench_ufunc.py --pairs all --delta 0.1 --n 1000000 --repeat 3 --no-parallel
     python benchmarks/bench_ufunc.py --update-docs docs/ufuncs.md
 """
 
@@ -205,7 +206,8 @@ def table(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--pairs", default=",".join(DEFAULT_PAIRS), help="comma-separated activation/kernel pairs")
+    ap.add_argument("--pairs", default=",".join(DEFAULT_PAIRS),
+                    help="comma-separated activation/kernel pairs, or 'all' (every closed-form pair)")
     ap.add_argument("--delta", default="0.1,1", help="comma-separated horizons")
     ap.add_argument("--n", type=int, default=10**7)
     ap.add_argument("--repeat", type=int, default=5)
@@ -216,7 +218,16 @@ def main(argv=None) -> int:
 
     deltas = [float(v) for v in args.delta.split(",")]
     rows = []
-    for pair in args.pairs.split(","):
+    pairs = args.pairs.split(",")
+    if args.pairs == "all":  # every closed-form pair of the coverage matrix
+        import nonlocal_calc as nlc
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pairs = [f"{a}/{k}" for a in nlc.activations.names()
+                     for k in ("sign", "linear", "power(2)", "power(-1/2)", "dirac_pair")
+                     if nlc.derive(a, k).method == "closed-form"]
+    for pair in pairs:
         rows += bench_pair(pair, args.n, deltas, args.repeat, not args.no_parallel)
         print(table(rows[-2 * len(deltas):]).splitlines()[-2 * len(deltas):], flush=True)
     text = table(rows)

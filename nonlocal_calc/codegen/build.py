@@ -536,7 +536,7 @@ def limits(D) -> tuple[sp.Expr, sp.Expr]:
 
 
 SERIES_EVAL = '''
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _bpoly(C, off, nx, nX, x, X):
     """sum_(a,b) C[off + b*nx + a] x^a X^b (Horner in X, then in x)."""
     T = type(x)
@@ -553,7 +553,7 @@ def _bpoly(C, off, nx, nX, x, X):
     return r
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _series_eval(x, delta, X, P, PI, r0, nt, Dc, DI, d0, nd, M):
     """sum_j M[j] delta^(2j) P_j(x, X) prod_i D_i(x, X)^(-k_ij), stopped when the terms are negligible."""
     T = type(x)
@@ -596,9 +596,12 @@ def _series_eval(x, delta, X, P, PI, r0, nt, Dc, DI, d0, nd, M):
         if j >= 2 and abs(t) <= T(0.0625) * EPS * abs(total) and last <= T(0.0625) * EPS * abs(total):
             return total, T(2.0) * EPS * absum
         # give up early when the observed decay cannot reach the tolerance within the remaining terms
-        if j >= 2 and last > T(0.0):
+        if j == 2 and last > T(0.0):
             q = abs(t) / last
-            if q >= T(1.0) or abs(t) * q ** (nt - 1 - j) > EPS * abs(total):
+            rest = abs(t)
+            for _ in range(nt - 3):
+                rest = rest * q
+            if q >= T(1.0) or rest > EPS * abs(total):
                 return total, T(math.inf)
         last = abs(t)
         dp = dp * d2
@@ -698,7 +701,9 @@ def series_source(D, terms: int = SERIES_TERMS):
             Dc += dc_
             n = rs[0].N
             sign = "" if side == "neg" else "-"
-            inner = [f"X = math.exp({sign}x / T({n}.0))", f"r0 = {r0}", f"d0 = {d0}", f"nd = {len(di_)}"]
+            uses_x = any(row[2] > 1 for row in pi_) or any(row[2] > 1 for row in di_)
+            xdef = f"X = math.exp({sign}x / T({n}.0))" if uses_x else "X = T(1.0)"
+            inner = [xdef, f"r0 = {r0}", f"d0 = {d0}", f"nd = {len(di_)}"]
             if side == "neg":
                 body += ["if x < T(0.0):"] + ["    " + ln for ln in inner]
             else:
