@@ -583,6 +583,7 @@ def _series_eval(x, delta, X, P, PI, r0, nt, Dc, DI, d0, nd, M):
     total = T(0.0)
     absum = T(0.0)
     last = T(0.0)
+    prev = T(0.0)
     for j in range(nt):
         r = r0 + j
         t = T(M[j]) * dp * _bpoly(P, PI[r, 0], PI[r, 1], PI[r, 2], x, X) * b0 * b1
@@ -603,11 +604,148 @@ def _series_eval(x, delta, X, P, PI, r0, nt, Dc, DI, d0, nd, M):
                 rest = rest * q
             if q >= T(1.0) or rest > EPS * abs(total):
                 return total, T(math.inf)
+        prev = last
         last = abs(t)
         dp = dp * d2
         b0 = b0 * s0
         b1 = b1 * s1
-    return total, T(2.0) * last + T(2.0) * EPS * absum
+    # truncation: the larger of the last two terms (one of them may sit at a zero of f^(2j+1))
+    return total, T(2.0) * max(last, prev) + T(2.0) * EPS * absum
+
+'''
+
+SERIES_BLOCK = '''
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _vpoly(C, off, nx, nX, xv, Xv, k, acc, tmp):
+    """acc[:k] = sum C[off + b*nx + a] x^a X^b elementwise (innermost loops over the elements vectorize)."""
+    T = type(xv[0])
+    for i in range(k):
+        acc[i] = T(0.0)
+    for b in range(nX - 1, -1, -1):
+        c0 = T(C[off + b * nx + nx - 1])
+        for i in range(k):
+            tmp[i] = c0
+        for a in range(nx - 2, -1, -1):
+            ca = T(C[off + b * nx + a])
+            for i in range(k):
+                tmp[i] = tmp[i] * xv[i] + ca
+        for i in range(k):
+            acc[i] = acc[i] * Xv[i] + tmp[i]
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _series_block(xs, d, out, start, stop, done, work):
+    """The series for xs[start:stop] (scalar delta > 0), vectorized over the elements; done[i - start] tells
+    where it is certified (the caller evaluates the other elements with the scalar kernel)."""
+    T = type(d)
+    IS32 = T(1.0) + T(1e-08) == T(1.0)
+    EPS = T(5.960464477539063e-08) if IS32 else T(1.1102230246251565e-16)
+    rt = T(RTOL32) if IS32 else T(RTOL64)
+    at = T(ATOL32) if IS32 else T(ATOL64)
+    idx = np.empty(256, np.int64)
+    xv = work[0]
+    Xv = work[1]
+    acc = work[2]
+    tmp = work[3]
+    p0 = work[4]
+    s0 = work[5]
+    tot = work[6]
+    asum = work[7]
+    tl = work[8]
+    tp = work[9]
+    nb = _SB.shape[0]
+    d2 = d * d
+    for i in range(stop - start):
+        done[i] = False
+    if True:
+        for g in range(_SG.shape[0]):
+            piece = g // 2
+            neg = g % 2 == 0
+            k = 0
+            for i in range(start, stop):
+                x = xs[i]
+                if not (abs(x) < T(math.inf)):
+                    continue
+                if (x < T(0.0)) != neg:
+                    continue
+                pc = 0
+                ok = True
+                for bi in range(nb):
+                    bb = T(_SB[bi])
+                    if x >= bb:
+                        pc += 1
+                    if abs(x - bb) <= d:
+                        ok = False
+                if ok and pc == piece:
+                    idx[k] = i
+                    k += 1
+            if k == 0:
+                continue
+            r0 = _SG[g, 0]
+            d0 = _SG[g, 1]
+            nd = _SG[g, 2]
+            sc = T(1.0) / T(_SG[g, 3]) if neg else -T(1.0) / T(_SG[g, 3])
+            for i in range(k):
+                xv[i] = xs[idx[i]]
+            if _SG[g, 4] == 1:
+                for i in range(k):
+                    Xv[i] = _vexp(xv[i] * sc)
+            else:
+                for i in range(k):
+                    Xv[i] = T(1.0)
+            for i in range(k):
+                p0[i] = T(1.0)
+                s0[i] = T(1.0)
+            for j in range(nd):
+                _vpoly(_SD, _SDI[d0 + j, 0], _SDI[d0 + j, 1], _SDI[d0 + j, 2], xv, Xv, k, acc, tmp)
+                q = _SDI[d0 + j, 4]
+                for i in range(k):
+                    bq = T(1.0) / acc[i] if q == 1 else T(1.0) / math.sqrt(acc[i])
+                    pw = T(1.0)
+                    for _ in range(_SDI[d0 + j, 3]):
+                        pw = pw * bq
+                    st = T(1.0)
+                    for _ in range(2 * q):
+                        st = st * bq
+                    p0[i] = p0[i] * pw
+                    s0[i] = s0[i] * st
+            for i in range(k):
+                tot[i] = T(0.0)
+                asum[i] = T(0.0)
+                tl[i] = T(0.0)
+                tp[i] = T(0.0)
+            dp = T(1.0)
+            small = 0
+            for jj in range(_SPI_NT):
+                r = r0 + jj
+                _vpoly(_SP, _SPI[r, 0], _SPI[r, 1], _SPI[r, 2], xv, Xv, k, acc, tmp)
+                m = T(_SM[jj]) * dp
+                yp = _SPI[r, 3]
+                worst = T(0.0)
+                for i in range(k):
+                    t = m * acc[i] * p0[i]
+                    for _ in range(yp):
+                        t = t * Xv[i]
+                    for _ in range(-yp):
+                        t = t / Xv[i]
+                    tot[i] += t
+                    asum[i] += abs(t)
+                    tp[i] = tl[i]
+                    tl[i] = abs(t)
+                    worst = max(worst, abs(t) / max(abs(tot[i]), T(1e-300)))
+                    p0[i] = p0[i] * s0[i]
+                dp = dp * d2
+                small = small + 1 if worst <= T(0.0625) * EPS else 0
+                if small >= 2:
+                    break
+            for i in range(k):
+                v = tot[i]
+                e = T(2.0) * max(tl[i], tp[i]) + T(2.0) * EPS * asum[i]
+                if small >= 2:
+                    e = T(2.0) * EPS * asum[i]
+                if e <= max(rt * abs(v), at) and abs(v) < T(math.inf):
+                    out[idx[i]] = v
+                    done[idx[i] - start] = True
 '''
 
 
@@ -682,7 +820,9 @@ def series_source(D, terms: int = SERIES_TERMS):
             return None
         mcoef.append(float(c))
     pr = NumbaPrinter()
+    pr.helpers.add("_vexp")
     P, PI, Dc, DI = [], [], [], []
+    groups = []  # per (piece, side): r0, d0, nd, N, uses exp
     lines = []
     for i, rs in enumerate(reps):
         pre = []
@@ -704,6 +844,7 @@ def series_source(D, terms: int = SERIES_TERMS):
             uses_x = any(row[2] > 1 for row in pi_) or any(row[2] > 1 for row in di_)
             xdef = f"X = math.exp({sign}x / T({n}.0))" if uses_x else "X = T(1.0)"
             inner = [xdef, f"r0 = {r0}", f"d0 = {d0}", f"nd = {len(di_)}"]
+            groups.append([r0, d0, len(di_), n, int(uses_x)])
             if side == "neg":
                 body += ["if x < T(0.0):"] + ["    " + ln for ln in inner]
             else:
@@ -711,7 +852,8 @@ def series_source(D, terms: int = SERIES_TERMS):
         lines += pre + (["    " + ln for ln in body] if pre else body)
     lines.append(f"v, e = _series_eval(x, delta, X, _SP, _SPI, r0, {terms}, _SD, _SDI, d0, nd, _SM)")
     glob = [f"_SM = {_arr(mcoef, 'f')}", f"_SP = {_arr(P, 'f')}", f"_SPI = {_arr(PI, 'i')}",
-            f"_SD = {_arr(Dc or [0.0], 'f')}", f"_SDI = {_arr(DI, 'i')}"]
+            f"_SD = {_arr(Dc or [0.0], 'f')}", f"_SDI = {_arr(DI, 'i')}", f"_SPI_NT = {terms}",
+            f"_SG = {_arr(groups, 'i')}", f"_SB = {_arr([float(b) for b in bps] or [], 'f')}"]
     return "\n".join(glob) + "\n\n" + SERIES_EVAL + "\n", lines, pr.helpers
 
 
@@ -1001,9 +1143,14 @@ ufunc_parallel = numba.vectorize(["float32(float32, float32)", "float64(float64,
 '''
 
 
-def module_source(D, name: str, doc: str, parallel: bool = False) -> tuple[str, Generated]:
+def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_series: bool = False
+                  ) -> tuple[str, Generated]:
     """The complete module: imports, helpers, kernel, ufunc loops, the ufunc itself."""
     gen = kernel_source(D)
+    if vectorize_series and gen.has_series and not gen.fast:
+        gen.source += "\n" + SERIES_BLOCK
+        if "def _vexp(" not in gen.source:
+            gen.source += specfun.source(["_vexp"])
     head = f'"""{doc}"""\n\n' + textwrap.dedent('''\
         import math
 
@@ -1015,6 +1162,17 @@ def module_source(D, name: str, doc: str, parallel: bool = False) -> tuple[str, 
 
         ''')
     loops = LOOPS
+    if vectorize_series and gen.has_series and not gen.fast:
+        loops = loops.replace("            #FASTLOOP\n", "            if d > 0 and d < np.inf:\n"
+                              "                done = np.zeros(256, np.bool_)\n"
+                              "                work = np.empty((10, 256), dtype)\n"
+                              "                for start in range(0, n, 256):\n"
+                              "                    stop = min(start + 256, n)\n"
+                              "                    _series_block(xs, d, out, start, stop, done, work)\n"
+                              "                    for i in range(start, stop):\n"
+                              "                        if not done[i - start]:\n"
+                              "                            out[i] = kernel(xs[i], d)\n"
+                              "                return\n")
     if gen.fast:
         loops = loops.replace("            #FASTLOOP\n", "            if d > 0 and d < np.inf:\n"
                               "                P = _prep(d)\n                for i in range(n):\n"
