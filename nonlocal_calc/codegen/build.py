@@ -5,12 +5,14 @@ The generated scalar ``kernel(x, delta)`` decides, point by point and inside the
 1. special values: NaN in, or ``delta < 0`` -> NaN; ``delta == 0`` -> f'(x) (the average of the
    one-sided derivatives at a kink); ``x = +-inf`` -> ``lim f' * M_1`` (the first moment);
 2. for small delta, where no kink lies within the horizon, the moment series
-   ``sum_j M_(2j+1)/(2j+1)! f^(2j+1)(x)``; it is accepted when its error estimate (the last term,
-   plus rounding) is below the tolerance of the dtype;
+   ``sum_j M_(2j+1)/(2j+1)! f^(2j+1)(x)``; it is accepted when its error estimate (the larger of the
+   last two terms, plus rounding) is below the tolerance of the dtype;
 3. the closed form, cell by cell, rewritten into stable forms (:mod:`.stable`); cells that are still
    sums of terms carry the rounding estimate ``2 eps sum |t_i|`` and are accepted below the tolerance;
 4. otherwise exact quadrature of ``int f'(x+s) rho(s) ds`` (adaptive Gauss-Kronrod 7/15 split at 0
-   and at the kinks, with ``s = delta t^m`` where rho has powers |s|^(k/m)): no cancellation.
+   and at the kinks, with ``s = delta t^m`` where rho has powers |s|^(k/m)): no cancellation. It runs in
+   float64 for both dtypes: for a sign-changing f' (GELU, SiLU) the weighted sum of float32 node values can
+   lose the last bits the float32 target needs; it is the rare path, and its result is rounded to float32.
 
 Pairs without a closed form use 1 and 4 only. The module also defines the NumPy ufunc (float32 and
 float64 loops written as Numba ``cfunc``s, so that the common path vectorizes) and a docstring
@@ -111,10 +113,13 @@ def _x_of_w(w0) -> sp.Expr:
     return (x - w0 * delta) / delta
 
 
-def _factored_leaf(pr: NumbaPrinter, m, g) -> Leaf | None:
-    """``c * prod (w - r_i)**k_i`` when g splits into rational linear factors: accurate everywhere."""
+def _factored_leaf(pr: NumbaPrinter, m, g, region: Region) -> Leaf | None:
+    """``c * prod (w - r_i)**k_i`` when g splits into rational linear factors whose roots are cell ends or far
+    from the cell (then ``x - r_i delta`` has no cancellation): accurate everywhere."""
     if not g.is_polynomial(_W) or sp.Poly(g, _W).degree() < 1:
         return None
+    ends = [sp.simplify(b / delta) for b in (region.lo, region.hi) if b is not None]
+    ends = [e for e in ends if e.is_number]
     c, facs = sp.factor_list(g, _W)
     out = []
     for f, k in facs:
@@ -122,6 +127,12 @@ def _factored_leaf(pr: NumbaPrinter, m, g) -> Leaf | None:
         if fp.degree() != 1:
             return None
         a, b = fp.all_coeffs()
+        root = -b / a
+        if root not in ends:
+            lo = min(ends) if len(ends) == 2 else None
+            hi = max(ends) if len(ends) == 2 else None
+            if lo is None or not (root < lo - max(abs(root), 1) / 2 or root > hi + max(abs(root), 1) / 2):
+                return None
         out.append(((x + (b / a) * delta) / delta, k))
         c *= a**k
     expr = c * sp.Mul(*[f**k for f, k in out]) * delta**m
@@ -130,7 +141,7 @@ def _factored_leaf(pr: NumbaPrinter, m, g) -> Leaf | None:
 
 
 def _poly_leaf(pr: NumbaPrinter, m, g, region: Region) -> Leaf | None:
-    fl = _factored_leaf(pr, m, g)
+    fl = _factored_leaf(pr, m, g, region)
     if fl is not None:
         return fl
     cp = centred_poly(g, region, m)
@@ -1053,11 +1064,11 @@ def kernel_source(D) -> Generated:
         if checked:
             k.add("if e <= max(RT * abs(v), AT) and abs(v) < T(math.inf):", 1)
             k.add("return v", 2)
-            k.add("return _fallback(x, delta)", 1)
+            k.add("return T(_fallback(np.float64(x), np.float64(delta)))", 1)
         else:
             k.add("return v", 1)
     else:
-        k.add("return _fallback(x, delta)", 1)
+        k.add("return T(_fallback(np.float64(x), np.float64(delta)))", 1)
     parts.append(k.text())
     # a branch-light variant for delta > 0 finite when no cell needs a check: the ufunc loop vectorizes it
     if fast:
