@@ -1043,31 +1043,46 @@ def kernel_source(D) -> Generated:
     k.add(f"return {pr.doprint(hi)}" if hi is not sp.nan else "return T(math.nan)", 2)
     k.add("if x == -T(math.inf):", 1)
     k.add(f"return {pr.doprint(lo)}" if lo is not sp.nan else "return T(math.nan)", 2)
-    if checked:
-        k.add("IS32 = T(1.0) + T(1e-08) == T(1.0)", 1)
-        k.add("EPS = T(5.960464477539063e-08) if IS32 else T(1.1102230246251565e-16)", 1)
-        k.add("RT = T(RTOL32) if IS32 else T(RTOL64)", 1)
-        k.add("AT = T(ATOL32) if IS32 else T(ATOL64)", 1)
-    if ser is not None:
-        window = " and ".join(f"abs(x - {pr.doprint(b)}) > delta" for b in bps) or "True"
-        k.add(f"if {window}:", 1)
-        for ln in s_lines:
-            k.add(ln, 2)
-        k.add("if e <= max(RT * abs(v), AT) and abs(v) < T(math.inf):", 2)
-        k.add("return v", 3)
     fast = closed and not checked and fast_sym is not None and not re.search(r"\b_\w+\(", pr.doprint(fast_sym))
     if fast:
         # one copy of the cells: the vectorizable fast path (special values are handled above)
         k.add("return _kfast(x, delta, _prep(delta))", 1)
-    elif closed:
+    elif closed and not checked:
         k.extend(blk, 1)
-        if checked:
-            k.add("if e <= max(RT * abs(v), AT) and abs(v) < T(math.inf):", 1)
-            k.add("return v", 2)
-            k.add("return T(_fallback(np.float64(x), np.float64(delta)))", 1)
-        else:
-            k.add("return v", 1)
+        k.add("return v", 1)
     else:
+        if closed or ser is not None:
+            # the checked paths (series, closed form) in _kcore; float32 retries them in float64 before the
+            # quadrature (cheaper than quadrature, and the float32 checks are tight)
+            c = Block()
+            c.add(njit())
+            c.add("def _kcore(x, delta):")
+            c.add('"""(value, accepted): the series, then the stable closed form, with their error checks."""', 1)
+            c.add("T = type(x)", 1)
+            c.add("IS32 = T(1.0) + T(1e-08) == T(1.0)", 1)
+            c.add("EPS = T(5.960464477539063e-08) if IS32 else T(1.1102230246251565e-16)", 1)
+            c.add("RT = T(RTOL32) if IS32 else T(RTOL64)", 1)
+            c.add("AT = T(ATOL32) if IS32 else T(ATOL64)", 1)
+            if ser is not None:
+                window = " and ".join(f"abs(x - {pr.doprint(b)}) > delta" for b in bps) or "True"
+                c.add(f"if {window}:", 1)
+                for ln in s_lines:
+                    c.add(ln, 2)
+                c.add("if e <= max(RT * abs(v), AT) and abs(v) < T(math.inf):", 2)
+                c.add("return v, True", 3)
+            if closed:
+                c.extend(blk, 1)
+                c.add("return v, e <= max(RT * abs(v), AT) and abs(v) < T(math.inf)", 1)
+            else:
+                c.add("return T(0.0), False", 1)
+            parts.append(c.text())
+            k.add("v, ok = _kcore(x, delta)", 1)
+            k.add("if ok:", 1)
+            k.add("return v", 2)
+            k.add("if T(1.0) + T(1e-08) == T(1.0):", 1)
+            k.add("v64, ok64 = _kcore(np.float64(x), np.float64(delta))", 2)
+            k.add("if ok64:", 2)
+            k.add("return T(v64)", 3)
         k.add("return T(_fallback(np.float64(x), np.float64(delta)))", 1)
     parts.append(k.text())
     # a branch-light variant for delta > 0 finite when no cell needs a check: the ufunc loop vectorizes it
