@@ -11,7 +11,7 @@ import importlib
 import sys
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ["derive", "kernels", "catalogue", "audit", "converge", "train", "reproduce"]
+COMMANDS = ["derive", "kernels", "catalogue", "audit", "converge", "codegen", "train", "reproduce"]
 
 EPILOG = """examples:
   nonlocal-calc derive relu --kernel sign          closed form of D_mu ReLU for the poster's kernel
@@ -20,6 +20,7 @@ EPILOG = """examples:
   nonlocal-calc audit                               the poster's typos, computed
   nonlocal-calc catalogue                           the activation table, recomputed
   nonlocal-calc converge relu --kernel linear --x 0.3
+  nonlocal-calc codegen relu --kernel sign -o relu_sign.py   standalone Numba module to vendor
   nonlocal-calc train --derivative nonlocal --kernel sign --delta 0.1 --json
   nonlocal-calc reproduce poster --seeds 5 --n-jobs 2
 """

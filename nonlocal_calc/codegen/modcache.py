@@ -1,0 +1,108 @@
+"""Generated modules on disk: written atomically into the cache, imported as real modules.
+
+A module is a file ``nlc_<key>.py`` in ``cache_dir("codegen")``. Because it is a real file,
+Numba's own ``cache=True`` works across processes (its index sits in ``__pycache__`` next to
+the file, or under ``NUMBA_CACHE_DIR``). The first line of every file records its key and a
+SHA-256 of the rest; a file whose line does not match (truncated, edited, foreign) is rebuilt
+with a warning, and so is one that fails to import.
+
+>>> import os, tempfile
+>>> os.environ["NONLOCAL_CALC_CACHE"] = tempfile.mkdtemp()
+>>> mod = load_module("x = 42\\n", "demo")
+>>> mod.x
+42
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+from ..cache import cache_dir, write_atomic
+
+_HEADER = "# nonlocal-calc generated module: key={key} sha256={sha}\n"
+
+
+class CorruptedModuleWarning(UserWarning):
+    """A cached generated module was unreadable or did not match its checksum; it was rebuilt."""
+
+
+def module_path(key: str) -> Path:
+    """Where the module with cache key ``key`` lives."""
+    return cache_dir("codegen") / f"nlc_{key}.py"
+
+
+def _digest(body: str) -> str:
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def with_header(body: str, key: str) -> str:
+    """The file text: a header line carrying ``key`` and the checksum of ``body``, then ``body``."""
+    return _HEADER.format(key=key, sha=_digest(body)) + body
+
+
+def check_file(path: Path, key: str) -> str | None:
+    """``None`` if ``path`` holds an intact module for ``key``, else the reason it does not."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"unreadable ({exc})"
+    first, _, body = text.partition("\n")
+    expected = _HEADER.format(key=key, sha=_digest(body)).rstrip("\n")
+    if first != expected:
+        return "header or checksum mismatch"
+    return None
+
+
+def _import(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return mod
+
+
+def load_module(body: str | None, key: str, build=None) -> ModuleType:
+    """Import the generated module for ``key``, writing it first if it is missing or damaged.
+
+    ``body`` is the module source, or ``None`` with ``build()`` returning it (called only when the
+    file has to be written, so a cache hit does no code generation at all).
+    """
+    name = f"nlc_{key}"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = module_path(key)
+    problem = check_file(path, key) if path.exists() else "missing"
+    if problem is None:
+        try:
+            return _import(path, name)
+        except Exception as exc:  # a damaged file that still passed the checksum, or a stale Numba cache
+            problem = f"import failed ({type(exc).__name__}: {exc})"
+    if problem != "missing":
+        warnings.warn(f"generated module {path} is corrupted: {problem}; rebuilding it", CorruptedModuleWarning,
+                      stacklevel=3)
+        _clear_numba_cache(path)
+    if body is None:
+        body = build()
+    write_atomic(path, with_header(body, key))
+    importlib.invalidate_caches()
+    return _import(path, name)
+
+
+def _clear_numba_cache(path: Path) -> None:
+    """Remove Numba's cache entries of a module file we are about to rewrite."""
+    pyc = path.parent / "__pycache__"
+    if pyc.is_dir():
+        for f in pyc.glob(f"{path.stem}.*"):
+            try:
+                f.unlink()
+            except OSError:
+                pass

@@ -1,0 +1,128 @@
+"""The module cache: reuse across processes without recompiling, recovery from corruption, standalone modules."""
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import nonlocal_calc as nlc
+from nonlocal_calc.codegen import _key, make_ufunc, modcache, write_module
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _child(code: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_new_process_loads_from_cache_without_compiling():
+    make_ufunc(nlc.derive("relu", "sign"))(0.0, 0.1)  # build (or reuse) in this process
+    res = _child("""
+        import json, time
+        import numba, nonlocal_calc as nlc
+        from nonlocal_calc.codegen import make_ufunc, _module
+        D = nlc.derive("relu", "sign")
+        t = time.perf_counter()
+        u = make_ufunc(D)
+        dt = time.perf_counter() - t
+        mod = _module(D)
+        print(json.dumps({"hits": [lp.cache_hits for lp in mod._LOOPS], "t": dt, "v": float(u(0.05, 0.1))}))
+    """)
+    assert res["v"] == 0.875
+    assert all(h > 0 for h in res["hits"]), res  # both loops came from Numba's cache: nothing was compiled
+
+
+def test_corrupted_module_is_rebuilt_with_a_warning():
+    D = nlc.derive("leaky_relu", "sign")
+    make_ufunc(D)
+    path = modcache.module_path(_key(D, "cpu"))
+    # a damaged file in a fresh process: warning, rebuild, correct values
+    path.write_text(path.read_text()[:200] + "\n garbage (((\n")
+    res = _child("""
+        import json, warnings
+        import nonlocal_calc as nlc
+        from nonlocal_calc.codegen import make_ufunc
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            u = make_ufunc(nlc.derive("leaky_relu", "sign"))
+        print(json.dumps({"warned": any("corrupted" in str(x.message) for x in w), "v": float(u(-1.0, 0.1))}))
+    """)
+    assert res == {"warned": True, "v": 0.01}
+    assert modcache.check_file(path, _key(D, "cpu")) is None
+
+
+def test_foreign_file_and_bad_numba_cache_are_rebuilt(tmp_path):
+    key = "unit_" + str(time.time_ns())
+    path = modcache.module_path(key)
+    path.write_text("# nonlocal-calc generated module: key=other sha256=0\nx = 1\n")
+    with pytest.warns(modcache.CorruptedModuleWarning):
+        mod = modcache.load_module("x = 2\n", key)
+    assert mod.x == 2
+    # a corrupted Numba index next to a generated module: Numba recompiles instead of crashing
+    D = nlc.derive("prelu", "sign")
+    make_ufunc(D)
+    pyc = modcache.module_path(_key(D, "cpu")).parent / "__pycache__"
+    damaged = 0
+    for f in pyc.glob(f"nlc_{_key(D, 'cpu')}*.nbi"):
+        f.write_bytes(b"not a pickle")
+        damaged += 1
+    assert damaged > 0  # the test damages real index files
+    res = _child("""
+        import json
+        import nonlocal_calc as nlc
+        from nonlocal_calc.codegen import make_ufunc
+        print(json.dumps({"v": float(make_ufunc(nlc.derive("prelu", "sign"))(-1.0, 0.1))}))
+    """)
+    assert res["v"] == 0.25
+
+
+def test_standalone_module_in_a_fresh_interpreter(tmp_path):
+    D = nlc.derive("tanh", "sign")
+    src = write_module(D, tmp_path / "tanh_sign.py", measure=True)
+    imports = {n.names[0].name.split(".")[0] for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Import)}
+    imports |= {n.module.split(".")[0] for n in ast.walk(ast.parse(src)) if isinstance(n, ast.ImportFrom)}
+    assert imports <= {"math", "numpy", "numba"}, imports
+    doc = ast.get_docstring(ast.parse(src))
+    assert "kernel sign" in doc and "normalized so that D_mu x = 1" in doc and "Accuracy measured" in doc
+    assert "0 outside the targets" in doc
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["NUMBA_CACHE_DIR"] = str(tmp_path / "nb")
+    code = ("import sys, json, numpy as np; sys.path.insert(0, %r); import tanh_sign as m; "
+            "assert 'nonlocal_calc' not in sys.modules; "
+            "print(json.dumps([float(m.ufunc(0.3, 0.5)), float(m.kernel(np.float32(0.3), np.float32(0.5)))]))")
+    out = subprocess.run([sys.executable, "-c", code % str(tmp_path)], capture_output=True, text=True, env=env,
+                         cwd=str(tmp_path), timeout=600)
+    assert out.returncode == 0, out.stderr
+    v64, v32 = json.loads(out.stdout)
+    ref = float(D.evaluate(0.3, 0.5, dps=30))
+    assert abs(v64 - ref) < 1e-15 and abs(v32 - ref) < 2e-7
+
+
+def test_cli_codegen(tmp_path, capsys):
+    from nonlocal_calc.cli import main
+
+    out = tmp_path / "relu_sign.py"
+    assert main(["codegen", "relu", "--kernel", "sign", "-o", str(out), "--no-measure"]) == 0
+    assert "def kernel(x, delta)" in out.read_text()
+    assert main(["codegen", "relu", "-o", str(tmp_path / "bad-name.py")]) == 2
+    assert "valid module name" in capsys.readouterr().err
+
+
+def test_parallel_target_agrees():
+    D = nlc.derive("softplus", "sign")
+    up = make_ufunc(D, target="parallel")
+    u = make_ufunc(D)
+    x = np.linspace(-5, 5, 1001)
+    np.testing.assert_array_equal(up(x, 0.1), u(x, 0.1))
+    with pytest.raises(ValueError, match="unknown target"):
+        make_ufunc(D, target="gpu")
