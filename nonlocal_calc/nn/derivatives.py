@@ -9,7 +9,8 @@ catalogue activation) and the backward expression chosen by ``derivative``:
 * ``poster``: the poster's Figure 5 code as transcribed by the audit (ReLU only), so its effect on
   training can be measured.
 
-Both expressions are compiled to Numba scalar functions ``(x, delta) -> float`` by :mod:`._compile`.
+Both are compiled to Numba scalar functions ``(x, delta) -> float`` by :func:`nonlocal_calc.codegen.jit_scalar`;
+for ``nonlocal`` the backward pass uses the stable generated kernel of the derivative (the one behind its ufunc).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sympy as sp
 
 from ..symbols import delta as delta_sym
 from ..symbols import x as x_sym
-from ._compile import jit_scalar
+from ..codegen import jit_scalar
 
 DERIVATIVES = ("exact", "nonlocal", "poster")
 
@@ -41,13 +42,15 @@ class Pointwise:
     delta: float = 0.0
     name: str = ""
     info: dict = field(default_factory=dict)
+    #: compile the backward pass from this instead of ``backward_expr`` (a NonlocalDerivative: its stable kernel)
+    backward_source: object = None
 
     def __post_init__(self) -> None:
         self.forward_expr = sp.sympify(self.forward_expr)
         self.backward_expr = sp.sympify(self.backward_expr)
         self.delta = float(self.delta)
         self.f = jit_scalar(self.forward_expr)
-        self.g = jit_scalar(self.backward_expr)
+        self.g = jit_scalar(self.backward_source if self.backward_source is not None else self.backward_expr)
 
     def describe(self) -> dict:
         return {"name": self.name, "forward": str(self.forward_expr), "backward": str(self.backward_expr),
@@ -94,6 +97,7 @@ def resolve(
     act_name = getattr(act, "name", str(activation))
     forward = act.expr
     info: dict = {"activation": act_name, "derivative": derivative}
+    source = None
     if derivative == "exact":
         backward = _exact_derivative(act)
         used_delta = 0.0
@@ -110,7 +114,7 @@ def resolve(
                     f"the nonlocal derivative of {act_name} for kernel {ker.name} has no closed form "
                     f"({getattr(D, 'note', '')}); the trainer needs a closed form: choose another kernel"
                 )
-            backward = D.expr
+            backward, source = D.expr, D
             info["kernel"] = ker.name
         else:
             if act_name != "relu":
@@ -121,4 +125,4 @@ def resolve(
     if extra:
         raise ValueError(f"activation {act_name!r} has free parameters {sorted(map(str, extra))}; give them values")
     name = f"{act_name}/{derivative}" + (f"/{info.get('kernel')}/delta={used_delta:g}" if derivative != "exact" else "")
-    return Pointwise(forward, backward, used_delta, name, info)
+    return Pointwise(forward, backward, used_delta, name, info, source)
