@@ -16,6 +16,8 @@ Each contender runs ``--repeat`` times, interleaved with the others; the minimum
     python benchmarks/bench_ufunc.py --pairs relu/sign --delta 0.1 --n 1000000
     python benchmarks/bench_ufunc.py --pairs all --delta 0.1 --n 1000000 --repeat 3 --no-parallel
     python benchmarks/bench_ufunc.py --update-docs docs/ufuncs.md
+    python benchmarks/bench_ufunc.py --pairs all --delta 0.1 --n 1000000 --repeat 3 --no-parallel \
+        --update-docs docs/ufuncs.md     # the second table: every closed-form pair against lambdify
 """
 
 from __future__ import annotations
@@ -235,7 +237,8 @@ def main(argv=None) -> int:
     if args.update_docs:
         from nonlocal_calc.cache import write_atomic
 
-        begin, end = "<!-- bench-table:begin -->", "<!-- bench-table:end -->"
+        tag = "bench-all-table" if args.pairs == "all" else "bench-table"  # two tables: default pairs, all pairs
+        begin, end = f"<!-- {tag}:begin -->", f"<!-- {tag}:end -->"
         doc = open(args.update_docs).read()
         i, j = doc.index(begin) + len(begin), doc.index(end)
         cmd = "python benchmarks/bench_ufunc.py " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -1,5 +1,5 @@
-import sys
+"""``python -m nonlocal_calc`` is the ``nonlocal-calc`` command."""
 
 from .cli import main
 
-sys.exit(main())
+raise SystemExit(main())

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,9 +72,12 @@ def test_foreign_file_and_bad_numba_cache_are_rebuilt(tmp_path):
     # a corrupted Numba index next to a generated module: Numba recompiles instead of crashing
     D = nlc.derive("prelu", "sign")
     make_ufunc(D)
-    pyc = modcache.module_path(_key(D, "cpu")).parent / "__pycache__"
+    # Numba keeps its index in __pycache__ beside the module, or under NUMBA_CACHE_DIR when that is set
+    import numba
+
+    root = numba.config.CACHE_DIR or modcache.module_path(_key(D, "cpu")).parent / "__pycache__"
     damaged = 0
-    for f in pyc.glob(f"nlc_{_key(D, 'cpu')}*.nbi"):
+    for f in Path(root).rglob(f"nlc_{_key(D, 'cpu')}*.nbi"):
         f.write_bytes(b"not a pickle")
         damaged += 1
     assert damaged > 0  # the test damages real index files
