@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from ..codegen import jit_scalar
 from ..symbols import delta as delta_sym
 from ..symbols import x as x_sym
-from ..codegen import jit_scalar
 
 DERIVATIVES = ("exact", "nonlocal", "poster")
 
@@ -85,8 +85,8 @@ def resolve(
     """The :class:`Pointwise` pair for a catalogue activation and a derivative option.
 
     >>> pw = resolve("relu", "nonlocal", "sign", 0.1)
-    >>> [round(pw.g(v, 0.1), 6) for v in (-0.2, -0.05, 0.05, 0.2)]
-    [0.0, 0.125, 0.875, 1.0]
+    >>> tuple(round(pw.g(v, 0.1), 6) for v in (-0.2, -0.05, 0.05, 0.2))
+    (0.0, 0.125, 0.875, 1.0)
     """
     from .. import activations, kernels
     from ..kernels import check_delta
