@@ -153,3 +153,36 @@ def test_float32_gradient_close_to_float64() -> None:
     net64.loss_and_grad(X, Y)
     net32.loss_and_grad(X.astype(np.float32), Y)
     np.testing.assert_allclose(net32.grad, net64.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_transposed_input_path_gives_the_same_gradient() -> None:
+    """Full-batch training passes ``XT = X.T`` (C-contiguous) for the first layer's products."""
+    X, Y = data(n_in=6, m=9)
+    net = MLP([6, 5, 3], ODD, adaptive="neuron", seed=6)
+    net.loss_and_grad(X, Y)
+    plain = net.grad.copy()
+    loss, _ = net.loss_and_grad(X, Y, XT=np.ascontiguousarray(X.T))
+    np.testing.assert_allclose(net.grad, plain, rtol=1e-12, atol=1e-15)
+    fd = fd_gradient(net, X, Y, linearized=True, masks=[m.copy() for m in net.masks])
+    assert np.max(np.abs(net.grad - fd)) / np.max(np.abs(fd)) < 1e-6
+    with pytest.raises(ValueError, match="C-contiguous"):
+        net.loss_and_grad(X, Y, XT=X.T)  # a view, not a contiguous copy
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hoisted_nonlocal_kernel_equals_the_kernel(dtype) -> None:
+    """The backward pass calls ``kfast(x, delta, prep(delta))``; it must be the ufunc's kernel (to an ulp: where
+    LLVM fuses a multiply-add depends on the call site)."""
+    from nonlocal_calc.nn import resolve
+
+    pw = resolve("relu", "nonlocal", "sign", 0.1)
+    assert pw.g_fast is not None
+    prep, kfast = pw.g_fast
+    d = dtype(0.1)
+    P = prep(d)
+    xs = np.concatenate([np.linspace(-0.3, 0.3, 601), [0.0, -0.1, 0.1, np.inf, -np.inf, np.nan]]).astype(dtype)
+    fast = np.array([kfast(v, d, P) for v in xs], dtype=dtype)
+    ref = np.array([pw.g(v, d) for v in xs], dtype=dtype)
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(fast, ref, rtol=2 * eps, atol=eps)
+    assert fast.dtype == dtype and np.isnan(fast[-1]) and fast[-3] == 1.0 and fast[-2] == 0.0

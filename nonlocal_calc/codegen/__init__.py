@@ -96,6 +96,17 @@ def scalar_kernel(D):
     return _module(D).kernel
 
 
+def fast_kernel(D):
+    """``(prep, kfast)`` of :func:`scalar_kernel`'s module when it has a branch-light path, else ``None``.
+
+    For 0 < delta < inf and x, delta of one float type, ``kfast(x, delta, prep(delta))`` is
+    ``kernel(x, delta)`` with the delta-only work (``prep``) hoisted out, as the ufunc loop does; callers
+    that evaluate many x for one delta (the trainer's backward pass) call ``prep`` once.
+    """
+    m = _module(D)
+    return (m._prep, m._kfast) if hasattr(m, "_kfast") else None
+
+
 def jit_scalar(expr, name: str | None = None, args=None):
     """A Numba ``njit`` scalar function compiled from a SymPy expression (default arguments ``(x, delta)``).
 

@@ -22,8 +22,12 @@ _jit = numba.njit(cache=False, nogil=True, fastmath=False)
 
 
 @functools.cache
-def activation_kernels(f, g):  # noqa: ANN001, ANN201 (Numba dispatchers)
+def activation_kernels(f, g, g_fast=None):  # noqa: ANN001, ANN201 (Numba dispatchers)
     """``(forward, backward)`` kernels for activation ``f`` and backward derivative ``g``.
+
+    ``g_fast``, optional, is ``(prep, kfast)`` with ``kfast(x, delta, prep(delta)) == g(x, delta)`` for
+    0 < delta < inf (see :func:`nonlocal_calc.codegen.fast_kernel`): the backward pass then calls ``prep``
+    once instead of once per element.
 
     ``forward(Z, b, s, mask, delta, A)``: ``Z += b`` in place, ``A = f(s * Z, delta) * mask`` (``mask`` of
     shape (0, 0) means no dropout). ``s`` holds the per-neuron slopes ``n * a`` (ones without adaptation).
@@ -46,19 +50,38 @@ def activation_kernels(f, g):  # noqa: ANN001, ANN201 (Numba dispatchers)
                     a *= mask[i, j]
                 A[i, j] = a
 
+    hoist = g_fast is not None
+    if hoist:
+        prep, kfast = g_fast
+    else:  # stand-ins so that both branches below type-check; never called
+
+        @_jit
+        def prep(d):  # noqa: ANN001, ANN202
+            return d
+
+        @_jit
+        def kfast(x, d, P):  # noqa: ANN001, ANN202
+            return g(x, d)
+
     @_jit
     def backward(dA, Z, s, mask, delta, dZ, gb, ga):  # noqa: ANN001, ANN202
         m, n = Z.shape
         drop = mask.shape[0] > 0
         accb = np.zeros(n)
         acca = np.zeros(n)
+        fast = hoist and delta > 0.0 and delta < math.inf
+        dT = type(s[0])(delta)  # the kernel computes in the array's precision
+        P = prep(dT if fast else type(s[0])(1.0))
         for i in range(m):
             for j in range(n):
                 d = dA[i, j]
                 if drop:
                     d *= mask[i, j]
                 zij = Z[i, j]
-                dh = d * g(s[j] * zij, delta)
+                if fast:
+                    dh = d * kfast(s[j] * zij, dT, P)
+                else:
+                    dh = d * g(s[j] * zij, delta)
                 dz = dh * s[j]
                 dZ[i, j] = dz
                 accb[j] += dz

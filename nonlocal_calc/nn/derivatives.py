@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..codegen import jit_scalar
+from ..codegen import fast_kernel, jit_scalar
 from ..symbols import delta as delta_sym
 from ..symbols import x as x_sym
 
@@ -51,6 +51,8 @@ class Pointwise:
         self.delta = float(self.delta)
         self.f = jit_scalar(self.forward_expr)
         self.g = jit_scalar(self.backward_source if self.backward_source is not None else self.backward_expr)
+        #: ``(prep, kfast)`` when the backward kernel has a hoistable fast path (see codegen.fast_kernel)
+        self.g_fast = fast_kernel(self.backward_source) if self.backward_source is not None else None
 
     def describe(self) -> dict:
         return {"name": self.name, "forward": str(self.forward_expr), "backward": str(self.backward_expr),

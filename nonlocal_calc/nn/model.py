@@ -93,7 +93,7 @@ class MLP:
         self.slope_recovery = bool(slope_recovery)
         self.dropout = float(dropout)
         self.n_hidden = len(sizes) - 2
-        self.forward_kernel, self.backward_kernel = K.activation_kernels(pointwise.f, pointwise.g)
+        self.forward_kernel, self.backward_kernel = K.activation_kernels(pointwise.f, pointwise.g, pointwise.g_fast)
 
         self.layers: list[_Layer] = []
         off = 0
@@ -194,6 +194,7 @@ class MLP:
                 "A": [np.empty((m, L.fan_out), dtype=dt) for L in self.layers[:-1]],
                 "dZ": [np.empty((m, L.fan_out), dtype=dt) for L in self.layers],
                 "U": [np.empty((m, L.fan_out), dtype=dt) for L in self.layers[:-1]],
+                "ZT": np.empty((self.layers[0].fan_out, m), dtype=dt),
             }
             if len(self._buffers) > 4:  # bounded: full batch, mini-batch, last partial batch, evaluation
                 self._buffers.clear()
@@ -201,7 +202,8 @@ class MLP:
         return buf
 
     # ---------------------------------------------------------------- forward/back
-    def _forward(self, X: np.ndarray, train: bool, rng: np.random.Generator | None) -> dict:
+    def _forward(self, X: np.ndarray, train: bool, rng: np.random.Generator | None,
+                 XT: np.ndarray | None = None) -> dict:
         if X.dtype != self.dtype or X.ndim != 2 or X.shape[1] != self.sizes[0]:
             raise ValueError(f"inputs must be a 2-D {self.dtype} array with {self.sizes[0]} columns, got "
                              f"{X.dtype} {X.shape}")
@@ -213,7 +215,13 @@ class MLP:
         A_prev = X
         for k in range(self.n_hidden):
             Z, A = buf["Z"][k], buf["A"][k]
-            np.matmul(A_prev, self.W(k), out=Z)
+            if k == 0 and XT is not None:
+                # W^T X^T into a (fan_out, m) buffer: for skinny layers this BLAS call streams the input at
+                # memory speed, X W does not (benchmarks/bench_train.py); the transposed copy costs ~1 %
+                np.matmul(self.W(0).T, XT, out=buf["ZT"])
+                np.copyto(Z, buf["ZT"].T)
+            else:
+                np.matmul(A_prev, self.W(k), out=Z)
             mask = self._empty_mask
             if train and self.dropout > 0.0:
                 mask = buf["U"][k]
@@ -236,15 +244,20 @@ class MLP:
         return Y
 
     def loss_and_grad(self, X: np.ndarray, Y: np.ndarray, rng: np.random.Generator | None = None,
-                      train: bool = True) -> tuple[float, int]:
+                      train: bool = True, XT: np.ndarray | None = None) -> tuple[float, int]:
         """Forward and backward pass on a batch: returns ``(data loss, n_correct)``, fills :attr:`grad`.
 
         The total objective is the data loss plus :meth:`slope_recovery_term`; :attr:`grad` is its gradient,
-        computed with the chosen backward derivative.
+        computed with the chosen backward derivative. ``XT``, optional, is ``X.T`` as a C-contiguous array:
+        the first layer's products then use it (faster for large batches; worth it when the same batch is
+        reused, as in full-batch training).
         """
         m = X.shape[0]
         Y = self._targets(Y, m)
-        buf = self._forward(X, train, rng)
+        if XT is not None and (XT.shape != X.shape[::-1] or XT.dtype != X.dtype or not XT.flags.c_contiguous):
+            raise ValueError(f"XT must be X.T as a C-contiguous {X.dtype} array of shape {X.shape[::-1]}, got "
+                             f"{XT.dtype} {XT.shape}")
+        buf = self._forward(X, train, rng, XT)
         out = len(self.layers) - 1
         gW = [self.grad[L.w].reshape(L.fan_in, L.fan_out) for L in self.layers]
         gb = [self.grad[L.b] for L in self.layers]
@@ -254,14 +267,20 @@ class MLP:
         if not math.isfinite(loss):
             return loss, correct
         A = buf["A"]
-        np.matmul((A[out - 1] if out else X).T, dZo, out=gW[out])
+        if out == 0 and XT is not None:
+            np.matmul(XT, dZo, out=gW[0])
+        else:
+            np.matmul((A[out - 1] if out else X).T, dZo, out=gW[out])
         delta = self.pointwise.delta
         dnext = dZo
         for k in range(self.n_hidden - 1, -1, -1):
             dA = buf["dZ"][k]
             np.matmul(dnext, self.W(k + 1).T, out=dA)
             self.backward_kernel(dA, buf["Z"][k], self._s[k], self.masks[k], delta, dA, gb[k], self._ga[k])
-            np.matmul((A[k - 1] if k else X).T, dA, out=gW[k])
+            if k == 0 and XT is not None:
+                np.matmul(XT, dA, out=gW[0])
+            else:
+                np.matmul((A[k - 1] if k else X).T, dA, out=gW[k])
             dnext = dA
         self._slope_grads()
         return float(loss), int(correct)
