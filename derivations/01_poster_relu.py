@@ -24,8 +24,6 @@
 
 # %%
 import io
-import os
-from pathlib import Path
 
 import matplotlib
 
@@ -34,6 +32,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mpmath  # noqa: E402
 import numpy as np  # noqa: E402
 import sympy as sp  # noqa: E402
+from _common import out_dir  # noqa: E402  (derivations/_common.py)
 
 import nonlocal_calc as nlc  # noqa: E402
 import nonlocal_calc.parsing  # noqa: E402, F401
@@ -41,15 +40,7 @@ from nonlocal_calc import audit  # noqa: E402
 from nonlocal_calc.cache import write_atomic  # noqa: E402
 from nonlocal_calc.reference import nonlocal_quad  # noqa: E402
 
-
-def _root() -> Path:
-    try:
-        return Path(__file__).resolve().parents[1]
-    except NameError:  # opened as a notebook from derivations/
-        return Path.cwd().resolve().parent
-
-
-OUT = Path(os.environ.get("NLC_DERIVATIONS_OUT") or _root() / "docs" / "generated")
+OUT = out_dir()
 x, delta = nlc.x, nlc.delta
 
 # %% [markdown]

@@ -27,8 +27,6 @@
 # %%
 import io
 import math
-import os
-from pathlib import Path
 
 import matplotlib
 
@@ -37,20 +35,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mpmath  # noqa: E402
 import numpy as np  # noqa: E402
 import sympy as sp  # noqa: E402
+from _common import out_dir  # noqa: E402  (derivations/_common.py)
 from sympy.codegen.cfunctions import log1p  # noqa: E402
 
 import nonlocal_calc as nlc  # noqa: E402
 from nonlocal_calc.cache import write_atomic  # noqa: E402
 
-
-def _root() -> Path:
-    try:
-        return Path(__file__).resolve().parents[1]
-    except NameError:  # opened as a notebook from derivations/
-        return Path.cwd().resolve().parent
-
-
-OUT = Path(os.environ.get("NLC_DERIVATIONS_OUT") or _root() / "docs" / "generated")
+OUT = out_dir()
 x, delta = nlc.x, nlc.delta
 SMOOTH = ["logistic", "tanh", "arctan", "softplus", "silu", "gelu"]
 

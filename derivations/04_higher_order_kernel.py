@@ -21,8 +21,6 @@
 
 # %%
 import io
-import os
-from pathlib import Path
 
 import matplotlib
 
@@ -30,20 +28,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import mpmath  # noqa: E402
 import sympy as sp  # noqa: E402
+from _common import out_dir  # noqa: E402  (derivations/_common.py)
 
 import nonlocal_calc as nlc  # noqa: E402
 from nonlocal_calc.cache import write_atomic  # noqa: E402
 from nonlocal_calc.convergence import study  # noqa: E402
 
-
-def _root() -> Path:
-    try:
-        return Path(__file__).resolve().parents[1]
-    except NameError:  # opened as a notebook from derivations/
-        return Path.cwd().resolve().parent
-
-
-OUT = Path(os.environ.get("NLC_DERIVATIONS_OUT") or _root() / "docs" / "generated")
+OUT = out_dir()
 x, z, delta = nlc.x, nlc.z, nlc.delta
 
 # %% [markdown]

@@ -21,6 +21,7 @@ def test_the_five_derivations_are_there():
 @pytest.mark.parametrize("path", DERIVATIONS, ids=lambda p: p.stem)
 def test_derivation_runs_and_its_tables_are_the_committed_ones(path, tmp_path, monkeypatch):
     monkeypatch.setenv("NLC_DERIVATIONS_OUT", str(tmp_path))
+    monkeypatch.syspath_prepend(str(path.parent))  # derivations import their shared _common.py
     prec = mpmath.mp.prec
     try:
         runpy.run_path(str(path), run_name="__main__")
