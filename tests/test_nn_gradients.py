@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from nonlocal_calc.nn import MLP, Pointwise
+from nonlocal_calc.nn import MLP, Pointwise, prepare_input
 from nonlocal_calc.symbols import delta, x
 
 H = 1e-6
@@ -155,18 +155,25 @@ def test_float32_gradient_close_to_float64() -> None:
     np.testing.assert_allclose(net32.grad, net64.grad, rtol=1e-4, atol=1e-6)
 
 
-def test_transposed_input_path_gives_the_same_gradient() -> None:
-    """Full-batch training passes ``XT = X.T`` (C-contiguous) for the first layer's products."""
+def test_prepared_input_gives_the_same_gradient() -> None:
+    """Full-batch training passes prepare_input(X): X transposed, all-zero columns left out."""
     X, Y = data(n_in=6, m=9)
+    X[:, [1, 4]] = 0.0  # two features that are zero in every example
     net = MLP([6, 5, 3], ODD, adaptive="neuron", seed=6)
     net.loss_and_grad(X, Y)
     plain = net.grad.copy()
-    loss, _ = net.loss_and_grad(X, Y, XT=np.ascontiguousarray(X.T))
+    prepared = prepare_input(X)
+    assert prepared.cols.tolist() == [0, 2, 3, 5] and prepared.xt.flags.c_contiguous
+    loss, _ = net.loss_and_grad(X, Y, prepared=prepared)
     np.testing.assert_allclose(net.grad, plain, rtol=1e-12, atol=1e-15)
+    gW0 = net.grad[net.layers[0].w].reshape(6, 5)
+    assert not gW0[[1, 4]].any() and gW0[[0, 2, 3, 5]].any()
     fd = fd_gradient(net, X, Y, linearized=True, masks=[m.copy() for m in net.masks])
     assert np.max(np.abs(net.grad - fd)) / np.max(np.abs(fd)) < 1e-6
-    with pytest.raises(ValueError, match="C-contiguous"):
-        net.loss_and_grad(X, Y, XT=X.T)  # a view, not a contiguous copy
+    full = prepare_input(np.ones((3, 6)))
+    assert full.cols is None and full.xt.shape == (6, 3)
+    with pytest.raises(ValueError, match="prepare_input\\(X\\) of this very array"):
+        net.loss_and_grad(X.copy(), Y, prepared=prepared)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -17,7 +17,7 @@ The embedded data set is the MNIST test set by Yann LeCun, Corinna Cortes and Ch
 
 from .data import DataError, Dataset, load_dataset, load_path
 from .derivatives import DERIVATIVES, Pointwise, resolve
-from .model import MLP
+from .model import MLP, PreparedInput, prepare_input
 from .train import TrainConfig, TrainResult, build_model, train
 
 __all__ = [
@@ -26,11 +26,13 @@ __all__ = [
     "Dataset",
     "MLP",
     "Pointwise",
+    "PreparedInput",
     "TrainConfig",
     "TrainResult",
     "build_model",
     "load_dataset",
     "load_path",
+    "prepare_input",
     "resolve",
     "train",
 ]

@@ -72,16 +72,22 @@ def activation_kernels(f, g, g_fast=None):  # noqa: ANN001, ANN201 (Numba dispat
         fast = hoist and delta > 0.0 and delta < math.inf
         dT = type(s[0])(delta)  # the kernel computes in the array's precision
         P = prep(dT if fast else type(s[0])(1.0))
+        gv = np.empty(n, Z.dtype)
         for i in range(m):
+            # the derivative of the row first, in a loop of its own: LLVM turns the branches of a piecewise
+            # derivative into selects there (vectorized), instead of mispredicted jumps in the loop below
+            if fast:
+                for j in range(n):
+                    gv[j] = kfast(s[j] * Z[i, j], dT, P)
+            else:
+                for j in range(n):
+                    gv[j] = g(s[j] * Z[i, j], delta)
             for j in range(n):
                 d = dA[i, j]
                 if drop:
                     d *= mask[i, j]
                 zij = Z[i, j]
-                if fast:
-                    dh = d * kfast(s[j] * zij, dT, P)
-                else:
-                    dh = d * g(s[j] * zij, delta)
+                dh = d * gv[j]
                 dz = dh * s[j]
                 dZ[i, j] = dz
                 accb[j] += dz
@@ -93,12 +99,39 @@ def activation_kernels(f, g, g_fast=None):  # noqa: ANN001, ANN201 (Numba dispat
     return forward, backward
 
 
-@_jit
 def softmax_xent(Z, b, y, want_grad, dZ, gb):  # noqa: ANN001, ANN201
     """Mean softmax cross-entropy of logits ``Z + b`` (``Z`` updated in place) against labels ``y``.
 
-    Returns ``(loss, n_correct)``; with ``want_grad`` fills ``dZ = (softmax - onehot) / m`` and ``gb``.
+    Returns ``(loss, n_correct)``; with ``want_grad`` fills ``dZ = (softmax - onehot) / m`` and ``gb``
+    (``dZ`` is scratch space either way). Two Numba passes around NumPy's exp, which is SIMD-vectorized
+    (Numba's scalar exp is not, and was most of this function's time).
     """
+    if not _xent_shift(Z, b, dZ):  # overflow or NaN in the logits: report it, the trainer stops the run
+        return math.nan, 0
+    np.exp(dZ, out=dZ)
+    return _xent_finish(Z, dZ, y, want_grad, gb)
+
+
+@_jit
+def _xent_shift(Z, b, E):  # noqa: ANN001, ANN202
+    """``Z += b`` and ``E[i] = Z[i] - max_j Z[i, j]``; False if a row's maximum is not finite."""
+    m, k = Z.shape
+    for i in range(m):
+        mx = Z[i, 0] + b[0]
+        for j in range(k):
+            zij = Z[i, j] + b[j]
+            Z[i, j] = zij
+            mx = max(mx, zij)
+        if not math.isfinite(mx):
+            return False
+        for j in range(k):
+            E[i, j] = Z[i, j] - mx
+    return True
+
+
+@_jit
+def _xent_finish(Z, E, y, want_grad, gb):  # noqa: ANN001, ANN202
+    """From ``E = exp(Z - rowmax)``: ``(mean loss, n_correct)``; with ``want_grad``, ``E = (softmax - onehot) / m``."""
     m, k = Z.shape
     loss = 0.0
     correct = 0
@@ -106,32 +139,22 @@ def softmax_xent(Z, b, y, want_grad, dZ, gb):  # noqa: ANN001, ANN201
     inv_m = 1.0 / m
     for i in range(m):
         best = 0
-        mx = -np.inf
-        for j in range(k):
-            zij = Z[i, j] + b[j]
-            Z[i, j] = zij
-            if zij > mx:
-                mx = zij
-                best = j
-        if not math.isfinite(mx):  # overflow or NaN: report it, the trainer stops the run
-            return math.nan, correct
         total = 0.0
         for j in range(k):
-            e = math.exp(Z[i, j] - mx)
-            total += e
-            if want_grad:
-                dZ[i, j] = e
+            total += E[i, j]
+            if Z[i, j] > Z[i, best]:
+                best = j
         yi = y[i]
-        loss += math.log(total) + mx - Z[i, yi]
+        loss += math.log(total) + Z[i, best] - Z[i, yi]  # log-sum-exp minus the label's logit
         if best == yi:
             correct += 1
         if want_grad:
             scale = inv_m / total
             for j in range(k):
-                p = dZ[i, j] * scale
+                p = E[i, j] * scale
                 if j == yi:
                     p -= inv_m
-                dZ[i, j] = p
+                E[i, j] = p
                 accb[j] += p
     if want_grad:
         for j in range(k):

@@ -30,6 +30,35 @@ import numpy as np
 from . import _kernels as K
 from .derivatives import Pointwise
 
+
+@dataclass(frozen=True)
+class PreparedInput:
+    """A batch laid out for the first layer's matrix products, for a batch that is reused every iteration.
+
+    ``xt`` holds the columns ``cols`` of ``x``, transposed and C-contiguous. For skinny first layers the
+    product ``W^T X^T`` streams the input at memory speed where ``X W`` does not, and columns that are zero
+    in every example (MNIST's border pixels) contribute nothing to the products: they are left out, and
+    their weights get an exactly zero gradient. Build it with :func:`prepare_input`.
+    """
+
+    x: np.ndarray
+    xt: np.ndarray
+    cols: np.ndarray | None  # None: every column
+
+
+def prepare_input(X: np.ndarray) -> PreparedInput:
+    """The :class:`PreparedInput` of ``X`` (a 2-D array in the model's dtype).
+
+    >>> import numpy as np
+    >>> p = prepare_input(np.array([[0.0, 1.0, 2.0], [0.0, 3.0, 4.0]]))
+    >>> p.cols.tolist(), p.xt.shape
+    ([1, 2], (2, 2))
+    """
+    used = np.flatnonzero(np.any(X != 0, axis=0))
+    cols = None if used.size == X.shape[1] else used
+    xt = np.ascontiguousarray((X if cols is None else X[:, cols]).T)
+    return PreparedInput(X, xt, cols)
+
 ADAPTIVE = ("none", "global", "layer", "neuron")
 INITS = ("auto", "he", "glorot", "uniform")
 LOSSES = ("cross_entropy", "mse")
@@ -203,7 +232,7 @@ class MLP:
 
     # ---------------------------------------------------------------- forward/back
     def _forward(self, X: np.ndarray, train: bool, rng: np.random.Generator | None,
-                 XT: np.ndarray | None = None) -> dict:
+                 prepared: PreparedInput | None = None) -> dict:
         if X.dtype != self.dtype or X.ndim != 2 or X.shape[1] != self.sizes[0]:
             raise ValueError(f"inputs must be a 2-D {self.dtype} array with {self.sizes[0]} columns, got "
                              f"{X.dtype} {X.shape}")
@@ -215,10 +244,9 @@ class MLP:
         A_prev = X
         for k in range(self.n_hidden):
             Z, A = buf["Z"][k], buf["A"][k]
-            if k == 0 and XT is not None:
-                # W^T X^T into a (fan_out, m) buffer: for skinny layers this BLAS call streams the input at
-                # memory speed, X W does not (benchmarks/bench_train.py); the transposed copy costs ~1 %
-                np.matmul(self.W(0).T, XT, out=buf["ZT"])
+            if k == 0 and prepared is not None:
+                W0 = self.W(0) if prepared.cols is None else self.W(0)[prepared.cols]
+                np.matmul(W0.T, prepared.xt, out=buf["ZT"])  # (fan_out, m): see PreparedInput
                 np.copyto(Z, buf["ZT"].T)
             else:
                 np.matmul(A_prev, self.W(k), out=Z)
@@ -244,20 +272,18 @@ class MLP:
         return Y
 
     def loss_and_grad(self, X: np.ndarray, Y: np.ndarray, rng: np.random.Generator | None = None,
-                      train: bool = True, XT: np.ndarray | None = None) -> tuple[float, int]:
+                      train: bool = True, prepared: PreparedInput | None = None) -> tuple[float, int]:
         """Forward and backward pass on a batch: returns ``(data loss, n_correct)``, fills :attr:`grad`.
 
         The total objective is the data loss plus :meth:`slope_recovery_term`; :attr:`grad` is its gradient,
-        computed with the chosen backward derivative. ``XT``, optional, is ``X.T`` as a C-contiguous array:
-        the first layer's products then use it (faster for large batches; worth it when the same batch is
-        reused, as in full-batch training).
+        computed with the chosen backward derivative. ``prepared``, optional, is :func:`prepare_input` of ``X``
+        (worth building once when the same batch is reused, as in full-batch training).
         """
         m = X.shape[0]
         Y = self._targets(Y, m)
-        if XT is not None and (XT.shape != X.shape[::-1] or XT.dtype != X.dtype or not XT.flags.c_contiguous):
-            raise ValueError(f"XT must be X.T as a C-contiguous {X.dtype} array of shape {X.shape[::-1]}, got "
-                             f"{XT.dtype} {XT.shape}")
-        buf = self._forward(X, train, rng, XT)
+        if prepared is not None and prepared.x is not X:
+            raise ValueError("prepared must be prepare_input(X) of this very array X; rebuild it after changing X")
+        buf = self._forward(X, train, rng, prepared)
         out = len(self.layers) - 1
         gW = [self.grad[L.w].reshape(L.fan_in, L.fan_out) for L in self.layers]
         gb = [self.grad[L.b] for L in self.layers]
@@ -267,8 +293,8 @@ class MLP:
         if not math.isfinite(loss):
             return loss, correct
         A = buf["A"]
-        if out == 0 and XT is not None:
-            np.matmul(XT, dZo, out=gW[0])
+        if out == 0 and prepared is not None:
+            self._first_layer_grad(prepared, dZo, gW[0])
         else:
             np.matmul((A[out - 1] if out else X).T, dZo, out=gW[out])
         delta = self.pointwise.delta
@@ -277,13 +303,21 @@ class MLP:
             dA = buf["dZ"][k]
             np.matmul(dnext, self.W(k + 1).T, out=dA)
             self.backward_kernel(dA, buf["Z"][k], self._s[k], self.masks[k], delta, dA, gb[k], self._ga[k])
-            if k == 0 and XT is not None:
-                np.matmul(XT, dA, out=gW[0])
+            if k == 0 and prepared is not None:
+                self._first_layer_grad(prepared, dA, gW[0])
             else:
                 np.matmul((A[k - 1] if k else X).T, dA, out=gW[k])
             dnext = dA
         self._slope_grads()
         return float(loss), int(correct)
+
+    @staticmethod
+    def _first_layer_grad(prepared: PreparedInput, dZ: np.ndarray, gW: np.ndarray) -> None:
+        if prepared.cols is None:
+            np.matmul(prepared.xt, dZ, out=gW)
+        else:
+            gW.fill(0)
+            gW[prepared.cols] = prepared.xt @ dZ
 
     def _slope_grads(self) -> None:
         if self.adaptive == "none":
