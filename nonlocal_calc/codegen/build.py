@@ -1206,12 +1206,13 @@ def gauss_source(gp, lo, hi) -> tuple[str, set, str]:
     blk.add()
 
     def runs(table):
-        out, prev = [], None
+        groups = []  # [N, first e, last e]
         for e, nn in zip(range(gauss.EMIN, gauss.EMAX + 1), table):
-            if nn != prev:
-                out.append((f"{nn} from 2^{e - 1}" if out else f"{nn} below 2^{e}") if nn else f"none from 2^{e - 1}")
-            prev = nn
-        return ", ".join(out)
+            if groups and groups[-1][0] == nn:
+                groups[-1][2] = e
+            else:
+                groups.append([nn, e, e])
+        return ", ".join(f"{nn} below 2^{hi}" if nn else f"none from 2^{lo - 1}" for nn, lo, hi in groups)
 
     note = (f"scalar delta: fixed-order Gauss-Legendre on the rho form, sum_k W_k [f'(x + S_k) + f'(x - S_k)] "
             f"in float64 (vectorized over the elements; N chosen at build time per binade of delta against a "

@@ -12,7 +12,8 @@ by the distance of the complex singularities of f' from ``[x - delta, x + delta]
 it is chosen here, at build time, per binade of delta (``2^(e-1) <= delta < 2^e``), as the smallest N whose
 result agrees with the (2N + 8)-point rule to 1e-15 relative (both in long double) on a dense x grid (``[-20, 20]`` every 0.01,
 around +-delta, large |x|), plus :data:`MARGIN` nodes. Binades that need more than :data:`NMAX` nodes,
-and those above ``2^EMAX``, keep the scalar kernel. Float32 data get their own table, the smallest N that
+and those above ``2^EMAX``, keep the scalar kernel (:data:`NMAX_SCALAR` when f' calls a function that
+does not vectorize, e.g. erfc). Float32 data get their own table, the smallest N that
 agrees to 1e-9 (the float32 target is 2e-6), and are summed in float64 too (GELU's and SiLU's f' change
 sign: a float32 sum could lose the last bits).
 """
@@ -34,6 +35,12 @@ from .stable import exp_rational
 EMIN, EMAX = -29, 3
 #: Largest order used; safety nodes added to the measured order.
 NMAX, MARGIN = 48, 2
+#: Largest order when f' calls a library function that does not vectorize (erfc for GELU): 2N scalar calls per
+#: element are slower than the scalar kernel beyond this (measured: GELU/sign, N = 11 at delta = 0.1 is 2x
+#: faster than the kernel, N = 26 at delta = 1 is 3.5x slower).
+NMAX_SCALAR = 12
+#: Functions of f' that the vector printer turns into branch-free vectorizable code (or that vectorize as is).
+_VECTOR_FUNCS = (sp.exp, sp.log, sp.Abs, sp.Piecewise)
 #: The agreement asked of the N-point rule with the (2N + 8)-point rule: RTOL relative to the value plus
 #: the rounding noise ``NOISE * sum |terms|``.
 #: The sums are computed in long double (80-bit on x86): only functions evaluated by the float64 libm (erf)
@@ -182,10 +189,13 @@ def plan(D, rho_parts) -> GaussPlan | None:
 
     grids = {e: _x_grid(2.0**e).astype(np.longdouble) for e in range(EMIN, EMAX + 1)}
 
+    scalar_calls = any(not isinstance(a, _VECTOR_FUNCS) for a in fp.atoms(sp.Function))
+    nmax = NMAX_SCALAR if scalar_calls else NMAX
+
     def search(rtol):
         out, n = [], 1
         for e in range(EMIN, EMAX + 1):
-            while n + MARGIN <= NMAX:
+            while n + MARGIN <= nmax:
                 ref, l1 = qmemo(2 * n + 8, e)
                 q, _ = qmemo(n, e)
                 ok = np.isfinite(ref)
@@ -193,7 +203,7 @@ def plan(D, rho_parts) -> GaussPlan | None:
                 if np.all(err <= rtol * np.abs(ref[ok]) + NOISE * l1[ok] + TINY):
                     break
                 n += 1
-            if n + MARGIN > NMAX:
+            if n + MARGIN > nmax:
                 return out + [0] * (EMAX + 1 - e)
             out.append(n + MARGIN)
         return out
