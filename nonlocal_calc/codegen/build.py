@@ -991,6 +991,7 @@ class Generated:
     has_fallback: bool = False
     has_series: bool = False
     fast: bool = False
+    gauss: list[int] | None = None  # N per binade of delta when the Gauss-Legendre loop is generated
 
 
 def kernel_source(D) -> Generated:
@@ -1097,6 +1098,129 @@ def kernel_source(D) -> Generated:
     return Generated(src, notes, has_fallback=checked, has_series=ser is not None, fast=fast)
 
 
+# ====================================================================== Gauss-Legendre loop for a scalar delta
+def gauss_source(gp, lo, hi) -> tuple[str, set, str]:
+    """``_gauss_order``, ``_gauss_prep`` and ``_gauss_block`` for a :class:`.gauss.GaussPlan`: (source, helpers,
+    note). The block evaluates ``sum_k W_k [f'(x + S_k) + f'(x - S_k)]`` in float64 over blocks of elements
+    (innermost loop over the elements, so LLVM vectorizes it); blocks holding a NaN or +-inf go element by element,
+    with ``lo, hi`` (the limits of D at x = -inf, +inf) for the infinities and NaN for NaN (no call of
+    ``kernel`` here: inlined, LLVM may speculate its arithmetic on inf and raise FP flags)."""
+    from . import gauss
+
+    lp = NumbaPrinter()
+    lo_s = lp.doprint(lo) if lo is not sp.nan else "T(math.nan)"
+    hi_s = lp.doprint(hi) if hi is not sp.nan else "T(math.nan)"
+
+    body, n, _ = fast_formula(gp.fp)
+    vp = NumbaPrinter(vector_math=True)
+    blk = Block()
+    orders = sorted(gp.nodes)
+    offs, ts, ws = [-1] * (gauss.NMAX + 1), [], []
+    for nn in orders:
+        offs[nn] = len(ts)
+        ts += gp.nodes[nn][0]
+        ws += gp.nodes[nn][1]
+    blk.add("_EXPMASK = np.int64(0x7FF0000000000000)")
+    blk.add(f"_GEMIN = {gauss.EMIN}")
+    blk.add(f"_GEMAX = {gauss.EMAX}")
+    blk.add(f"_GN = np.array({list(gp.table)!r}, dtype=np.int64)")
+    blk.add(f"_GN32 = np.array({list(gp.table32)!r}, dtype=np.int64)")
+    blk.add(f"_GO = np.array({offs!r}, dtype=np.int64)")
+    blk.add(f"_GT = np.array({[float(v) for v in ts]!r})")
+    blk.add(f"_GW = np.array({[float(v) for v in ws]!r})")
+    blk.add()
+    blk.add(njit(', fastmath={"contract"}, inline="always"'))
+    blk.add("def _gfp(x):")
+    blk.add('"""f\'(x) without branches (both sides of x = 0 computed and selected): vectorizable."""', 1)
+    blk.add("T = type(x)", 1)
+    if n is not None:
+        E = sp.Symbol("E", positive=True)
+        vp.names[E] = "E"
+        blk.add(f"E = _vexp(-abs(x) / T({n}.0))", 1)
+        vp.helpers.add("_vexp")
+    lines, (val,) = _assignments(vp, [body], "_g")
+    for ln in lines:
+        blk.add(ln, 1)
+    blk.add(f"return {val}", 1)
+    blk.add()
+    blk.add(njit())
+    blk.add("def _gauss_order(delta):")
+    blk.add('"""The order N of the rule for this delta (its type: the loop\'s), 0 where the scalar kernel is used."""', 1)
+    blk.add("T = type(delta)", 1)
+    blk.add("e = math.frexp(np.float64(delta))[1]", 1)
+    blk.add("if not (delta > T(0.0)) or e > _GEMAX:", 1)
+    blk.add("return 0", 2)
+    blk.add("if T(1.0) + T(1e-08) == T(1.0):", 1)
+    blk.add("return _GN32[max(e, _GEMIN) - _GEMIN]", 2)
+    blk.add("return _GN[max(e, _GEMIN) - _GEMIN]", 1)
+    blk.add()
+    pr = NumbaPrinter({_T: "t"})
+    blk.add(njit())
+    blk.add("def _gauss_prep(delta, n):")
+    blk.add('"""Abscissae S_k = delta t_k^m and weights W_k = w_k g(t_k, delta) (float64)."""', 1)
+    blk.add("T = type(delta)", 1)
+    blk.add("o = _GO[n]", 1)
+    blk.add("S = np.empty(n)", 1)
+    blk.add("W = np.empty(n)", 1)
+    blk.add("for k in range(n):", 1)
+    blk.add("t = _GT[o + k]", 2)
+    blk.add(f"S[k] = {pr.doprint(gp.s_of_t)}", 2)
+    blk.add(f"W[k] = _GW[o + k] * ({pr.doprint(gp.g)})", 2)
+    blk.add("return S, W", 1)
+    blk.add()
+    blk.add(njit(', fastmath={"contract"}'))
+    blk.add("def _gauss_block(xs, out, S, W, d):")
+    blk.add('"""out[i] = sum_k W_k [f\'(x_i + S_k) + f\'(x_i - S_k)] in float64; the limits (or NaN) where x_i is not finite"""', 1)
+    blk.add("n = S.shape[0]", 1)
+    blk.add("acc = np.empty(256)", 1)
+    blk.add("xb = np.empty(256)", 1)
+    blk.add("T = type(d)", 1)
+    blk.add("for start in range(0, xs.shape[0], 256):", 1)
+    blk.add("m = min(start + 256, xs.shape[0]) - start", 2)
+    blk.add("bad = 0", 2)
+    blk.add("for i in range(m):", 2)
+    blk.add("xv = np.float64(xs[start + i])", 3)
+    blk.add("xb[i] = xv", 3)
+    blk.add("bad += (xv.view(np.int64) & _EXPMASK) == _EXPMASK  # integer test: no FP flag", 3)
+    blk.add("if bad:", 2)
+    blk.add("# NaN or inf in this block: element by element (a vectorized f' would raise FP flags on them)", 3)
+    blk.add("for i in range(m):", 3)
+    blk.add("xv = np.float64(xb[i])", 4)
+    blk.add("if (xv.view(np.int64) & _EXPMASK) == _EXPMASK:", 4)
+    blk.add(f"out[start + i] = {hi_s} if xv > 0.0 else ({lo_s} if xv < 0.0 else xs[start + i])", 5)
+    blk.add("continue", 5)
+    blk.add("a = 0.0", 4)
+    blk.add("for k in range(n):", 4)
+    blk.add("a += W[k] * (_gfp(xv + S[k]) + _gfp(xv - S[k]))", 5)
+    blk.add("out[start + i] = a", 4)
+    blk.add("continue", 3)
+    blk.add("for i in range(m):", 2)
+    blk.add("acc[i] = 0.0", 3)
+    blk.add("for k in range(n):", 2)
+    blk.add("s = S[k]", 3)
+    blk.add("w = W[k]", 3)
+    blk.add("for i in range(m):", 3)
+    blk.add("acc[i] += w * (_gfp(xb[i] + s) + _gfp(xb[i] - s))", 4)
+    blk.add("for i in range(m):", 2)
+    blk.add("out[start + i] = acc[i]", 3)
+    blk.add()
+
+    def runs(table):
+        groups = []  # [N, first e, last e]
+        for e, nn in zip(range(gauss.EMIN, gauss.EMAX + 1), table):
+            if groups and groups[-1][0] == nn:
+                groups[-1][2] = e
+            else:
+                groups.append([nn, e, e])
+        return ", ".join(f"{nn} below 2^{hi}" if nn else f"none from 2^{lo - 1}" for nn, lo, hi in groups)
+
+    note = (f"scalar delta: fixed-order Gauss-Legendre on the rho form, sum_k W_k [f'(x + S_k) + f'(x - S_k)] "
+            f"in float64 (vectorized over the elements; N chosen at build time per binade of delta against a "
+            f"(2N + 8)-point rule, +{gauss.MARGIN} nodes; the scalar kernel where no N is tabulated): "
+            f"float64 N = {runs(gp.table)}; float32 N = {runs(gp.table32)}")
+    return blk.text(), vp.helpers, note
+
+
 # ====================================================================== the ufunc loops
 LOOPS = '''
 
@@ -1173,6 +1297,23 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
                   ) -> tuple[str, Generated]:
     """The complete module: imports, helpers, kernel, ufunc loops, the ufunc itself."""
     gen = kernel_source(D)
+    gblock = ""
+    if not gen.fast:
+        from . import gauss
+
+        gp = gauss.plan(D, _rho_parts)
+        if gp is not None:
+            gsrc, ghelp, gnote = gauss_source(gp, *limits(D))
+            need = {h for h in ghelp if f"def {h}(" not in gen.source}
+            gen.source += "\n" + specfun.source(need) + "\n" + gsrc
+            gen.notes.append(gnote)
+            gen.gauss = gp.table
+            gblock = ("            if d > 0 and d < np.inf:\n"
+                      "                gn = _gauss_order(d)\n"
+                      "                if gn > 0:\n"
+                      "                    S, W = _gauss_prep(np.float64(d), gn)\n"
+                      "                    _gauss_block(xs, out, S, W, d)\n"
+                      "                    return\n")
     if vectorize_series and gen.has_series and not gen.fast:
         gen.source += "\n" + SERIES_BLOCK
         if "def _vexp(" not in gen.source:
@@ -1187,7 +1328,7 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
         from numba.extending import intrinsic
 
         ''')
-    loops = LOOPS
+    loops = LOOPS.replace("            #FASTLOOP\n", gblock + "            #FASTLOOP\n")
     if vectorize_series and gen.has_series and not gen.fast:
         loops = loops.replace("            #FASTLOOP\n", "            if d > 0 and d < np.inf:\n"
                               "                done = np.zeros(256, np.bool_)\n"

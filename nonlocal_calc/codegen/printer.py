@@ -200,7 +200,7 @@ class NumbaPrinter:
                 return f"_li{s}_negexp({self.doprint(neg.args[0])})", _PREC["call"]
             self.helpers.add(f"_li{s}")
             return f"_li{s}({self.doprint(a)})", _PREC["call"]
-        if f.__name__ in ("expm1", "log1p"):
+        if f.__name__ in ("expm1", "log1p", "erfc"):
             return f"math.{f.__name__}({self.doprint(e.args[0])})", _PREC["call"]
         if f.__name__ == "LiNegExp":
             s = int(e.args[0])
