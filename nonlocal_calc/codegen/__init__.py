@@ -183,8 +183,7 @@ def write_module(D, path, measure: bool = True) -> str:
     if measure:
         from .accuracy import accuracy_text, measure_kernel
 
-        kern = scalar_kernel(D)
-        acc = accuracy_text(measure_kernel(D, kern))
+        acc = accuracy_text(measure_kernel(D, (scalar_kernel(D), make_ufunc(D))))
     src = src.replace('""""""', f'"""{_doc(D, gen.notes, acc)}"""', 1)
     write_atomic(Path(path), src)
     return src
