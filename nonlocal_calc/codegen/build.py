@@ -991,7 +991,6 @@ class Generated:
     has_fallback: bool = False
     has_series: bool = False
     fast: bool = False
-    gauss: list[int] | None = None  # N per binade of delta when the Gauss-Legendre loop is generated
 
 
 def kernel_source(D) -> Generated:
@@ -1102,8 +1101,8 @@ def kernel_source(D) -> Generated:
 def gauss_source(gp, lo, hi) -> tuple[str, set, str]:
     """``_gauss_order``, ``_gauss_prep`` and ``_gauss_block`` for a :class:`.gauss.GaussPlan`: (source, helpers,
     note). The block evaluates ``sum_k W_k [f'(x + S_k) + f'(x - S_k)]`` in float64 over blocks of elements
-    (innermost loop over the elements, so LLVM vectorizes it); blocks holding a NaN or +-inf go element by element,
-    with ``lo, hi`` (the limits of D at x = -inf, +inf) for the infinities and NaN for NaN (no call of
+    (innermost loop over the elements, so LLVM vectorizes it); NaN and +-inf are replaced by 0 for the rule and
+    their results overwritten afterwards with ``lo, hi`` (the limits of D at x = -inf, +inf) or NaN (no call of
     ``kernel`` here: inlined, LLVM may speculate its arithmetic on inf and raise FP flags)."""
     from . import gauss
 
@@ -1180,20 +1179,9 @@ def gauss_source(gp, lo, hi) -> tuple[str, set, str]:
     blk.add("bad = 0", 2)
     blk.add("for i in range(m):", 2)
     blk.add("xv = np.float64(xs[start + i])", 3)
-    blk.add("xb[i] = xv", 3)
-    blk.add("bad += (xv.view(np.int64) & _EXPMASK) == _EXPMASK  # integer test: no FP flag", 3)
-    blk.add("if bad:", 2)
-    blk.add("# NaN or inf in this block: element by element (a vectorized f' would raise FP flags on them)", 3)
-    blk.add("for i in range(m):", 3)
-    blk.add("xv = np.float64(xb[i])", 4)
-    blk.add("if (xv.view(np.int64) & _EXPMASK) == _EXPMASK:", 4)
-    blk.add(f"out[start + i] = {hi_s} if xv > 0.0 else ({lo_s} if xv < 0.0 else xs[start + i])", 5)
-    blk.add("continue", 5)
-    blk.add("a = 0.0", 4)
-    blk.add("for k in range(n):", 4)
-    blk.add("a += W[k] * (_gfp(xv + S[k]) + _gfp(xv - S[k]))", 5)
-    blk.add("out[start + i] = a", 4)
-    blk.add("continue", 3)
+    blk.add("nf = (xv.view(np.int64) & _EXPMASK) == _EXPMASK  # NaN or inf, tested on the bits: no FP flag", 3)
+    blk.add("xb[i] = 0.0 if nf else xv  # the rule never sees them (f' of inf would raise FP flags)", 3)
+    blk.add("bad += nf", 3)
     blk.add("for i in range(m):", 2)
     blk.add("acc[i] = 0.0", 3)
     blk.add("for k in range(n):", 2)
@@ -1203,6 +1191,11 @@ def gauss_source(gp, lo, hi) -> tuple[str, set, str]:
     blk.add("acc[i] += w * (_gfp(xb[i] + s) + _gfp(xb[i] - s))", 4)
     blk.add("for i in range(m):", 2)
     blk.add("out[start + i] = acc[i]", 3)
+    blk.add("if bad:", 2)
+    blk.add("for i in range(m):", 3)
+    blk.add("xv = np.float64(xs[start + i])", 4)
+    blk.add("if (xv.view(np.int64) & _EXPMASK) == _EXPMASK:", 4)
+    blk.add(f"out[start + i] = {hi_s} if xv > 0.0 else ({lo_s} if xv < 0.0 else xs[start + i])", 5)
     blk.add()
 
     def runs(table):
@@ -1307,7 +1300,6 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
             need = {h for h in ghelp if f"def {h}(" not in gen.source}
             gen.source += "\n" + specfun.source(need) + "\n" + gsrc
             gen.notes.append(gnote)
-            gen.gauss = gp.table
             gblock = ("            if d > 0 and d < np.inf:\n"
                       "                gn = _gauss_order(d)\n"
                       "                if gn > 0:\n"

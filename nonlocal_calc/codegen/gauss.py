@@ -10,7 +10,7 @@ with ``S_k = delta t_k^m`` and ``W_k = w_k g(t_k, delta)`` (``t_k, w_k`` the N-p
 ``S_k, W_k`` (computed once per ufunc call). The error of the N-point rule falls like ``r^(-2N)``, r set
 by the distance of the complex singularities of f' from ``[x - delta, x + delta]``, so N depends on delta:
 it is chosen here, at build time, per binade of delta (``2^(e-1) <= delta < 2^e``), as the smallest N whose
-result agrees with the (2N + 8)-point rule to 1e-15 relative (both in long double) on a dense x grid (``[-20, 20]`` every 0.01,
+result agrees with the (2N + 8)-point rule to 1e-15 relative (both in long double) on a dense x grid (``[-20, 20]`` every 0.05,
 around +-delta, large |x|), plus :data:`MARGIN` nodes. Binades that need more than :data:`NMAX` nodes,
 and those above ``2^EMAX``, keep the scalar kernel (:data:`NMAX_SCALAR` when f' calls a function that
 does not vectorize, e.g. erfc). Float32 data get their own table, the smallest N that
@@ -56,12 +56,6 @@ class GaussPlan:
     table: list[int]  # N per binade e = EMIN..EMAX (0: not used)
     nodes: dict[int, tuple[list[float], list[float]]]  # N -> (t_k, w_k) on [0, 1]
     table32: list[int]  # the same for float32 data (a looser agreement, RTOL32; still summed in float64)
-
-    def order(self, d: float, float32: bool = False) -> int:
-        e = math.frexp(d)[1]
-        if e > EMAX or not d > 0:
-            return 0
-        return (self.table32 if float32 else self.table)[max(e, EMIN) - EMIN]
 
 
 #: erfc kept unevaluated (SymPy rewrites erfc(-a) as 2 - erfc(a)); printed as math.erfc.
@@ -163,15 +157,9 @@ def plan(D, rho_parts) -> GaussPlan | None:
     except Exception:  # noqa: BLE001 - anything lambdify cannot do: no Gauss path
         return None
     nodes = {}
-    cache = {}
-
-    def rule(n):
-        if n not in cache:
-            cache[n] = legendre01(n)
-        return cache[n]
 
     def quad(n, xs, d):
-        tk, wk = rule(n)
+        tk, wk = legendre01(n)
         d = np.longdouble(d)
         S = d * tk**m
         W = wk * np.broadcast_to(gw(tk, d), tk.shape)
@@ -213,7 +201,7 @@ def plan(D, rho_parts) -> GaussPlan | None:
     if not any(table) and not any(table32):
         return None
     for nn in set(table + table32) - {0}:
-        tk, wk = rule(nn)
+        tk, wk = legendre01(nn)
         nodes[nn] = (list(map(float, tk)), list(map(float, wk)))
     return GaussPlan(fp, g, s_of_t, table, nodes, table32)
 
