@@ -13,7 +13,7 @@ Prints the median time per iteration of each and the ratios the project promises
 nonlocal / exact in the trainer (goal <= 1.05) and trainer float32 / NumPy float64 (goal <= 0.5).
 
     python benchmarks/bench_train.py                 # 7 rounds of 100 iterations
-    python benchmarks/bench_train.py --threads 1     # BLAS limited to one thread (needs threadpoolctl)
+    python benchmarks/bench_train.py --threads 1     # BLAS and Numba limited to one thread (needs threadpoolctl)
     python benchmarks/bench_train.py --json docs/results/bench_train.json
 """
 
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--iters", type=int, default=100, help="iterations per timing")
-    ap.add_argument("--threads", type=int, default=None, help="limit BLAS threads (threadpoolctl)")
+    ap.add_argument("--threads", type=int, default=None, help="limit BLAS (threadpoolctl) and Numba threads")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = ap.parse_args(argv)
 
@@ -126,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         from threadpoolctl import threadpool_limits
 
         limiter = threadpool_limits(limits=args.threads, user_api="blas")
+        import numba
+
+        numba.set_num_threads(args.threads)  # the trainer's sparse first layer runs on Numba's threads
     from nonlocal_calc.nn import load_dataset
 
     ds = load_dataset("mnist10k")
@@ -171,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
                 if i.get("user_api") == "blas"]
     except ImportError:
         blas = ["(threadpoolctl not installed: BLAS thread count unknown)"]
+    import numba
+
+    blas.append(f"Numba threads={numba.get_num_threads()}")
     print(f"poster network 784-10-10 ReLU, full batch of {len(y)} MNIST images; {args.rounds} rounds x "
           f"{args.iters} iterations; median ms per iteration")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f}; "

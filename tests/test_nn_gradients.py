@@ -155,25 +155,59 @@ def test_float32_gradient_close_to_float64() -> None:
     np.testing.assert_allclose(net32.grad, net64.grad, rtol=1e-4, atol=1e-6)
 
 
-def test_prepared_input_gives_the_same_gradient() -> None:
-    """Full-batch training passes prepare_input(X): X transposed, all-zero columns left out."""
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("sizes", [[6, 5, 3], [6, 12, 3], [6, 3]])
+def test_prepared_input_gives_the_same_gradient(sparse, sizes) -> None:
+    """Full-batch training passes prepare_input(X): sparse (compressed rows and columns, products over the
+    nonzeros, in blocks of 10 output columns) or dense (X transposed, all-zero columns left out)."""
     X, Y = data(n_in=6, m=9)
     X[:, [1, 4]] = 0.0  # two features that are zero in every example
-    net = MLP([6, 5, 3], ODD, adaptive="neuron", seed=6)
+    X[X < -0.5] = 0.0  # and scattered zeros
+    net = MLP(sizes, ODD, adaptive="neuron" if len(sizes) > 2 else "none", seed=6)
     net.loss_and_grad(X, Y)
     plain = net.grad.copy()
-    prepared = prepare_input(X)
-    assert prepared.cols.tolist() == [0, 2, 3, 5] and prepared.xt.flags.c_contiguous
+    prepared = prepare_input(X, sparse=sparse)
+    assert prepared.sparse == sparse
+    if not sparse:
+        assert prepared.cols.tolist() == [0, 2, 3, 5] and prepared.xt.flags.c_contiguous
     loss, _ = net.loss_and_grad(X, Y, prepared=prepared)
     np.testing.assert_allclose(net.grad, plain, rtol=1e-12, atol=1e-15)
-    gW0 = net.grad[net.layers[0].w].reshape(6, 5)
+    gW0 = net.grad[net.layers[0].w].reshape(6, sizes[1])
     assert not gW0[[1, 4]].any() and gW0[[0, 2, 3, 5]].any()
     fd = fd_gradient(net, X, Y, linearized=True, masks=[m.copy() for m in net.masks])
     assert np.max(np.abs(net.grad - fd)) / np.max(np.abs(fd)) < 1e-6
-    full = prepare_input(np.ones((3, 6)))
-    assert full.cols is None and full.xt.shape == (6, 3)
     with pytest.raises(ValueError, match="prepare_input\\(X\\) of this very array"):
         net.loss_and_grad(X.copy(), Y, prepared=prepared)
+
+
+def test_prepare_input_chooses_the_layout_by_density() -> None:
+    full = prepare_input(np.ones((3, 6)))
+    assert not full.sparse and full.cols is None and full.xt.shape == (6, 3)
+    mostly_zero = np.zeros((4, 6))
+    mostly_zero[[0, 3], [2, 5]] = [1.5, -2.0]
+    s = prepare_input(mostly_zero)
+    assert s.sparse
+    ptr, idx, val = s.columns
+    assert ptr.tolist() == [0, 0, 0, 1, 1, 1, 2] and idx.tolist() == [0, 3] and val.tolist() == [1.5, -2.0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("width", [1, 10, 23])
+def test_sparse_products_match_numpy(dtype, width) -> None:
+    """spmm on MNIST-like data (80 % zeros, rows of every length including empty ones) against NumPy."""
+    rng = np.random.default_rng(width)
+    X = (rng.random((57, 31)) * (rng.random((57, 31)) < 0.2)).astype(dtype)
+    X[5] = 0.0
+    p = prepare_input(X, sparse=True)
+    W = rng.standard_normal((31, width)).astype(dtype)
+    D = rng.standard_normal((57, width)).astype(dtype)
+    out, gout = np.empty((57, width), dtype), np.empty((31, width), dtype)
+    p.times(W, out)
+    p.transpose_times(D, gout)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(out, X.astype(float) @ W.astype(float), rtol=tol, atol=tol)
+    np.testing.assert_allclose(gout, X.T.astype(float) @ D.astype(float), rtol=tol, atol=tol)
+    assert not out[5].any()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -89,6 +89,25 @@ def test_same_seed_same_bits_and_resume(tmp_path: Path, small) -> None:
         train(cfg, small.subset(500, 200), progress=False, checkpoint=ck, resume=True)
 
 
+def test_full_batch_sparse_path_is_repeatable_and_agrees_with_the_dense_products(monkeypatch) -> None:
+    """Full batches of >= 2**20 input values go through prepare_input (sparse for MNIST, Numba threads): the
+    same bits with one thread or two, and the same training as the plain BLAS products up to rounding."""
+    import importlib
+
+    T = importlib.import_module("nonlocal_calc.nn.train")  # the module, not the function nn.train
+    ds = load_dataset("mnist10k").subset(1400, 100)
+    cfg = TrainConfig(hidden=(10,), derivative="nonlocal", iters=30, lr=0.1, init="uniform", dtype="float64",
+                      log_every=30)
+    a = train(cfg, ds, progress=False)
+    b = train(cfg, ds, progress=False, threads=1)
+    assert T.prepare_input(ds.arrays("float64")[0]).sparse
+    assert np.array_equal(a.params, b.params)
+    monkeypatch.setattr(T, "_PREPARE_MIN_SIZE", 1 << 62)  # plain products
+    c = train(cfg, ds, progress=False)
+    assert not np.array_equal(a.params, c.params)  # another summation order...
+    np.testing.assert_allclose(a.params, c.params, rtol=1e-9, atol=1e-12)  # ...the same training
+
+
 def test_divergence_stops_and_keeps_the_last_good_parameters(small) -> None:
     # a linear network on a squared loss with a step far above 2 / (largest curvature): geometric blow-up
     cfg = TrainConfig(hidden=(10,), activation="identity", loss="mse", iters=200, lr=50, dtype="float32", log_every=1)

@@ -30,34 +30,83 @@ import numpy as np
 from . import _kernels as K
 from .derivatives import Pointwise
 
+SPARSE_MAX_DENSITY = 1 / 3  # below this fraction of nonzeros the sparse products beat BLAS here
+
 
 @dataclass(frozen=True)
 class PreparedInput:
-    """A batch laid out for the first layer's matrix products, for a batch that is reused every iteration.
+    """A batch laid out for the first layer's products ``X W`` and ``X^T dZ``, for a batch reused every iteration.
 
-    ``xt`` holds the columns ``cols`` of ``x``, transposed and C-contiguous. For skinny first layers the
-    product ``W^T X^T`` streams the input at memory speed where ``X W`` does not, and columns that are zero
-    in every example (MNIST's border pixels) contribute nothing to the products: they are left out, and
-    their weights get an exactly zero gradient. Build it with :func:`prepare_input`.
+    Sparse inputs (MNIST is four fifths zeros) are held compressed twice, by rows (``rows``, for ``X W``) and
+    by columns (``columns``, for ``X^T dZ``), each a ``(ptr, idx, val)`` triple, and multiplied by a Numba
+    kernel that touches only the nonzeros. Dense inputs are ``xt``: the columns ``cols`` of ``x`` that are
+    not zero in every example, transposed and C-contiguous (for skinny first layers OpenBLAS streams
+    ``W^T X^T`` at memory speed where ``X W`` is slower). Either way, weights of all-zero columns get an
+    exactly zero gradient. Build it with :func:`prepare_input`.
     """
 
     x: np.ndarray
-    xt: np.ndarray
-    cols: np.ndarray | None  # None: every column
+    xt: np.ndarray | None = None
+    cols: np.ndarray | None = None  # None: every column
+    rows: tuple | None = None
+    columns: tuple | None = None
+
+    @property
+    def sparse(self) -> bool:
+        return self.rows is not None
+
+    def times(self, W: np.ndarray, out: np.ndarray) -> None:
+        """``out = X @ W``."""
+        if self.sparse:
+            K.sparse_matmul(self.rows, W, out)
+        else:
+            W0 = W if self.cols is None else W[self.cols]
+            np.copyto(out, (W0.T @ self.xt).T)
+
+    def transpose_times(self, D: np.ndarray, out: np.ndarray) -> None:
+        """``out = X.T @ D``."""
+        if self.sparse:
+            K.sparse_matmul(self.columns, D, out)
+        elif self.cols is None:
+            np.matmul(self.xt, D, out=out)
+        else:
+            out.fill(0)
+            out[self.cols] = self.xt @ D
 
 
-def prepare_input(X: np.ndarray) -> PreparedInput:
-    """The :class:`PreparedInput` of ``X`` (a 2-D array in the model's dtype).
+def prepare_input(X: np.ndarray, sparse: bool | None = None) -> PreparedInput:
+    """The :class:`PreparedInput` of ``X`` (a 2-D array in the model's dtype); ``sparse`` defaults to whether
+    at most :data:`SPARSE_MAX_DENSITY` of ``X`` is nonzero.
 
     >>> import numpy as np
-    >>> p = prepare_input(np.array([[0.0, 1.0, 2.0], [0.0, 3.0, 4.0]]))
+    >>> X = np.array([[0.0, 1.0, 2.0], [0.0, 3.0, 0.0]])
+    >>> p = prepare_input(X, sparse=False)
     >>> p.cols.tolist(), p.xt.shape
     ([1, 2], (2, 2))
+    >>> s = prepare_input(X, sparse=True)
+    >>> out = np.empty((2, 1))
+    >>> s.times(np.ones((3, 1)), out)
+    >>> out.ravel().tolist()
+    [3.0, 3.0]
     """
+    m, n = X.shape
+    if sparse is None:
+        sparse = np.count_nonzero(X) <= SPARSE_MAX_DENSITY * X.size
+    if sparse:
+        r, c = np.nonzero(X)  # in row-major order
+        by_col = np.argsort(c, kind="stable")  # rows stay ascending within a column
+        rows = (_offsets(r, m), c.astype(np.int32), X[r, c])
+        columns = (_offsets(c, n), r[by_col].astype(np.int32), rows[2][by_col])
+        return PreparedInput(X, rows=rows, columns=columns)
     used = np.flatnonzero(np.any(X != 0, axis=0))
-    cols = None if used.size == X.shape[1] else used
+    cols = None if used.size == n else used
     xt = np.ascontiguousarray((X if cols is None else X[:, cols]).T)
     return PreparedInput(X, xt, cols)
+
+
+def _offsets(i: np.ndarray, n: int) -> np.ndarray:
+    """Where each of ``0..n-1`` starts in the sorted index array ``i`` (``n + 1`` offsets)."""
+    return np.concatenate([[0], np.cumsum(np.bincount(i, minlength=n))]).astype(np.int64)
 
 ADAPTIVE = ("none", "global", "layer", "neuron")
 INITS = ("auto", "he", "glorot", "uniform")
@@ -223,7 +272,6 @@ class MLP:
                 "A": [np.empty((m, L.fan_out), dtype=dt) for L in self.layers[:-1]],
                 "dZ": [np.empty((m, L.fan_out), dtype=dt) for L in self.layers],
                 "U": [np.empty((m, L.fan_out), dtype=dt) for L in self.layers[:-1]],
-                "ZT": np.empty((self.layers[0].fan_out, m), dtype=dt),
             }
             if len(self._buffers) > 4:  # bounded: full batch, mini-batch, last partial batch, evaluation
                 self._buffers.clear()
@@ -245,9 +293,7 @@ class MLP:
         for k in range(self.n_hidden):
             Z, A = buf["Z"][k], buf["A"][k]
             if k == 0 and prepared is not None:
-                W0 = self.W(0) if prepared.cols is None else self.W(0)[prepared.cols]
-                np.matmul(W0.T, prepared.xt, out=buf["ZT"])  # (fan_out, m): see PreparedInput
-                np.copyto(Z, buf["ZT"].T)
+                prepared.times(self.W(0), Z)
             else:
                 np.matmul(A_prev, self.W(k), out=Z)
             mask = self._empty_mask
@@ -294,7 +340,7 @@ class MLP:
             return loss, correct
         A = buf["A"]
         if out == 0 and prepared is not None:
-            self._first_layer_grad(prepared, dZo, gW[0])
+            prepared.transpose_times(dZo, gW[0])
         else:
             np.matmul((A[out - 1] if out else X).T, dZo, out=gW[out])
         delta = self.pointwise.delta
@@ -304,20 +350,12 @@ class MLP:
             np.matmul(dnext, self.W(k + 1).T, out=dA)
             self.backward_kernel(dA, buf["Z"][k], self._s[k], self.masks[k], delta, dA, gb[k], self._ga[k])
             if k == 0 and prepared is not None:
-                self._first_layer_grad(prepared, dA, gW[0])
+                prepared.transpose_times(dA, gW[0])
             else:
                 np.matmul((A[k - 1] if k else X).T, dA, out=gW[k])
             dnext = dA
         self._slope_grads()
         return float(loss), int(correct)
-
-    @staticmethod
-    def _first_layer_grad(prepared: PreparedInput, dZ: np.ndarray, gW: np.ndarray) -> None:
-        if prepared.cols is None:
-            np.matmul(prepared.xt, dZ, out=gW)
-        else:
-            gW.fill(0)
-            gW[prepared.cols] = prepared.xt @ dZ
 
     def _slope_grads(self) -> None:
         if self.adaptive == "none":
