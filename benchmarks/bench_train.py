@@ -90,11 +90,13 @@ def trainer(ds, deriv: str, iters: int, dtype: str = "float32") -> float:
     return train(cfg, ds, progress=False).time_per_iteration
 
 
-def torch_cpu(X: np.ndarray, y: np.ndarray, iters: int) -> float | None:
+def torch_cpu(X: np.ndarray, y: np.ndarray, iters: int, threads: int | None = None) -> float | None:
     try:
         import torch
     except ImportError:
         return None
+    if threads:
+        torch.set_num_threads(threads)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     net = torch.nn.Sequential(torch.nn.Linear(784, 10), torch.nn.ReLU(), torch.nn.Linear(10, 10))
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import torch  # noqa: F401
 
-        contenders["torch f32"] = lambda: torch_cpu(x32, y, args.iters)
+        contenders["torch f32"] = lambda: torch_cpu(x32, y, args.iters, args.threads)
     except ImportError:
         pass
     for fn in contenders.values():  # warm up (compilation, caches)

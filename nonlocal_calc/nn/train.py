@@ -162,7 +162,7 @@ class _Batches:
         self.per_epoch = math.ceil(self.n / self.B)
         self._epoch, self._perm = -1, None
         # the full batch is reused every iteration: lay it out for the first layer's products once; this pays
-        # when they are memory bound (the poster's 9,000 x 784 inputs; not the LAAF's 300 x 1)
+        # when those products dominate (the poster's 9,000 x 784 inputs; not the LAAF's 300 x 1)
         self.prepared = prepare_input(x) if self.full and x.size >= _PREPARE_MIN_SIZE else None
         self._xb: dict[int, np.ndarray] = {}
         self._yb: dict[int, np.ndarray] = {}
