@@ -69,7 +69,7 @@ def numpy_fast(D):
 
     if D.method != "closed-form":
         return None
-    _, checked, _, sym = build.closed_form_block(NumbaPrinter(), D)
+    _, checked, _, sym, _ = build.closed_form_block(NumbaPrinter(), D)
     if checked or sym is None:
         return None
     body, n, hoisted = build.fast_formula(sym)

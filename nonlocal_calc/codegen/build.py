@@ -225,18 +225,18 @@ def _linegexp(s, u) -> float:
 NUMERIC = {"expm1": math.expm1, "log1p": math.log1p, "Log1pExp": _log1pexp, "LiNegExp": _linegexp}
 
 
-def _validate(expr_f, D, region: Region, n: int = 6) -> bool:
-    """Check a candidate form against the mpmath value of D at sample points of the cell (float64)."""
+def _validate(expr_f, D, region: Region) -> bool:
+    """Check a candidate form against the mpmath value of D at sample points of the cell (float64), for
+    horizons from 1e-6 to 2 (those of the cell's delta range; the x samples move with delta)."""
     import mpmath
 
     f = sp.lambdify((x, delta), expr_f, modules=[NUMERIC, "math"])
     for dv in ("1e-6", "1e-3", "0.1", "1", "2"):
-        for xv, _ in region.points():
-            d = float(dv)
-            xs = float(sp.N(xv)) if region.lo is None or region.hi is None else None
-            if xs is None:
-                lo, hi = (float(sp.N(b.subs(delta, d))) for b in (region.lo, region.hi))
-                xs = lo + (hi - lo) * 0.37
+        if not region.holds_delta(sp.Rational(dv)):
+            continue
+        d = float(dv)
+        for xv, _ in region.points(sp.Rational(dv)):
+            xs = float(sp.N(xv))
             try:
                 got = f(xs, d)
             except (OverflowError, ValueError, ZeroDivisionError):
@@ -315,40 +315,52 @@ def _cells(expr: sp.Expr, region: Region):
     return out
 
 
-def closed_form_block(pr: NumbaPrinter, D) -> tuple[Block, bool, list[str], sp.Expr | None]:
-    """The cells of the closed form: a block setting v and e; (block, any cell checked, notes, SymPy form).
+def closed_form_block(pr: NumbaPrinter, D) -> tuple[Block, bool, list[str], sp.Expr | None, Block | None]:
+    """The cells of the closed form: a block setting v and e; (block, any cell checked, notes, SymPy form,
+    early block).
 
-    The SymPy form (a Piecewise of the stable cell values) is returned when no cell needs a check.
+    The SymPy form (a Piecewise of the stable cell values) is returned when no cell needs a check. The early
+    block, returned when some cells need a check and others do not, returns ``(v, True)`` in the cells that
+    need none (constants, single terms, stable forms): a kernel that tries a series first runs it before.
     """
     counter = [0]
     notes: list[str] = []
+    kinds: list[bool] = []  # checked, per leaf
 
-    def walk(expr, region, ind, blk: Block):
+    def walk(expr, region, ind, blk: Block, early: Block):
         cells = _cells(expr, region)
         if cells is None:
             counter[0] += 1
             lines, checked, nts, sym = _leaf(pr, expr, region, D, f"c{counter[0]}_")
             notes.extend(nts)
+            kinds.append(checked)
             for ln in lines:
                 blk.add(ln, ind)
+            if checked:
+                early.add("pass", ind)
+            else:
+                for ln in lines:
+                    early.add(ln, ind)
+                early.add("if abs(v) < T(math.inf):", ind)
+                early.add("return v, True", ind + 1)
             return checked, sym
         any_checked = False
         syms = []
         for i, (cond, val, sub, _) in enumerate(cells):
-            if cond is None:
-                blk.add("else:", ind)
-            else:
-                blk.add(f"{'if' if i == 0 else 'elif'} {pr.doprint(cond)}:", ind)
-            chk, sym = walk(val, sub, ind + 1, blk)
+            head = "else:" if cond is None else f"{'if' if i == 0 else 'elif'} {pr.doprint(cond)}:"
+            blk.add(head, ind)
+            early.add(head, ind)
+            chk, sym = walk(val, sub, ind + 1, blk, early)
             any_checked |= chk
             syms.append((sym, sp.true if cond is None else cond))
         if any_checked or any(sy is None for sy, _ in syms):
             return any_checked, None
         return False, sp.Piecewise(*syms, evaluate=False)
 
-    blk = Block()
-    checked, sym = walk(D.expr, Region(), 0, blk)
-    return blk, checked, notes, sym
+    blk, early = Block(), Block()
+    checked, sym = walk(D.expr, Region(), 0, blk, early)
+    mixed = checked and not all(kinds)
+    return blk, checked, notes, sym, early if mixed else None
 
 
 def _shared_exponential(expr: sp.Expr):
@@ -1006,11 +1018,11 @@ def kernel_source(D) -> Generated:
     parts.append(fp_src)
     pr = NumbaPrinter()
     if closed:
-        blk, checked, cnotes, fast_sym = closed_form_block(pr, D)
+        blk, checked, cnotes, fast_sym, early = closed_form_block(pr, D)
         helpers |= pr.helpers
         notes += cnotes
     else:
-        checked = True
+        checked, early = True, None
         notes.append(f"no closed form ({D.note}); adaptive Gauss-Kronrod quadrature of int f'(x+s) rho(s) ds")
     ser = None
     if checked:
@@ -1063,6 +1075,8 @@ def kernel_source(D) -> Generated:
             c.add("EPS = T(5.960464477539063e-08) if IS32 else T(1.1102230246251565e-16)", 1)
             c.add("RT = T(RTOL32) if IS32 else T(RTOL64)", 1)
             c.add("AT = T(ATOL32) if IS32 else T(ATOL64)", 1)
+            if ser is not None and early is not None:
+                c.extend(early, 1)  # cells that need no check: no series there
             if ser is not None:
                 window = " and ".join(f"abs(x - {pr.doprint(b)}) > delta" for b in bps) or "True"
                 c.add(f"if {window}:", 1)

@@ -116,14 +116,18 @@ class Region:
     dlo: sp.Expr = sp.Integer(0)
     dhi: sp.Expr | None = None
 
+    def holds_delta(self, d: sp.Expr) -> bool:
+        """Whether ``dlo < d < dhi``."""
+        return bool(d > self.dlo) and (self.dhi is None or bool(d < self.dhi))
+
     def delta_rep(self) -> sp.Expr:
         if self.dhi is None:
             return self.dlo + sp.Rational(1, 3) if self.dlo == 0 else self.dlo * 2
         return (self.dlo + self.dhi) / 2
 
-    def points(self) -> list[tuple[sp.Expr, sp.Expr]]:
-        """A few representative points (x, delta) inside the cell."""
-        d = self.delta_rep()
+    def points(self, d: sp.Expr | None = None) -> list[tuple[sp.Expr, sp.Expr]]:
+        """A few representative points (x, delta) inside the cell, for the given delta (default: a typical one)."""
+        d = self.delta_rep() if d is None else sp.sympify(d)
         lo = None if self.lo is None else self.lo.subs(delta, d)
         hi = None if self.hi is None else self.hi.subs(delta, d)
         if lo is None and hi is None:
@@ -335,7 +339,9 @@ def _finish(e: sp.Expr) -> sp.Expr:
 def log_combine(expr: sp.Expr):
     """``expr = pref * sum c_i log(A_i) + linear`` -> ``pref * log1p(R)`` with R in stable forms, or None.
 
-    Returns ``(pref, (R_neg, R_pos))``.
+    Returns ``(pref, (R_neg, R_pos))``. For algebraic ``A_i`` (no linear part), R is the cancelled, factored
+    ratio ``prod A_i^c_i - 1``: ``(2 log(x + 1) - log(x + 1 - delta) - log(x + 1 + delta)) / delta^2`` becomes
+    ``log1p(delta^2 / ((x + 1 - delta) (x + 1 + delta))) / delta^2``.
     """
     if expr.has(LiNegExp):
         return None
@@ -376,6 +382,9 @@ def log_combine(expr: sp.Expr):
             M *= lg.args[0] ** (-c)
     if rest != 0:
         P *= sp.exp(rest)
+    if not P.has(sp.exp) and not M.has(sp.exp):  # algebraic arguments: R = (P - M) / M, cancelled and factored
+        R = sp.factor(sp.cancel((P - M) / M))
+        return c0, (R, R)
     res = to_exp_poly(P - M)
     if res is None or to_exp_poly(M) is None:
         return None
