@@ -320,8 +320,9 @@ def closed_form_block(pr: NumbaPrinter, D) -> tuple[Block, bool, list[str], sp.E
     early block).
 
     The SymPy form (a Piecewise of the stable cell values) is returned when no cell needs a check. The early
-    block, returned when some cells need a check and others do not, returns ``(v, True)`` in the cells that
-    need none (constants, single terms, stable forms): a kernel that tries a series first runs it before.
+    block, returned when some cells need a check and others do not, sets ``sure = True`` in the cells that
+    need none (constants, single terms, stable forms; conditions only, no cell code): a kernel that tries a
+    series first skips it there.
     """
     counter = [0]
     notes: list[str] = []
@@ -336,13 +337,7 @@ def closed_form_block(pr: NumbaPrinter, D) -> tuple[Block, bool, list[str], sp.E
             kinds.append(checked)
             for ln in lines:
                 blk.add(ln, ind)
-            if checked:
-                early.add("pass", ind)
-            else:
-                for ln in lines:
-                    early.add(ln, ind)
-                early.add("if abs(v) < T(math.inf):", ind)
-                early.add("return v, True", ind + 1)
+            early.add("pass" if checked else "sure = True", ind)
             return checked, sym
         any_checked = False
         syms = []
@@ -1075,11 +1070,14 @@ def kernel_source(D) -> Generated:
             c.add("EPS = T(5.960464477539063e-08) if IS32 else T(1.1102230246251565e-16)", 1)
             c.add("RT = T(RTOL32) if IS32 else T(RTOL64)", 1)
             c.add("AT = T(ATOL32) if IS32 else T(ATOL64)", 1)
-            if ser is not None and early is not None:
-                c.extend(early, 1)  # cells that need no check: no series there
+            skip = ""
+            if ser is not None and early is not None:  # cells that need no check: no series there
+                c.add("sure = False", 1)
+                c.extend(early, 1)
+                skip = "not sure and "
             if ser is not None:
                 window = " and ".join(f"abs(x - {pr.doprint(b)}) > delta" for b in bps) or "True"
-                c.add(f"if {window}:", 1)
+                c.add(f"if {skip}{window}:", 1)
                 for ln in s_lines:
                     c.add(ln, 2)
                 c.add("if e <= max(RT * abs(v), AT) and abs(v) < T(math.inf):", 2)

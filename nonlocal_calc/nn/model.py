@@ -40,8 +40,8 @@ class PreparedInput:
     Sparse inputs (MNIST is four fifths zeros) are held compressed twice, by rows (``rows``, for ``X W``) and
     by columns (``columns``, for ``X^T dZ``), each a ``(ptr, idx, val)`` triple, and multiplied by a Numba
     kernel that touches only the nonzeros. Dense inputs are ``xt``: the columns ``cols`` of ``x`` that are
-    not zero in every example, transposed and C-contiguous (for skinny first layers OpenBLAS streams
-    ``W^T X^T`` at memory speed where ``X W`` is slower). Either way, weights of all-zero columns get an
+    not zero in every example, transposed and C-contiguous (for skinny first layers OpenBLAS computes
+    ``W^T X^T`` faster than ``X W``). Either way, weights of all-zero columns get an
     exactly zero gradient. Build it with :func:`prepare_input`.
     """
 
@@ -107,6 +107,7 @@ def prepare_input(X: np.ndarray, sparse: bool | None = None) -> PreparedInput:
 def _offsets(i: np.ndarray, n: int) -> np.ndarray:
     """Where each of ``0..n-1`` starts in the sorted index array ``i`` (``n + 1`` offsets)."""
     return np.concatenate([[0], np.cumsum(np.bincount(i, minlength=n))]).astype(np.int64)
+
 
 ADAPTIVE = ("none", "global", "layer", "neuron")
 INITS = ("auto", "he", "glorot", "uniform")
