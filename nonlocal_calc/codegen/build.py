@@ -444,6 +444,18 @@ def fast_formula(sym: sp.Expr):
     return body, n, hoisted
 
 
+def _branch_free_lines(vp: NumbaPrinter, body: sp.Expr, n: int | None, prefix: str) -> tuple[list[str], str]:
+    """Lines computing a :func:`fast_formula` body with the vector printer ``vp``: ``(lines, printed value)``.
+    With a shared exponential (``n`` not None) the first line sets ``E = exp(-|x|/n)``."""
+    lines = []
+    if n is not None:
+        vp.names[sp.Symbol("E", positive=True)] = "E"
+        vp.helpers.add("_vexp")
+        lines.append(f"E = _vexp(-abs(x) / T({n}.0))")
+    more, (val,) = _assignments(vp, [body], prefix)
+    return lines + more, val
+
+
 def fast_source(pr: NumbaPrinter, sym: sp.Expr, lo, hi) -> str:
     """``_prep(delta)`` (the delta-only subexpressions) and ``_kfast(x, delta, P)``: branch-light, vectorizable."""
     body, n, hoisted = fast_formula(sym)
@@ -465,13 +477,8 @@ def fast_source(pr: NumbaPrinter, sym: sp.Expr, lo, hi) -> str:
     blk.add(f"{', '.join(names)}, = P", 1)
     for s_, _ in hoisted:
         pr.names[s_] = str(s_)
-    if n is not None:
-        E = sp.Symbol("E", positive=True)
-        pr.names[E] = "E"
-        blk.add(f"E = _vexp(-abs(x) / T({n}.0))", 1)
-        pr.helpers.add("_vexp")
     vp = NumbaPrinter(dict(pr.names), vector_math=True)
-    lines, (val,) = _assignments(vp, [body], "_k")
+    lines, val = _branch_free_lines(vp, body, n, "_k")
     pr.helpers |= vp.helpers
     for ln in lines:
         blk.add(ln, 1)
@@ -901,6 +908,14 @@ def _rho_parts(D):
     return rho, int(m)
 
 
+def _weight_in_t(rho: sp.Expr, m: int) -> tuple[sp.Expr, sp.Expr]:
+    """``(g, s(t))`` with ``s = delta t^m`` and ``g = rho(s(t)) ds/dt``: ``int_0^delta F(s) rho(s) ds`` becomes
+    ``int_0^1 F(s(t)) g(t, delta) dt``, smooth in t where rho has powers ``s^(k/m)``."""
+    s_of_t = delta * _T**m
+    g = sp.powsimp(sp.expand_power_base(rho.subs(_S, s_of_t) * m * delta * _T ** (m - 1), force=True), force=True)
+    return g, s_of_t
+
+
 def fallback_source(D) -> tuple[str, set]:
     """``_fallback(x, delta)``: Gauss-Kronrod quadrature of ``int f'(x+s) rho(s) ds`` (+ jump terms)."""
     rho, m = _rho_parts(D)
@@ -908,8 +923,7 @@ def fallback_source(D) -> tuple[str, set]:
     jumps = [sp.simplify(pieces[i + 1].subs(x, b) - pieces[i].subs(x, b)) for i, b in enumerate(bps)]
     pr = NumbaPrinter({_S: "s", _T: "t"})
     # integrand in t on one side: f'(x + side*s) rho(s) ds/dt with s = delta t^m
-    s_of_t = delta * _T**m
-    g = sp.powsimp(sp.expand_power_base(rho.subs(_S, s_of_t) * m * delta * _T ** (m - 1), force=True), force=True)
+    g, s_of_t = _weight_in_t(rho, m)
     ws, ss = pr.doprint(g), pr.doprint(s_of_t)
     blk = Block()
     blk.add(f"_GKX = np.array({list(GK_XK)!r})")
@@ -1144,12 +1158,7 @@ def gauss_source(gp, lo, hi) -> tuple[str, set, str]:
     blk.add("def _gfp(x):")
     blk.add('"""f\'(x) without branches (both sides of x = 0 computed and selected): vectorizable."""', 1)
     blk.add("T = type(x)", 1)
-    if n is not None:
-        E = sp.Symbol("E", positive=True)
-        vp.names[E] = "E"
-        blk.add(f"E = _vexp(-abs(x) / T({n}.0))", 1)
-        vp.helpers.add("_vexp")
-    lines, (val,) = _assignments(vp, [body], "_g")
+    lines, val = _branch_free_lines(vp, body, n, "_g")
     for ln in lines:
         blk.add(ln, 1)
     blk.add(f"return {val}", 1)
@@ -1306,7 +1315,7 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
     if not gen.fast:
         from . import gauss
 
-        gp = gauss.plan(D, _rho_parts)
+        gp = gauss.plan(D, *_weight_in_t(*_rho_parts(D)))
         if gp is not None:
             gsrc, ghelp, gnote = gauss_source(gp, *limits(D))
             need = {h for h in ghelp if f"def {h}(" not in gen.source}

@@ -128,18 +128,15 @@ def _x_grid(dmax: float) -> np.ndarray:
                                      dmax * rel, -dmax * rel, big, -big]))
 
 
-def plan(D, rho_parts) -> GaussPlan | None:
-    """The Gauss-Legendre plan for D, or None when the path does not apply."""
+def plan(D, g: sp.Expr, s_of_t: sp.Expr) -> GaussPlan | None:
+    """The Gauss-Legendre plan for D, or None when the path does not apply; ``g(t, delta)`` and ``s_of_t`` are
+    the rho form in ``t`` (``build._weight_in_t``)."""
     from ..symbols import delta
 
     if D.activation.breakpoints or len(D.activation.pieces) != 1:
         return None
-    rho, m = rho_parts(D)
     t = sp.Symbol("t", positive=True)
-    s = [a for a in rho.free_symbols if a.name == "s"]
-    s_of_t = delta * t**m
-    g = rho.subs(s[0], s_of_t) if s else rho
-    g = sp.powsimp(sp.expand_power_base(g * m * delta * t ** (m - 1), force=True), force=True)
+    m = int(sp.degree(s_of_t, t))  # s = delta t^m
     # smooth in t on [0, 1]: no |.|, no kinks, only non-negative integer powers of t
     if g.has(sp.Abs, sp.Piecewise, sp.sign, sp.Heaviside, sp.DiracDelta, sp.Min, sp.Max):
         return None
