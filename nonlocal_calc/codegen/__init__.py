@@ -20,7 +20,7 @@ from .printer import PrinterError
 __all__ = ["make_ufunc", "jit_scalar", "write_module", "PrinterError", "CODEGEN_VERSION"]
 
 #: Bumped whenever the generated code changes: part of every cache key.
-CODEGEN_VERSION = "5"
+CODEGEN_VERSION = "6"
 
 
 def _versions() -> str:
@@ -63,7 +63,6 @@ def _doc(D, gen_notes=(), accuracy: str = "") -> str:
 def _module(D, target: str = "cpu", vectorize_series: bool = False):
     """The imported generated module for D (built and cached on first use)."""
     from . import modcache
-    from .build import module_source
 
     if target not in ("cpu", "parallel"):
         raise ValueError(f"unknown target {target!r}: use 'cpu' or 'parallel'")
@@ -71,11 +70,28 @@ def _module(D, target: str = "cpu", vectorize_series: bool = False):
     name = f"D_{D.activation.name}_{D.kernel.name}".replace("(", "_").replace(")", "").replace("/", "_")
     name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
 
-    def build():
-        src, gen = module_source(D, name, "", parallel=(target == "parallel"), vectorize_series=vectorize_series)
-        return src.replace('""""""', f'"""{_doc(D, gen.notes)}"""', 1)
+    rt = _runtime()
 
-    return modcache.load_module(None, key, build)
+    def build():
+        from .build import module_source, use_runtime  # not needed (nor imported) when the module is in the cache
+
+        src, gen = module_source(D, name, "", parallel=(target == "parallel"), vectorize_series=vectorize_series)
+        return use_runtime(src.replace('""""""', f'"""{_doc(D, gen.notes)}"""', 1), rt.__name__)
+
+    return modcache.load_module(None, key, build, needs=(rt,))
+
+
+def _runtime():
+    """The module of helpers shared by all cached modules (compiled by Numba once, not once per pair)."""
+    from ..cache import key_hash
+    from . import modcache
+
+    def build():
+        from .build import runtime_source
+
+        return runtime_source()
+
+    return modcache.load_module(None, "rt_" + key_hash("runtime", _versions()), build)
 
 
 def make_ufunc(D, target: str = "cpu", vectorize_series: bool = False):

@@ -531,8 +531,9 @@ def fprime_source(D) -> tuple[str, list[sp.Expr]]:
     return blk.text(), jumps, pr.helpers
 
 
-def deriv0_lines(D) -> list[str]:
-    """Kernel lines for delta = 0: f'(x), with the average of the one-sided derivatives at a kink."""
+def deriv0_lines(D, done: str = "") -> list[str]:
+    """Kernel lines for delta = 0: f'(x), with the average of the one-sided derivatives at a kink (each
+    returned value followed by ``done``)."""
     pieces, bps = _pieces(D)
     pr = NumbaPrinter()
     lines = []
@@ -540,8 +541,8 @@ def deriv0_lines(D) -> list[str]:
         avg = sp.nsimplify((sp.diff(left, x).subs(x, b) + sp.diff(right, x).subs(x, b)) / 2)
         jump = sp.simplify(right.subs(x, b) - left.subs(x, b))
         val = pr.doprint(avg) if jump == 0 else ("T(math.inf)" if jump > 0 else "-T(math.inf)")
-        lines += [f"if x == {pr.doprint(b)}:", f"    return {val}"]
-    return lines + ["return _fp(x)"]
+        lines += [f"if x == {pr.doprint(b)}:", f"    return {val}{done}"]
+    return lines + [f"return _fp(x){done}"]
 
 
 def limits(D) -> tuple[sp.Expr, sp.Expr]:
@@ -1014,13 +1015,14 @@ class Generated:
     fast: bool = False
 
 
-def kernel_source(D) -> Generated:
-    """Source of all the njit functions for D; the entry point is ``kernel(x, delta)``."""
+def kernel_source(D, lims: tuple[sp.Expr, sp.Expr] | None = None) -> Generated:
+    """Source of all the njit functions for D; the entry point is ``kernel(x, delta)``. ``lims``: the
+    :func:`limits` of D if known."""
     helpers: set[str] = set()
     parts = []
     notes = []
     closed = D.method == "closed-form"
-    lo, hi = limits(D)
+    lo, hi = lims if lims is not None else limits(D)
     pieces, bps = _pieces(D)
     fp_src, _, h = fprime_source(D)
     helpers |= h
@@ -1048,23 +1050,40 @@ def kernel_source(D) -> Generated:
         helpers |= h
         parts.append(s_src)
         notes.append(f"small delta: moment series with {SERIES_TERMS} terms, accepted by its error estimate")
+    fast = closed and not checked and fast_sym is not None and not re.search(r"\b_\w+\(", pr.doprint(fast_sym))
+    core = checked and (closed or ser is not None)
+
+    def special(k: Block, done: str) -> None:
+        """The special values (NaN, delta < 0, delta = 0, x = +-inf), returned as ``value{done}``."""
+        k.add("if x != x or not delta >= T(0.0):", 1)
+        k.add(f"return T(math.nan){done}", 2)
+        k.add("if delta == T(0.0):", 1)
+        for ln in deriv0_lines(D, done):
+            k.add(ln, 2)
+        k.add("if x == T(math.inf):", 1)
+        k.add(f"return {pr.doprint(hi) if hi is not sp.nan else 'T(math.nan)'}{done}", 2)
+        k.add("if x == -T(math.inf):", 1)
+        k.add(f"return {pr.doprint(lo) if lo is not sp.nan else 'T(math.nan)'}{done}", 2)
+
     k = Block()
+    if core:
+        # special values and the checked paths in the type of x, shared by kernel() and the ufunc loops
+        k.add(njit())
+        k.add("def _kfirst(x, delta):")
+        k.add('"""(value, accepted) in the type of x: the special values, then the checked paths."""', 1)
+        k.add("T = type(x)", 1)
+        special(k, ", True")
+        k.add("return _kcore(x, delta)", 1)
+        k.add()
+        k.add()
     k.add(njit())
     k.add("def kernel(x, delta):")
     k.add('"""D_mu f(x) for the horizon delta (float32 in, float32 out; float64 otherwise)."""', 1)
     k.add("T = type(x + np.float32(0.0))", 1)
     k.add("x = T(x)", 1)
     k.add("delta = T(delta)", 1)
-    k.add("if x != x or not delta >= T(0.0):", 1)
-    k.add("return T(math.nan)", 2)
-    k.add("if delta == T(0.0):", 1)
-    for ln in deriv0_lines(D):
-        k.add(ln, 2)
-    k.add("if x == T(math.inf):", 1)
-    k.add(f"return {pr.doprint(hi)}" if hi is not sp.nan else "return T(math.nan)", 2)
-    k.add("if x == -T(math.inf):", 1)
-    k.add(f"return {pr.doprint(lo)}" if lo is not sp.nan else "return T(math.nan)", 2)
-    fast = closed and not checked and fast_sym is not None and not re.search(r"\b_\w+\(", pr.doprint(fast_sym))
+    if not core:
+        special(k, "")
     if fast:
         # one copy of the cells: the vectorizable fast path (special values are handled above)
         k.add("return _kfast(x, delta, _prep(delta))", 1)
@@ -1102,7 +1121,7 @@ def kernel_source(D) -> Generated:
             else:
                 c.add("return T(0.0), False", 1)
             parts.append(c.text())
-            k.add("v, ok = _kcore(x, delta)", 1)
+            k.add("v, ok = _kfirst(x, delta)", 1)
             k.add("if ok:", 1)
             k.add("return v", 2)
             k.add("if T(1.0) + T(1e-08) == T(1.0):", 1)
@@ -1110,6 +1129,23 @@ def kernel_source(D) -> Generated:
             k.add("if ok64:", 2)
             k.add("return T(v64)", 3)
         k.add("return T(_fallback(np.float64(x), np.float64(delta)))", 1)
+    k.add()
+    k.add()
+    k.add(njit())
+    k.add("def _kloop(x, delta, lp64):")
+    if core:
+        k.add('"""kernel() for the ufunc loops. A float32 value the checked paths reject is computed by the float64 '
+              'loop\n    at address lp64 (so the float32 loop does not compile the float64 paths again); '
+              'float64 (lp64 NULL) goes\n    on to the quadrature."""', 1)
+        k.add("v, ok = _kfirst(x, delta)", 1)
+        k.add("if ok:", 1)
+        k.add("return v", 2)
+        k.add("if _nonnull(lp64):", 1)
+        k.add("return type(x)(_call64(lp64, np.float64(x), np.float64(delta)))", 2)
+        k.add("return type(x)(_fallback(np.float64(x), np.float64(delta)))", 1)
+    else:
+        k.add('"""kernel() for the ufunc loops (lp64 unused: no float64 retry)."""', 1)
+        k.add("return kernel(x, delta)", 1)
     parts.append(k.text())
     # a branch-light variant for delta > 0 finite when no cell needs a check: the ufunc loop vectorizes it
     if fast:
@@ -1159,9 +1195,9 @@ def gauss_source(gp, lo, hi) -> tuple[str, set, str]:
     blk.add('"""f\'(x) without branches (both sides of x = 0 computed and selected): vectorizable."""', 1)
     blk.add("T = type(x)", 1)
     lines, val = _branch_free_lines(vp, body, n, "_g")
-    for ln in lines:
-        blk.add(ln, 1)
-    blk.add(f"return {val}", 1)
+    for ln in lines + [f"return {val}"]:
+        # always float64 here: the float64 versions by name (the generic _vexp would compile both)
+        blk.add(ln.replace("_vexp(", "_vexp64(").replace("_vlog(", "_vlog64("), 1)
     blk.add()
     blk.add(njit())
     blk.add("def _gauss_order(delta):")
@@ -1258,15 +1294,67 @@ def _store(typingctx, ptr, off, val):
     return types.void(ptr, off, val), codegen
 
 
+@intrinsic
+def _nonnull(typingctx, p):
+    """Whether the raw pointer ``p`` is not NULL."""
+    def codegen(context, builder, sig, args):
+        return cgutils.is_not_null(builder, args[0])
+    return types.boolean(p), codegen
+
+
+@intrinsic
+def _call64(typingctx, loop, x, d):
+    """The float64 ufunc loop at the address ``loop`` (a void pointer) called on the one element (x, d)."""
+    def codegen(context, builder, sig, args):
+        f64 = context.get_value_type(types.float64)
+        intp = context.get_value_type(types.intp)
+        vp = cgutils.voidptr_t
+        cells = [cgutils.alloca_once_value(builder, args[1]), cgutils.alloca_once_value(builder, args[2]),
+                 cgutils.alloca_once(builder, f64)]
+        argv = cgutils.alloca_once(builder, vp, size=3)
+        steps = cgutils.alloca_once(builder, intp, size=3)
+        for i, c in enumerate(cells):
+            builder.store(builder.bitcast(c, vp), builder.gep(argv, [cgutils.int32_t(i)]))
+            builder.store(intp(0), builder.gep(steps, [cgutils.int32_t(i)]))  # strides 0: the element-wise path
+        dims = cgutils.alloca_once_value(builder, intp(1))
+        fnty = cgutils.ir.FunctionType(cgutils.ir.VoidType(), [vp.as_pointer(), intp.as_pointer(), intp.as_pointer(), vp])
+        builder.call(builder.bitcast(args[0], fnty.as_pointer()), [argv, dims, steps, vp(None)])
+        return builder.load(cells[2])
+    return types.float64(loop, types.float64, types.float64), codegen
+
+
 _LOOP_SIG = types.void(types.CPointer(types.voidptr), types.CPointer(types.intp), types.CPointer(types.intp),
                        types.voidptr)
+
+
+def _cfunc(fn, sig, tag):
+    """``numba.cfunc(sig, cache=True, error_model="numpy")(fn)``, cached under a name of its own (``tag``),
+    whose cache hit skips Numba's refresh of every compiler registry (0.15 s of imports in a new process; the
+    cached machine code needs only the runtime). A miss compiles as usual (the compiler refreshes itself)."""
+    fn.__qualname__ = f"{fn.__qualname__}_{tag}"
+    try:
+        from numba.core import sigutils
+        from numba.core.ccallback import CFunc
+        from numba.core.runtime import nrt
+        cf = CFunc(fn, sigutils.normalize_signature(sig), locals={}, options={"error_model": "numpy"})
+        cf.enable_caching()
+        load = cf._cache._load_overload
+    except (ImportError, AttributeError, TypeError):  # pragma: no cover - other Numba versions
+        return numba.cfunc(sig, cache=True, error_model="numpy")(fn)
+
+    def quick_load(sig, ctx):
+        nrt.rtsys.initialize(ctx)
+        return load(sig, ctx)
+
+    cf._cache.load_overload = quick_load
+    cf.compile()
+    return cf
 
 
 def _make_loop(dtype):
     """A NumPy inner loop ``(x, delta) -> out`` for one dtype, with a contiguous fast path."""
     size = np.dtype(dtype).itemsize
 
-    @numba.cfunc(_LOOP_SIG, cache=True, error_model="numpy")
     def loop(args, dims, steps, data):
         n = dims[0]
         sx = steps[0]
@@ -1278,24 +1366,39 @@ def _make_loop(dtype):
             d = _load(args[1], 0, dtype)
             #FASTLOOP
             for i in range(n):
-                out[i] = kernel(xs[i], d)
+                out[i] = _kloop(xs[i], d, data)
         else:
             for i in range(n):
-                _store(args[2], i * so, kernel(_load(args[0], i * sx, dtype), _load(args[1], i * sd, dtype)))
-    return loop
+                _store(args[2], i * so, _kloop(_load(args[0], i * sx, dtype), _load(args[1], i * sd, dtype), data))
+    return _cfunc(loop, _LOOP_SIG, np.dtype(dtype).name)
 
 
-_LOOPS = []
+_LOOPS = {}
 
 
-def _build_ufunc(name, doc):
-    loops = [_make_loop(np.float32), _make_loop(np.float64)]
-    _LOOPS[:] = loops
+def _loop(dtype):
+    if dtype not in _LOOPS:
+        _LOOPS[dtype] = _make_loop(dtype)
+    return _LOOPS[dtype]
+
+
+def _build_ufunc(name, doc, only=None, between=None):
+    """The ufunc and its float32 and float64 loops. nonlocal-calc's cache compiles them in two processes at once:
+    one compiles only the float32 loop (``only="float32"``, no ufunc), the other compiles the float64 loop, calls
+    ``between()`` (waits for the first) and then finds the float32 loop in Numba's cache."""
+    if only is not None:
+        _loop(np.dtype(only).type)
+        return None
+    lp64 = _loop(np.float64)
+    if between is not None:
+        between()
+    loops = [_loop(np.float32), lp64]
     try:
         from numba.np.ufunc import _internal
         types_ = [[np.dtype(np.float32).num] * 3, [np.dtype(np.float64).num] * 3]
-        return _internal.fromfunc(name, doc, [lp.address for lp in loops], types_, 2, 1, [None, None],
-                                  loops, _internal.PyUFunc_None)
+        data = [lp64.address, None]  # the float32 loop's float64 retry (_kloop)
+        return _internal.fromfunc(name, doc, [lp.address for lp in loops], types_, 2, 1, data, loops,
+                                  _internal.PyUFunc_None)
     except (ImportError, AttributeError, TypeError):  # pragma: no cover - other Numba versions
         return numba.vectorize(["float32(float32, float32)", "float64(float64, float64)"], cache=True)(kernel)
 '''
@@ -1310,14 +1413,15 @@ ufunc_parallel = numba.vectorize(["float32(float32, float32)", "float64(float64,
 def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_series: bool = False
                   ) -> tuple[str, Generated]:
     """The complete module: imports, helpers, kernel, ufunc loops, the ufunc itself."""
-    gen = kernel_source(D)
+    lims = limits(D)
+    gen = kernel_source(D, lims)
     gblock = ""
     if not gen.fast:
         from . import gauss
 
         gp = gauss.plan(D, *_weight_in_t(*_rho_parts(D)))
         if gp is not None:
-            gsrc, ghelp, gnote = gauss_source(gp, *limits(D))
+            gsrc, ghelp, gnote = gauss_source(gp, *lims)
             need = {h for h in ghelp if f"def {h}(" not in gen.source}
             gen.source += "\n" + specfun.source(need) + "\n" + gsrc
             gen.notes.append(gnote)
@@ -1351,7 +1455,7 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
                               "                    _series_block(xs, d, out, start, stop, done, work)\n"
                               "                    for i in range(start, stop):\n"
                               "                        if not done[i - start]:\n"
-                              "                            out[i] = kernel(xs[i], d)\n"
+                              "                            out[i] = _kloop(xs[i], d, data)\n"
                               "                return\n")
     if gen.fast:
         loops = loops.replace("            #FASTLOOP\n", "            if d > 0 and d < np.inf:\n"
@@ -1359,7 +1463,47 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
                               "                    out[i] = _kfast(xs[i], d, P)\n                return\n")
     else:
         loops = loops.replace("            #FASTLOOP\n", "")
-    tail = loops + f"\n\nufunc = _build_ufunc({name!r}, __doc__)\n"
+    # _BUILD: set by nonlocal-calc's cache before the import, to build the two loops in parallel processes
+    tail = loops + f"\n\nufunc = _build_ufunc({name!r}, __doc__, **globals().get('_BUILD', {{}}))\n"
     if parallel:
         tail += TARGET_PARALLEL
     return head + gen.source + tail, gen
+
+
+# ====================================================================== the shared runtime of the cache
+RUNTIME_HEAD = "import math\n\nimport numba\nimport numpy as np\n\n"
+
+
+def runtime_source() -> str:
+    """The helpers every generated module may call (special functions, branch-free exp/log, the series
+    evaluator), as one module: the cache compiles them once for all pairs (see :func:`use_runtime`)."""
+    return ('"""Helpers shared by the generated modules of nonlocal-calc\'s cache."""\n\n' + RUNTIME_HEAD
+            + specfun.source(specfun.HELPERS) + "\n" + SERIES_EVAL)
+
+
+def _defs(src: str) -> dict[str, tuple[int, int]]:
+    """Top-level functions of ``src``: name -> (first line incl. decorators, last line), 1-based."""
+    import ast
+
+    return {n.name: (min([n.lineno] + [d.lineno for d in n.decorator_list]), n.end_lineno)
+            for n in ast.parse(src).body if isinstance(n, ast.FunctionDef)}
+
+
+def use_runtime(src: str, runtime: str) -> str:
+    """``src`` (a module of :func:`module_source`) with the helpers of :func:`runtime_source` imported from the
+    module ``runtime`` instead of defined: Numba compiles them once, not once per pair (a new pair's build
+    then compiles only its own code; measured in ``benchmarks/bench_codegen_build.py``)."""
+    shared = set(_defs(runtime_source()))
+    lines = src.splitlines(keepends=True)
+    drop = set()
+    names = []
+    for name, (a, b) in _defs(src).items():
+        if name in shared:
+            names.append(name)
+            drop.update(range(a - 1, b))
+    if not names:
+        return src
+    kept = [ln for i, ln in enumerate(lines) if i not in drop]
+    at = next(i for i, ln in enumerate(kept) if ln.startswith("from numba.extending import"))
+    kept.insert(at + 1, f"from {runtime} import {', '.join(sorted(names))}  # noqa: F401\n")
+    return "".join(kept)

@@ -6,6 +6,12 @@ the file, or under ``NUMBA_CACHE_DIR``). The first line of every file records it
 SHA-256 of the rest; a file whose line does not match (truncated, edited, foreign) is rebuilt
 with a warning, and so is one that fails to import.
 
+A freshly written module that defines ``_build_ufunc`` compiles its two ufunc loops in two processes
+at once (on a machine with more than one core): a helper process imports it with
+``_BUILD = {"only": "float32"}`` and compiles the float32 loop into Numba's cache, while this process
+compiles the float64 loop, waits for the helper and then loads the float32 loop from that cache. If the
+helper fails, this process compiles the loop itself.
+
 >>> import os, tempfile
 >>> os.environ["NONLOCAL_CALC_CACHE"] = tempfile.mkdtemp()
 >>> mod = load_module("x = 42\\n", "demo")
@@ -17,6 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -58,23 +66,69 @@ def check_file(path: Path, key: str) -> str | None:
     return None
 
 
-def _import(path: Path, name: str) -> ModuleType:
+#: The helper process of a parallel build: import the module so that it compiles only its float32 loop.
+_HELPER = """
+import importlib.util, sys
+
+def load(path, name, build=None):
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
+    if build is not None:
+        mod._BUILD = build
+    spec.loader.exec_module(mod)
+
+args = sys.argv[1:]
+for i in range(2, len(args), 2):  # the generated modules it imports first
+    load(args[i], args[i + 1])
+load(args[0], args[1], {"only": "float32"})
+"""
+#: How long the builder waits for its helper before compiling the float32 loop itself.
+HELPER_TIMEOUT = 600.0
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _import(path: Path, name: str, parallel_build: bool = False, needs: tuple[ModuleType, ...] = ()) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    helper = None
+    if parallel_build and _cores() > 1 and "def _build_ufunc(" in path.read_text():
+        pre = [a for m in needs for a in (m.__file__, m.__name__)]
+        helper = subprocess.Popen([sys.executable, "-c", _HELPER, str(path), name, *pre],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def between() -> None:
+            try:
+                helper.wait(timeout=HELPER_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                helper.kill()
+
+        mod._BUILD = {"between": between}
     try:
         spec.loader.exec_module(mod)
     except BaseException:
         sys.modules.pop(name, None)
         raise
+    finally:
+        if helper is not None and helper.poll() is None:
+            helper.kill()
+            helper.wait()
     return mod
 
 
-def load_module(body: str | None, key: str, build=None) -> ModuleType:
+def load_module(body: str | None, key: str, build=None, needs: tuple[ModuleType, ...] = ()) -> ModuleType:
     """Import the generated module for ``key``, writing it first if it is missing or damaged.
 
     ``body`` is the module source, or ``None`` with ``build()`` returning it (called only when the
-    file has to be written, so a cache hit does no code generation at all).
+    file has to be written, so a cache hit does no code generation at all). ``needs``: generated modules
+    it imports (already imported here; the helper process of a parallel build imports them first).
     """
     name = f"nlc_{key}"
     if name in sys.modules:
@@ -94,7 +148,7 @@ def load_module(body: str | None, key: str, build=None) -> ModuleType:
         body = build()
     write_atomic(path, with_header(body, key))
     importlib.invalidate_caches()
-    return _import(path, name)
+    return _import(path, name, parallel_build=True, needs=needs)
 
 
 def _clear_numba_cache(path: Path) -> None:
