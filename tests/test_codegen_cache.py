@@ -133,3 +133,36 @@ def test_parallel_target_agrees():
     np.testing.assert_allclose(up(x, 0.1), u(x, 0.1), rtol=4e-15, atol=0)
     with pytest.raises(ValueError, match="unknown target"):
         make_ufunc(D, target="gpu")
+
+
+def test_parallel_build_float32_retry_through_the_float64_loop():
+    """A fresh heavy module compiles its float32 loop in a helper process (loaded here from Numba's cache) and
+    hands float32 values its error check rejects to the float64 loop; all loop paths agree."""
+    from nonlocal_calc.codegen import _module
+    from nonlocal_calc.codegen.accuracy import reference
+
+    D = nlc.derive("softplus", "sign")
+    path = modcache.module_path(_key(D, "cpu"))
+    if path.exists():  # a previous run in this cache: build it afresh
+        path.unlink()
+        modcache._clear_numba_cache(path)
+        sys.modules.pop(f"nlc_{_key(D, 'cpu')}", None)
+    mod = _module(D)
+    assert "\n_PARALLEL_BUILD = True\n" in path.read_text()
+    hits = {np.dtype(k).name: lp.cache_hits for k, lp in mod._LOOPS.items()}
+    if modcache._cores() > 1:
+        assert hits == {"float32": 1, "float64": 0}, hits  # float32 compiled by the helper, float64 here
+    # float32 points the float32 checks reject: found on a grid, then computed through the float64 loop
+    xs = np.float32([-3.0, -2.0, -1.5, -1.0, -0.01, 0.0, 0.02, 0.4, 2.5, 30.0])
+    ds = np.float32([1e-4, 1e-2, 0.3, 2.0])
+    tol = (np.float32(mod.RTOL32), np.float32(mod.ATOL32))
+    rejected = [(x, d) for d in ds for x in xs if not mod._kfirst(x, d, *tol)[1]]
+    assert rejected, "no float32 point needs the float64 retry: the test does not reach it"
+    for x, d in rejected:
+        want = float(reference(D, float(x), float(d)))
+        got = float(mod.ufunc(x, d))
+        assert abs(got - want) <= 2e-6 * abs(want) + 1e-7, (x, d, got, want)
+    X = np.repeat(xs, 2)
+    for d in ds:  # element-wise (strided x, or delta an array) and the contiguous loop (maybe Gauss-Legendre)
+        for u in (mod.ufunc(X[::2], d), mod.ufunc(xs, np.full(xs.shape, d))):
+            np.testing.assert_allclose(u, mod.ufunc(xs, d), rtol=3e-6, atol=1e-7)

@@ -6,8 +6,8 @@ the file, or under ``NUMBA_CACHE_DIR``). The first line of every file records it
 SHA-256 of the rest; a file whose line does not match (truncated, edited, foreign) is rebuilt
 with a warning, and so is one that fails to import.
 
-A freshly written module that defines ``_build_ufunc`` compiles its two ufunc loops in two processes
-at once (on a machine with more than one core): a helper process imports it with
+A freshly written module that sets ``_PARALLEL_BUILD = True`` compiles its two ufunc loops in two
+processes at once (on a machine with more than one core): a helper process imports it with
 ``_BUILD = {"only": "float32"}`` and compiles the float32 loop into Numba's cache, while this process
 compiles the float64 loop, waits for the helper and then loads the float32 loop from that cache. If the
 helper fails, this process compiles the loop itself.
@@ -99,7 +99,7 @@ def _import(path: Path, name: str, parallel_build: bool = False, needs: tuple[Mo
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
     helper = None
-    if parallel_build and _cores() > 1 and "def _build_ufunc(" in path.read_text():
+    if parallel_build and _cores() > 1 and "\n_PARALLEL_BUILD = True\n" in path.read_text():
         pre = [a for m in needs for a in (m.__file__, m.__name__)]
         helper = subprocess.Popen([sys.executable, "-c", _HELPER, str(path), name, *pre],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -152,11 +152,15 @@ def load_module(body: str | None, key: str, build=None, needs: tuple[ModuleType,
 
 
 def _clear_numba_cache(path: Path) -> None:
-    """Remove Numba's cache entries of a module file we are about to rewrite."""
-    pyc = path.parent / "__pycache__"
-    if pyc.is_dir():
-        for f in pyc.glob(f"{path.stem}.*"):
-            try:
-                f.unlink()
-            except OSError:
-                pass
+    """Remove Numba's cache entries of a module file we are about to rewrite (next to it, or under
+    ``NUMBA_CACHE_DIR``)."""
+    places = [path.parent / "__pycache__"]
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        places.append(Path(os.environ["NUMBA_CACHE_DIR"]))
+    for place in places:
+        if place.is_dir():
+            for f in place.rglob(f"{path.stem}.*"):
+                try:
+                    f.unlink()
+                except OSError:
+                    pass
