@@ -14,8 +14,9 @@ result agrees with the (2N + 8)-point rule to 1e-15 relative (both in long doubl
 around +-delta, large |x|), plus :data:`MARGIN` nodes. Binades that need more than :data:`NMAX` nodes,
 and those above ``2^EMAX``, keep the scalar kernel (:data:`NMAX_SCALAR` when f' calls a function that
 does not vectorize, e.g. erfc). Float32 data get their own table, the smallest N that
-agrees to 1e-9 (the float32 target is 2e-6), and are summed in float64 too (GELU's and SiLU's f' change
-sign: a float32 sum could lose the last bits).
+agrees to 1e-9 (the float32 target is 2e-6); they are summed in float32 where f' > 0 (a sum of positive
+terms loses a few ulps at most) and in float64 otherwise (GELU's and SiLU's f' change sign: a float32 sum
+could lose the last bits).
 """
 
 from __future__ import annotations
