@@ -59,6 +59,20 @@ def test_special_values_smooth():
     assert s(np.inf, 2.0) == 1.0 and s(-np.inf, 2.0) == 0.0 and s(1e300, 0.5) == 1.0
 
 
+@pytest.mark.parametrize("act,ker", [("relu", "sign"), ("logistic", "sign"), ("leaky_relu", "sign")])
+def test_special_values_in_arrays_raise_no_warning(act, ker):
+    """The vectorized loop (a scalar delta) gives NaN and the limits for non-finite x without FP warnings."""
+    u = make_ufunc(nlc.derive(act, ker))
+    xs = np.array([-np.inf, -2.0, 0.0, 0.05, np.inf, np.nan])
+    for dt in (np.float32, np.float64):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # NumPy turns FP flags raised by a loop into RuntimeWarnings
+            got = u(xs.astype(dt), dt(0.1))
+        want = np.array([u(dt(v), dt(0.1)) for v in xs])  # one at a time: the scalar kernel
+        assert np.array_equal(got[[0, 4]], want[[0, 4]]) and np.isnan(got[5])
+        np.testing.assert_allclose(got[1:4], want[1:4], rtol=2e-6)
+
+
 # The issue's accuracy grid. Every pair of the coverage matrix with a closed form is checked on every CI run:
 # these representative pairs on the full grid (7 deltas, 6 random points), the others on four of the deltas
 # (the smallest, the largest and two between) with two random points; NLC_SLOW_TESTS=1 runs the full grid for

@@ -1480,9 +1480,21 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
                               "                            out[i] = _kloop(xs[i], d, data)\n"
                               "                return\n")
     if gen.fast:
+        # NaN and +-inf take the scalar kernel afterwards: the branch-free form on them would raise FP flags
+        # (NumPy's "invalid value" warnings) though its selected result is right; counted in the same pass
         loops = loops.replace("            #FASTLOOP\n", "            if d > 0 and d < np.inf:\n"
-                              "                P = _prep(d)\n                for i in range(n):\n"
-                              "                    out[i] = _kfast(xs[i], d, P)\n                return\n")
+                              "                P = _prep(d)\n"
+                              "                bad = 0\n"
+                              "                for i in range(n):\n"
+                              "                    xv = xs[i]\n"
+                              "                    ok = abs(xv) < np.inf\n"
+                              "                    bad += not ok\n"
+                              "                    out[i] = _kfast(xv if ok else d, d, P)\n"
+                              "                if bad:\n"
+                              "                    for i in range(n):\n"
+                              "                        if not (abs(xs[i]) < np.inf):\n"
+                              "                            out[i] = kernel(xs[i], d)\n"
+                              "                return\n")
     else:
         loops = loops.replace("            #FASTLOOP\n", "")
     # _BUILD: set by nonlocal-calc's cache before the import, to build the two loops in parallel processes; worth
