@@ -25,7 +25,7 @@ import math
 import re
 import textwrap
 from dataclasses import dataclass, field
-from functools import reduce
+from functools import cache, reduce
 
 import sympy as sp
 
@@ -1500,7 +1500,7 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
     # _BUILD: set by nonlocal-calc's cache before the import, to build the two loops in parallel processes; worth
     # it where the loops are heavy (checked paths or the Gauss loop: 40 % less for SiLU), not for a light module
     # (ReLU: 1.4 s alone, 1.8 s with the helper's start-up)
-    heavy = "def _kcore(" in gen.source or "def _gauss_block(" in gen.source
+    heavy = "def _kcore(" in gen.source or bool(gblock)
     tail = (loops + f"\n\n_PARALLEL_BUILD = {heavy}\n"
             f"ufunc = _build_ufunc({name!r}, __doc__, **globals().get('_BUILD', {{}}))\n")
     if parallel:
@@ -1527,11 +1527,16 @@ def _defs(src: str) -> dict[str, tuple[int, int]]:
             for n in ast.parse(src).body if isinstance(n, ast.FunctionDef)}
 
 
+@cache
+def _runtime_names() -> frozenset[str]:
+    return frozenset(_defs(runtime_source()))
+
+
 def use_runtime(src: str, runtime: str) -> str:
     """``src`` (a module of :func:`module_source`) with the helpers of :func:`runtime_source` imported from the
     module ``runtime`` instead of defined: Numba compiles them once, not once per pair (a new pair's build
     then compiles only its own code; measured in ``benchmarks/bench_codegen_build.py``)."""
-    shared = set(_defs(runtime_source()))
+    shared = _runtime_names()
     lines = src.splitlines(keepends=True)
     drop = set()
     names = []

@@ -94,12 +94,13 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _import(path: Path, name: str, parallel_build: bool = False, needs: tuple[ModuleType, ...] = ()) -> ModuleType:
+def _import(path: Path, name: str, body: str | None = None, needs: tuple[ModuleType, ...] = ()) -> ModuleType:
+    """Import the module file; ``body``: its just-written source, which may ask for a parallel build."""
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
     helper = None
-    if parallel_build and _cores() > 1 and "\n_PARALLEL_BUILD = True\n" in path.read_text():
+    if body is not None and "\n_PARALLEL_BUILD = True\n" in body and _cores() > 1:
         pre = [a for m in needs for a in (m.__file__, m.__name__)]
         helper = subprocess.Popen([sys.executable, "-c", _HELPER, str(path), name, *pre],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -148,7 +149,7 @@ def load_module(body: str | None, key: str, build=None, needs: tuple[ModuleType,
         body = build()
     write_atomic(path, with_header(body, key))
     importlib.invalidate_caches()
-    return _import(path, name, parallel_build=True, needs=needs)
+    return _import(path, name, body, needs)
 
 
 def _clear_numba_cache(path: Path) -> None:
