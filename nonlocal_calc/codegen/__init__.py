@@ -20,7 +20,7 @@ from .printer import PrinterError
 __all__ = ["make_ufunc", "jit_scalar", "write_module", "PrinterError", "CODEGEN_VERSION"]
 
 #: Bumped whenever the generated code changes: part of every cache key.
-CODEGEN_VERSION = "9"
+CODEGEN_VERSION = "10"
 
 
 def _versions() -> str:
@@ -66,6 +66,13 @@ def _module(D, target: str = "cpu", vectorize_series: bool = False):
 
     if target not in ("cpu", "parallel"):
         raise ValueError(f"unknown target {target!r}: use 'cpu' or 'parallel'")
+    with modcache.gc_paused():  # (imports Numba on first use)
+        return _load(D, target, vectorize_series)
+
+
+def _load(D, target: str, vectorize_series: bool):
+    from . import modcache
+
     key = _key(D, target, vectorize_series)
     name = f"D_{D.activation.name}_{D.kernel.name}".replace("(", "_").replace(")", "").replace("/", "_")
     name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)

@@ -57,7 +57,7 @@ SERIES_TERMS = 10
 
 _S = sp.Symbol("s", real=True)
 _T = sp.Symbol("t", positive=True)
-_NJ = 'numba.njit(cache=True, error_model="numpy"{extra})'
+_NJ = 'numba.njit(cache=True, _nrt=False, error_model="numpy"{extra})'
 
 
 def njit(extra: str = "") -> str:
@@ -562,7 +562,7 @@ def limits(D) -> tuple[sp.Expr, sp.Expr]:
 
 
 SERIES_EVAL = '''
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@numba.njit(cache=True, _nrt=False, error_model="numpy", fastmath={"contract"})
 def _bpoly(C, off, nx, nX, x, X):
     """sum_(a,b) C[off + b*nx + a] x^a X^b (Horner in X, then in x)."""
     T = type(x)
@@ -579,7 +579,7 @@ def _bpoly(C, off, nx, nX, x, X):
     return r
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@numba.njit(cache=True, _nrt=False, error_model="numpy", fastmath={"contract"})
 def _series_eval(x, delta, X, P, PI, r0, nt, Dc, DI, d0, nd, M):
     """sum_j M[j] delta^(2j) P_j(x, X) prod_i D_i(x, X)^(-k_ij), stopped when the terms are negligible."""
     T = type(x)
@@ -641,7 +641,7 @@ def _series_eval(x, delta, X, P, PI, r0, nt, Dc, DI, d0, nd, M):
 '''
 
 SERIES_BLOCK = '''
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@numba.njit(cache=True, _nrt=False, error_model="numpy", fastmath={"contract"})
 def _vpoly(C, off, nx, nX, xv, Xv, k, acc, tmp):
     """acc[:k] = sum C[off + b*nx + a] x^a X^b elementwise (innermost loops over the elements vectorize)."""
     T = type(xv[0])
@@ -659,7 +659,7 @@ def _vpoly(C, off, nx, nX, xv, Xv, k, acc, tmp):
             acc[i] = acc[i] * Xv[i] + tmp[i]
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@numba.njit(cache=True, _nrt=False, error_model="numpy", fastmath={"contract"})
 def _series_block(xs, d, out, start, stop, done, work):
     """The series for xs[start:stop] (scalar delta > 0), vectorized over the elements; done[i - start] tells
     where it is certified (the caller evaluates the other elements with the scalar kernel)."""
@@ -668,17 +668,17 @@ def _series_block(xs, d, out, start, stop, done, work):
     EPS = T(5.960464477539063e-08) if IS32 else T(1.1102230246251565e-16)
     rt = T(RTOL32) if IS32 else T(RTOL64)
     at = T(ATOL32) if IS32 else T(ATOL64)
-    idx = np.empty(256, np.int64)
-    xv = work[0]
-    Xv = work[1]
-    acc = work[2]
-    tmp = work[3]
-    p0 = work[4]
-    s0 = work[5]
-    tot = work[6]
-    asum = work[7]
-    tl = work[8]
-    tp = work[9]
+    idx = _scratch(256, np.int64)
+    xv = work[0:256]
+    Xv = work[256:512]
+    acc = work[512:768]
+    tmp = work[768:1024]
+    p0 = work[1024:1280]
+    s0 = work[1280:1536]
+    tot = work[1536:1792]
+    asum = work[1792:2048]
+    tl = work[2048:2304]
+    tp = work[2304:2560]
     nb = _SB.shape[0]
     d2 = d * d
     for i in range(stop - start):
@@ -940,7 +940,7 @@ def fallback_source(D) -> tuple[str, set]:
     blk.add("h = (b - a) * T(0.5)", 1)
     blk.add("k = T(0.0)", 1)
     blk.add("g = T(0.0)", 1)
-    blk.add("ys = np.empty(15)", 1)
+    blk.add("ys = _scratch(15, np.float64)", 1)
     blk.add("for i in range(8):", 1)
     blk.add("t = c - h * T(_GKX[i])", 2)
     blk.add(f"y1 = _fp(x + side * {ss}) * ({ws})", 2)
@@ -1224,27 +1224,23 @@ def gauss_source(gp, lo, hi) -> tuple[str, set, str, bool]:
     blk.add()
     pr = NumbaPrinter({_T: "t"})
     blk.add(njit())
-    blk.add("def _gauss_prep(delta, n):")
-    blk.add('"""Abscissae S_k = delta t_k^m and weights W_k = w_k g(t_k, delta) (float64)."""', 1)
+    blk.add("def _gauss_prep(delta, n, S, W):")
+    blk.add('"""S[:n], W[:n] = abscissae S_k = delta t_k^m, weights W_k = w_k g(t_k, delta) (float64)."""', 1)
     blk.add("T = type(delta)", 1)
     blk.add("o = _GO[n]", 1)
-    blk.add("S = np.empty(n)", 1)
-    blk.add("W = np.empty(n)", 1)
     blk.add("for k in range(n):", 1)
     blk.add("t = _GT[o + k]", 2)
     blk.add(f"S[k] = {pr.doprint(gp.s_of_t)}", 2)
     blk.add(f"W[k] = _GW[o + k] * ({pr.doprint(gp.g)})", 2)
-    blk.add("return S, W", 1)
     blk.add()
     for bits in (64, 32) if f32 else (64,):
         ft = "np.float32" if bits == 32 else "np.float64"
         blk.add(njit(', fastmath={"contract"}'))
-        blk.add(f"def _gauss_block{'32' if bits == 32 else ''}(xs, out, S, W, d):")
+        blk.add(f"def _gauss_block{'32' if bits == 32 else ''}(xs, out, S, W, n, d):")
         blk.add(f'"""out[i] = sum_k W_k [f\'(x_i + S_k) + f\'(x_i - S_k)] in float{bits}; the limits (or NaN) where x_i is '
                 'not finite"""', 1)
-        blk.add("n = S.shape[0]", 1)
-        blk.add(f"acc = np.empty(256, {ft})", 1)
-        blk.add(f"xb = np.empty(256, {ft})", 1)
+        blk.add(f"acc = _scratch(256, {ft})", 1)
+        blk.add(f"xb = _scratch(256, {ft})", 1)
         blk.add("T = type(d)", 1)
         blk.add("for start in range(0, xs.shape[0], 256):", 1)
         blk.add("m = min(start + 256, xs.shape[0]) - start", 2)
@@ -1311,6 +1307,39 @@ def _store(typingctx, ptr, off, val):
     return types.void(ptr, off, val), codegen
 
 
+def _array_value(context, builder, dt, data, n):
+    """The value of a 1-d C-contiguous array of ``n`` (an LLVM intp) elements of ``dt`` at ``data``, owning no
+    memory (as ``numba.carray`` makes; that one is an overload whose cached code makes a cache hit import
+    Numba's array module, 0.03 s)."""
+    from numba.np.arrayobj import make_array, populate_array  # at compile time only
+    ary = make_array(types.Array(dt, 1, "C"))(context, builder)
+    size = context.get_abi_sizeof(context.get_data_type(dt))
+    populate_array(ary, data=builder.bitcast(data, context.get_data_type(dt).as_pointer()), shape=[n],
+                   strides=[context.get_constant(types.intp, size)], itemsize=size, meminfo=None)
+    return ary._getvalue()
+
+
+@intrinsic
+def _carray(typingctx, ptr, n, ty):
+    """The ``n`` values of type ``ty`` at the raw pointer ``ptr`` as a 1-d array (``numba.carray``)."""
+    def codegen(context, builder, sig, args):
+        return _array_value(context, builder, ty.dtype, args[0], context.cast(builder, args[1], n, types.intp))
+    return types.Array(ty.dtype, 1, "C")(ptr, n, ty), codegen
+
+
+@intrinsic(prefer_literal=True)
+def _scratch(typingctx, n, ty):
+    """An uninitialised 1-d array of ``n`` (a literal) values of type ``ty`` on the caller's stack: scratch
+    space without a heap allocation, so a cache hit needs neither Numba's runtime nor its array module."""
+    if not isinstance(n, types.IntegerLiteral):
+        return None
+
+    def codegen(context, builder, sig, args):
+        data = cgutils.alloca_once(builder, context.get_data_type(ty.dtype), size=n.literal_value)
+        return _array_value(context, builder, ty.dtype, data, context.get_constant(types.intp, n.literal_value))
+    return types.Array(ty.dtype, 1, "C")(n, ty), codegen
+
+
 @intrinsic
 def _nonnull(typingctx, p):
     """Whether the raw pointer ``p`` is not NULL."""
@@ -1346,25 +1375,19 @@ _LOOP_SIG = types.void(types.CPointer(types.voidptr), types.CPointer(types.intp)
 
 
 def _cfunc(fn, sig, tag):
-    """``numba.cfunc(sig, cache=True, error_model="numpy")(fn)``, cached under a name of its own (``tag``),
-    whose cache hit skips Numba's refresh of every compiler registry (0.15 s of imports in a new process; the
-    cached machine code needs only the runtime). A miss compiles as usual (the compiler refreshes itself)."""
+    """``numba.cfunc(sig, cache=True, error_model="numpy", _nrt=False)(fn)``, cached under a name of its own
+    (``tag``), whose cache hit skips Numba's refresh of every compiler registry (0.15 s of imports in a new
+    process). The generated code allocates nothing (scratch arrays live on the stack: ``_scratch``), so it is
+    compiled without Numba's runtime and its cached machine code needs none (initialising it: 0.02 s)."""
     fn.__qualname__ = f"{fn.__qualname__}_{tag}"
     try:
         from numba.core import sigutils
         from numba.core.ccallback import CFunc
-        from numba.core.runtime import nrt
-        cf = CFunc(fn, sigutils.normalize_signature(sig), locals={}, options={"error_model": "numpy"})
+        cf = CFunc(fn, sigutils.normalize_signature(sig), locals={}, options={"error_model": "numpy", "_nrt": False})
         cf.enable_caching()
-        load = cf._cache._load_overload
+        cf._cache.load_overload = cf._cache._load_overload  # the public one refreshes the registries first
     except (ImportError, AttributeError, TypeError):  # pragma: no cover - other Numba versions
-        return numba.cfunc(sig, cache=True, error_model="numpy")(fn)
-
-    def quick_load(sig, ctx):
-        nrt.rtsys.initialize(ctx)
-        return load(sig, ctx)
-
-    cf._cache.load_overload = quick_load
+        return numba.cfunc(sig, cache=True, error_model="numpy", _nrt=False)(fn)
     cf.compile()
     return cf
 
@@ -1379,8 +1402,8 @@ def _make_loop(dtype):
         sd = steps[1]
         so = steps[2]
         if sx == size and so == size and sd == 0:
-            xs = numba.carray(args[0], (n,), dtype=dtype)
-            out = numba.carray(args[2], (n,), dtype=dtype)
+            xs = _carray(args[0], n, dtype)
+            out = _carray(args[2], n, dtype)
             d = _load(args[1], 0, dtype)
             #FASTLOOP
             for i in range(n):
@@ -1446,12 +1469,14 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
             gblock = ("            if d > 0 and d < np.inf:\n"
                       "                gn = _gauss_order(d)\n"
                       "                if gn > 0:\n"
-                      "                    S, W = _gauss_prep(np.float64(d), gn)\n"
+                      f"                    S = _scratch({gauss.NMAX}, np.float64)\n"
+                      f"                    W = _scratch({gauss.NMAX}, np.float64)\n"
+                      "                    _gauss_prep(np.float64(d), gn, S, W)\n"
                       + ("                    if size == 4:  # a constant: Numba compiles one branch\n"
-                         "                        _gauss_block32(xs, out, S, W, d)\n"
+                         "                        _gauss_block32(xs, out, S, W, gn, d)\n"
                          "                    else:\n"
-                         "                        _gauss_block(xs, out, S, W, d)\n" if f32 else
-                         "                    _gauss_block(xs, out, S, W, d)\n") +
+                         "                        _gauss_block(xs, out, S, W, gn, d)\n" if f32 else
+                         "                    _gauss_block(xs, out, S, W, gn, d)\n") +
                       "                    return\n")
     if vectorize_series and gen.has_series and not gen.fast:
         gen.source += "\n" + SERIES_BLOCK
@@ -1470,8 +1495,8 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
     loops = LOOPS.replace("            #FASTLOOP\n", gblock + "            #FASTLOOP\n")
     if vectorize_series and gen.has_series and not gen.fast:
         loops = loops.replace("            #FASTLOOP\n", "            if d > 0 and d < np.inf:\n"
-                              "                done = np.zeros(256, np.bool_)\n"
-                              "                work = np.empty((10, 256), dtype)\n"
+                              "                done = _scratch(256, np.bool_)\n"
+                              "                work = _scratch(2560, dtype)\n"
                               "                for start in range(0, n, 256):\n"
                               "                    stop = min(start + 256, n)\n"
                               "                    _series_block(xs, d, out, start, stop, done, work)\n"

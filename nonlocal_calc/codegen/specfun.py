@@ -96,13 +96,13 @@ def _li_source(s: int) -> str:
     harm = sum(Fraction(1, k) for k in range(1, s))
     zeta_s = mpmath.zeta(s)
     return f'''
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)
 def _lis_core{s}(w):
     T = type(w)
     return {_horner(c, "w")}
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)
 def _li{s}_negexp(u):
     """Li_{s}(-exp(u)) for any real u."""
     T = type(u)
@@ -112,7 +112,7 @@ def _li{s}_negexp(u):
     return v + {_horner(p, "u")}
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)
 def _li{s}(x):
     """The real polylogarithm Li_{s}(x) for x <= 1 (NaN for x > 1)."""
     T = type(x)
@@ -130,7 +130,7 @@ def _li{s}(x):
 
 
 _LOG1PEXP = '''
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)
 def _log1pexp(u):
     """log(1 + exp(u)) without overflow."""
     T = type(u)
@@ -140,7 +140,7 @@ def _log1pexp(u):
 '''
 
 _ERFI = '''
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)
 def _erfi(x):
     """The imaginary error function erfi(x) = -i erf(ix), real x."""
     T = type(x)
@@ -177,7 +177,7 @@ def _erfi(x):
 
 
 _VMATH = '''
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@numba.njit(cache=True, _nrt=False, error_model="numpy", fastmath={"contract"})
 def _vexp64(x):
     """exp(x), float64, branch-free (vectorizes): Cody-Waite reduction, degree-13 Taylor, scale by 2^k in two steps."""
     xc = min(max(x, -746.0), 710.0)
@@ -195,7 +195,7 @@ def _vexp64(x):
     return x if x != x else v
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@numba.njit(cache=True, _nrt=False, error_model="numpy", fastmath={"contract"})
 def _vexp32(x):
     """exp(x), float32, branch-free: degree-7 Taylor after Cody-Waite reduction."""
     xc = min(max(x, np.float32(-104.0)), np.float32(89.0))
@@ -212,7 +212,7 @@ def _vexp32(x):
     return x if x != x else v
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@numba.njit(cache=True, _nrt=False, error_model="numpy", fastmath={"contract"})
 def _vlog64(v):
     """log(v), float64, branch-free: v = m 2^e with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh((m-1)/(m+1))."""
     tiny = v < 2.2250738585072014e-308
@@ -237,7 +237,7 @@ def _vlog64(v):
     return r
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@numba.njit(cache=True, _nrt=False, error_model="numpy", fastmath={"contract"})
 def _vlog32(v):
     """log(v), float32, branch-free."""
     tiny = v < np.float32(1.1754944e-38)
@@ -261,7 +261,7 @@ def _vlog32(v):
     return r
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@numba.njit(cache=True, _nrt=False, error_model="numpy", fastmath={"contract"})
 def _vexp(x):
     T = type(x)
     if T(1.0) + T(1e-08) == T(1.0):
@@ -269,7 +269,7 @@ def _vexp(x):
     return T(_vexp64(np.float64(x)))
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@numba.njit(cache=True, _nrt=False, error_model="numpy", fastmath={"contract"})
 def _vlog(x):
     T = type(x)
     if T(1.0) + T(1e-08) == T(1.0):
@@ -277,7 +277,7 @@ def _vlog(x):
     return T(_vlog64(np.float64(x)))
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@numba.njit(cache=True, _nrt=False, error_model="numpy", fastmath={"contract"})
 def _vlog1p(u):
     """log(1 + u) = log(v) + (u - (v - 1))/v with v = 1 + u rounded (the correction restores the lost bits)."""
     T = type(u)
