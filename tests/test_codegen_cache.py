@@ -43,6 +43,26 @@ def test_new_process_loads_from_cache_without_compiling():
     assert len(res["hits"]) == 2 and all(h > 0 for h in res["hits"]), res  # both loops came from Numba's cache: nothing was compiled
 
 
+def test_cache_hit_needs_neither_numba_runtime_nor_array_module():
+    # a pair whose loops use scratch arrays (Gauss-Legendre loop, quadrature, series): they live on the stack,
+    # so the loaded machine code calls no Numba runtime (NRT) and its environments need no numba.np.arrayobj
+    D = nlc.derive("silu", "sign")
+    x = np.array([-1.0, 0.0, 0.03, 2.0, np.inf])
+    want = [make_ufunc(D)(x, 0.1).tolist(), make_ufunc(D)(x.astype(np.float32), np.float32(0.1)).tolist()]
+    res = _child("""
+        import json, sys
+        import numpy as np
+        import nonlocal_calc as nlc
+        from numba.core.runtime import nrt
+        u = nlc.derive("silu", "sign").ufunc()
+        x = np.array([-1.0, 0.0, 0.03, 2.0, np.inf])
+        print(json.dumps({"arrayobj": "numba.np.arrayobj" in sys.modules, "nrt": nrt.rtsys._init,
+                          "v": [u(x, 0.1).tolist(), u(x.astype(np.float32), np.float32(0.1)).tolist()]}))
+    """)
+    assert res["v"] == want
+    assert not res["arrayobj"] and not res["nrt"], res
+
+
 def test_corrupted_module_is_rebuilt_with_a_warning():
     D = nlc.derive("leaky_relu", "sign")
     make_ufunc(D)
