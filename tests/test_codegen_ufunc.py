@@ -59,6 +59,21 @@ def test_special_values_smooth():
     assert s(np.inf, 2.0) == 1.0 and s(-np.inf, 2.0) == 0.0 and s(1e300, 0.5) == 1.0
 
 
+def test_limits_at_infinity_agree_with_sympy_limit():
+    """The limits at +-inf (taken by substitution where SymPy's value there is a finite number) are Gruntz's."""
+    import sympy as sp
+
+    from nonlocal_calc.codegen.build import _pieces, limits
+
+    for act in nlc.activations.names():
+        D = nlc.derive(act, "power(2)")
+        pieces, _ = _pieces(D)
+        want = [sp.limit(sp.diff(p, nlc.x), nlc.x, end) * D.kernel.moment(1)
+                for p, end in ((pieces[0], -sp.oo), (pieces[-1], sp.oo))]
+        for got, w in zip(limits(D), want):
+            assert sp.simplify(got - w) == 0, (act, got, w)
+
+
 @pytest.mark.parametrize("act,ker", [("relu", "sign"), ("logistic", "sign"), ("leaky_relu", "sign")])
 def test_special_values_in_arrays_raise_no_warning(act, ker):
     """The vectorized loop (a scalar delta) gives NaN and the limits for non-finite x without FP warnings."""

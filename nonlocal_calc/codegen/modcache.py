@@ -10,7 +10,8 @@ A freshly written module that sets ``_PARALLEL_BUILD = True`` compiles its two u
 processes at once (on a machine with more than one core): a helper process imports it with
 ``_BUILD = {"only": "float32"}`` and compiles the float32 loop into Numba's cache, while this process
 compiles the float64 loop, waits for the helper and then loads the float32 loop from that cache. If the
-helper fails, this process compiles the loop itself.
+helper fails, this process compiles the loop itself. The helper is started before the module is
+generated (its start-up overlaps with that) and exits if the module turns out not to want it.
 
 >>> import os, tempfile
 >>> os.environ["NONLOCAL_CALC_CACHE"] = tempfile.mkdtemp()
@@ -70,9 +71,12 @@ def check_file(path: Path, key: str) -> str | None:
     return None
 
 
-#: The helper process of a parallel build: import the module so that it compiles only its float32 loop.
+#: The helper process of a parallel build. Started before the module is generated, so that its start-up (Python,
+#: Numba, the generated modules the new one imports: 0.3-0.5 s) overlaps with that; then it reads one line,
+#: "path name" (import that module so that it compiles only its float32 loop) or nothing (exit).
 _HELPER = """
 import importlib.util, sys
+import numba  # noqa: F401
 
 def load(path, name, build=None):
     spec = importlib.util.spec_from_file_location(name, path)
@@ -83,9 +87,11 @@ def load(path, name, build=None):
     spec.loader.exec_module(mod)
 
 args = sys.argv[1:]
-for i in range(2, len(args), 2):  # the generated modules it imports first
+for i in range(0, len(args), 2):  # the generated modules it imports first
     load(args[i], args[i + 1])
-load(args[0], args[1], {"only": "float32"})
+job = sys.stdin.readline().split()
+if job:
+    load(job[0], job[1], {"only": "float32"})
 """
 #: How long the builder waits for its helper before compiling the float32 loop itself.
 HELPER_TIMEOUT = 600.0
@@ -98,16 +104,36 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _import(path: Path, name: str, body: str | None = None, needs: tuple[ModuleType, ...] = ()) -> ModuleType:
-    """Import the module file; ``body``: its just-written source, which may ask for a parallel build."""
+def _start_helper(needs: tuple[ModuleType, ...]) -> subprocess.Popen | None:
+    """The helper process of a parallel build (see ``_HELPER``), or ``None`` on a single core."""
+    if _cores() < 2:
+        return None
+    pre = [a for m in needs for a in (m.__file__, m.__name__)]
+    return subprocess.Popen([sys.executable, "-c", _HELPER, *pre], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, text=True)
+
+
+def _stop(helper: subprocess.Popen | None) -> None:
+    if helper is not None and helper.poll() is None:
+        helper.kill()
+        helper.wait()
+
+
+def _import(path: Path, name: str, body: str | None = None, needs: tuple[ModuleType, ...] = (),
+            helper: subprocess.Popen | None = None) -> ModuleType:
+    """Import the module file; ``body``: its just-written source, which may ask for a parallel build (by the
+    ``helper`` process if one was started, else by a new one)."""
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
-    helper = None
-    if body is not None and "\n_PARALLEL_BUILD = True\n" in body and _cores() > 1:
-        pre = [a for m in needs for a in (m.__file__, m.__name__)]
-        helper = subprocess.Popen([sys.executable, "-c", _HELPER, str(path), name, *pre],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if body is not None and "\n_PARALLEL_BUILD = True\n" in body:
+        helper = helper or _start_helper(needs)
+    elif helper is not None:
+        helper.stdin.close()  # nothing to do: it exits
+        helper = None
+    if helper is not None:
+        helper.stdin.write(f"{path} {name}\n")
+        helper.stdin.close()
 
         def between() -> None:
             try:
@@ -122,9 +148,7 @@ def _import(path: Path, name: str, body: str | None = None, needs: tuple[ModuleT
         sys.modules.pop(name, None)
         raise
     finally:
-        if helper is not None and helper.poll() is None:
-            helper.kill()
-            helper.wait()
+        _stop(helper)
     return mod
 
 
@@ -149,13 +173,19 @@ def load_module(body: str | None, key: str, build=None, needs: tuple[ModuleType,
         warnings.warn(f"generated module {path} is corrupted: {problem}; rebuilding it", CorruptedModuleWarning,
                       stacklevel=3)
         _clear_numba_cache(path)
+    helper = None
     if body is None:
-        body = build()
+        helper = _start_helper(needs)  # its start-up overlaps with the code generation
+        try:
+            body = build()
+        except BaseException:
+            _stop(helper)
+            raise
     write_atomic(path, with_header(body, key))
     # its bytecode too, even under PYTHONDONTWRITEBYTECODE: compiling the source on every load costs 0.01 s
     py_compile.compile(str(path), doraise=False)
     importlib.invalidate_caches()
-    return _import(path, name, body, needs)
+    return _import(path, name, body, needs, helper)
 
 
 @contextmanager
