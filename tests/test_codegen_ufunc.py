@@ -159,3 +159,16 @@ def test_gauss_loop_used_and_accurate(act, ker):
             np.testing.assert_array_equal(u(spec, dt(d))[:3], want)
     for name, w in measure_kernel(D, u, deltas=deltas).items():  # the ufunc alone: the Gauss loop
         assert w.ok and w.points >= 100, (name, w)
+
+
+def test_gauss_plan_is_deterministic_and_leaves_warning_filters_alone():
+    """The plan's two searches run in two threads: same tables every time, and the process's warning filters
+    untouched (warnings.catch_warnings is not thread-safe, so only the calling thread uses it)."""
+    from nonlocal_calc.codegen import build, gauss
+
+    D = nlc.derive("tanh", "power(2)")
+    before = list(warnings.filters)
+    plans = [gauss.plan(D, *build._weight_in_t(*build._rho_parts(D))) for _ in range(2)]
+    assert warnings.filters == before
+    assert plans[0].table == plans[1].table and plans[0].table32 == plans[1].table32
+    assert any(plans[0].table) and any(plans[0].table32)

@@ -22,7 +22,9 @@ could lose the last bits).
 from __future__ import annotations
 
 import math
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 
@@ -121,9 +123,8 @@ def _np_fun(expr, var):
     else:
         f = sp.lambdify(var, expr, mods)
 
-    def call(*a):
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+    def call(*a):  # (warnings: silenced by the caller, warnings.catch_warnings is not thread-safe)
+        with np.errstate(all="ignore"):
             return np.asarray(f(*a), dtype=np.longdouble)
     return call
 
@@ -209,9 +210,11 @@ def plan(D, g: sp.Expr, s_of_t: sp.Expr) -> GaussPlan | None:
         err = np.abs(q - ref)[ok]
         return bool(np.all(err <= rtol * np.abs(ref[ok]) + NOISE * l1[ok] + TINY))
 
-    def search(rtol):
+    def search(rtol, stop=None):
         out, n = [], 1
         for e in range(EMIN, EMAX + 1):
+            if stop is not None and stop.is_set():
+                return []
             steps = 0
             while not passes(n, e, rtol):
                 n, steps = n + 1, steps + 1
@@ -222,8 +225,16 @@ def plan(D, g: sp.Expr, s_of_t: sp.Expr) -> GaussPlan | None:
             out.append(n + MARGIN)
         return out
 
-    table32 = search(RTOL32)
-    table = search(RTOL) if any(table32) else [0] * len(table32)
+    # the two searches in two threads (NumPy releases the GIL in its loops; they share the memo): the float64
+    # table is needed only if the float32 one is not all zeros, but computing it alongside halves the wait
+    stop = threading.Event()
+    with ThreadPoolExecutor(1) as pool, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        later = pool.submit(search, RTOL, stop)
+        table32 = search(RTOL32)
+        if not any(table32):
+            stop.set()
+        table = later.result() if any(table32) else [0] * len(table32)
     if not any(table) and not any(table32):
         return None
     for nn in set(table + table32) - {0}:
