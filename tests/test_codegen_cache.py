@@ -186,3 +186,13 @@ def test_parallel_build_float32_retry_through_the_float64_loop():
     for d in ds:  # element-wise (strided x, or delta an array) and the contiguous loop (maybe Gauss-Legendre)
         for u in (mod.ufunc(X[::2], d), mod.ufunc(xs, np.full(xs.shape, d))):
             np.testing.assert_allclose(u, mod.ufunc(xs, d), rtol=3e-6, atol=1e-7)
+
+
+def test_runtime_calls_are_the_calls_not_the_definitions():
+    """The hint sent to the helper of a build (the runtime functions a kernel calls) leaves out the functions
+    that are only defined (and call each other) in the source."""
+    from nonlocal_calc.codegen.build import runtime_calls, runtime_source
+
+    rt = runtime_source()
+    assert runtime_calls(rt) == set()
+    assert runtime_calls(rt + "\n\ndef k(x):\n    return _li3_negexp(x) + _log1pexp(x)\n") == {"_li3_negexp", "_log1pexp"}

@@ -80,9 +80,13 @@ def _load(D, target: str, vectorize_series: bool):
     rt = _runtime()
 
     def build():
-        from .build import module_source, use_runtime  # not needed (nor imported) when the module is in the cache
+        from .build import module_source, runtime_calls, use_runtime  # not imported when the module is cached
 
-        src, gen = module_source(D, name, "", parallel=(target == "parallel"), vectorize_series=vectorize_series)
+        def kernel_written(src: str) -> None:  # the helper compiles the runtime functions it calls meanwhile
+            modcache.warm(rt, runtime_calls(src))
+
+        src, gen = module_source(D, name, "", parallel=(target == "parallel"), vectorize_series=vectorize_series,
+                                 on_kernel=kernel_written)
         return use_runtime(src.replace('""""""', f'"""{_doc(D, gen.notes)}"""', 1), rt.__name__)
 
     return modcache.load_module(None, key, build, needs=(rt,))

@@ -1470,11 +1470,14 @@ ufunc_parallel = numba.vectorize(["float32(float32, float32)", "float64(float64,
 '''
 
 
-def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_series: bool = False
-                  ) -> tuple[str, Generated]:
-    """The complete module: imports, helpers, kernel, ufunc loops, the ufunc itself."""
+def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_series: bool = False,
+                  on_kernel=None) -> tuple[str, Generated]:
+    """The complete module: imports, helpers, kernel, ufunc loops, the ufunc itself. ``on_kernel(source)``, if
+    given, is called with the kernel's source as soon as it is known (before the Gauss-Legendre plan)."""
     lims = limits(D)
     gen = kernel_source(D, lims)
+    if on_kernel is not None:
+        on_kernel(gen.source)
     gblock = ""
     if not gen.fast:
         from . import gauss
@@ -1574,6 +1577,17 @@ def _defs(src: str) -> dict[str, tuple[int, int]]:
 @cache
 def _runtime_names() -> frozenset[str]:
     return frozenset(_defs(runtime_source()))
+
+
+def runtime_calls(src: str) -> set[str]:
+    """The functions of :func:`runtime_source` that ``src`` calls outside their own definitions."""
+    shared = _runtime_names()
+    lines = src.splitlines()
+    for fname, (a, b) in _defs(src).items():
+        if fname in shared:
+            lines[a - 1:b] = [""] * (b - a + 1)
+    rest = "\n".join(lines)
+    return {n for n in shared if re.search(rf"\b{n}\(", rest)}
 
 
 def use_runtime(src: str, runtime: str) -> str:

@@ -72,10 +72,12 @@ def check_file(path: Path, key: str) -> str | None:
 
 
 #: The helper process of a parallel build. Started before the module is generated, so that its start-up (Python,
-#: Numba, the generated modules the new one imports: 0.3-0.5 s) overlaps with that; then it reads one line,
-#: "path name" (import that module so that it compiles only its float32 loop) or nothing (exit).
+#: Numba, the generated modules the new one imports: 0.3-0.5 s) overlaps with that; then it reads lines:
+#: "warm module name..." (compile those one-argument functions of an imported module for float64 and float32
+#: into Numba's cache while it waits, see :func:`warm`), then "path name" (import that module so that it
+#: compiles only its float32 loop) or nothing (exit).
 _HELPER = """
-import importlib.util, sys
+import importlib.util, select, sys
 import numba  # noqa: F401
 
 def load(path, name, build=None):
@@ -86,10 +88,27 @@ def load(path, name, build=None):
         mod._BUILD = build
     spec.loader.exec_module(mod)
 
+def job_waiting():
+    try:
+        return bool(select.select([sys.stdin], [], [], 0)[0])
+    except (OSError, ValueError):  # cannot tell (not a pipe that select takes): stop warming
+        return True
+
 args = sys.argv[1:]
 for i in range(0, len(args), 2):  # the generated modules it imports first
     load(args[i], args[i + 1])
 job = sys.stdin.readline().split()
+while job[:1] == ["warm"]:
+    for fname in job[2:]:
+        fn = getattr(sys.modules[job[1]], fname)
+        for ty in (numba.float64, numba.float32) if fn.py_func.__code__.co_argcount == 1 else ():
+            if job_waiting():
+                break
+            try:
+                fn.compile((ty,))
+            except Exception:  # noqa: BLE001 - a hint only
+                pass
+    job = sys.stdin.readline().split()
 if job:
     load(job[0], job[1], {"only": "float32"})
 """
@@ -111,6 +130,24 @@ def _start_helper(needs: tuple[ModuleType, ...]) -> subprocess.Popen | None:
     pre = [a for m in needs for a in (m.__file__, m.__name__)]
     return subprocess.Popen([sys.executable, "-c", _HELPER, *pre], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, text=True)
+
+
+#: The helper of the build in progress in this process (hints of :func:`warm` go to it).
+_BUILDING: list[subprocess.Popen | None] = [None]
+
+
+def warm(module: ModuleType, names) -> None:
+    """Ask the helper of the build in progress, if any, to compile ``module``'s one-argument functions ``names``
+    for float64 and float32 now, while this process is still generating code: the compile then finds them in
+    Numba's cache (the first pair of a new cache otherwise compiles the shared runtime's functions it calls,
+    0.15-0.3 s each and per dtype, on the way)."""
+    helper = _BUILDING[0]
+    if helper is not None and names and helper.poll() is None:
+        try:
+            helper.stdin.write(f"warm {module.__name__} {' '.join(sorted(names))}\n")
+            helper.stdin.flush()
+        except OSError:  # pragma: no cover - the helper died: the build goes on without it
+            pass
 
 
 def _stop(helper: subprocess.Popen | None) -> None:
@@ -175,12 +212,15 @@ def load_module(body: str | None, key: str, build=None, needs: tuple[ModuleType,
         _clear_numba_cache(path)
     helper = None
     if body is None:
-        helper = _start_helper(needs)  # its start-up overlaps with the code generation
+        helper = _start_helper(needs) if needs else None  # (a module importing others: a pair's)
+        _BUILDING[0] = helper
         try:
             body = build()
         except BaseException:
             _stop(helper)
             raise
+        finally:
+            _BUILDING[0] = None
     write_atomic(path, with_header(body, key))
     # its bytecode too, even under PYTHONDONTWRITEBYTECODE: compiling the source on every load costs 0.01 s
     py_compile.compile(str(path), doraise=False)
