@@ -1020,6 +1020,40 @@ class Generated:
     fast: bool = False
 
 
+#: The per-element kernels of the ufunc loops when the kernel has checked paths: one function per loop dtype, so
+#: that the float32 loop does not compile the float64 paths (a third of its build).
+KLOOPS_CHECKED = f'''{njit()}
+def _kloop32(x, delta, p):
+    """kernel() for the float32 ufunc loop: a value the float32 checks reject is computed by the float64 loop
+    at the address p (so this loop does not compile the float64 paths again)."""
+    v, ok = _kfirst(x, delta, np.float32(RTOL32), np.float32(ATOL32))
+    if ok:
+        return v
+    return np.float32(_call64(p, np.float64(x), np.float64(delta)))
+
+
+{njit()}
+def _kloop64(x, delta, p):
+    """kernel() for the float64 ufunc loop. p is NULL for float64 data, not NULL for a value handed over by the
+    float32 loop: the float32 target suffices."""
+    loose = _nonnull(p)
+    RT = RTOL32 if loose else RTOL64
+    v, ok = _kfirst(x, delta, RT, ATOL32 if loose else ATOL64)
+    if ok:
+        return v
+    return _fallback(x, delta, RT)
+'''
+#: The same without checked paths: both loops call kernel() (p unused: no float64 retry).
+KLOOPS_PLAIN = f'''{njit()}
+def _kloop64(x, delta, p):
+    """kernel() for the ufunc loops (p unused: no float64 retry)."""
+    return kernel(x, delta)
+
+
+_kloop32 = _kloop64
+'''
+
+
 def kernel_source(D, lims: tuple[sp.Expr, sp.Expr] | None = None) -> Generated:
     """Source of all the njit functions for D; the entry point is ``kernel(x, delta)``. ``lims``: the
     :func:`limits` of D if known."""
@@ -1138,36 +1172,7 @@ def kernel_source(D, lims: tuple[sp.Expr, sp.Expr] | None = None) -> Generated:
         k.add("return T(_fallback(np.float64(x), np.float64(delta), RTOL32 if IS32 else RTOL64))", 1)
     k.add()
     k.add()
-    # one function per loop dtype: the float32 loop must not compile the float64 paths (a third of its build)
-    if core:
-        k.add(njit())
-        k.add("def _kloop32(x, delta, p):")
-        k.add('"""kernel() for the float32 ufunc loop: a value the float32 checks reject is computed by the float64 '
-              'loop\n    at the address p (so this loop does not compile the float64 paths again)."""', 1)
-        k.add("v, ok = _kfirst(x, delta, np.float32(RTOL32), np.float32(ATOL32))", 1)
-        k.add("if ok:", 1)
-        k.add("return v", 2)
-        k.add("return np.float32(_call64(p, np.float64(x), np.float64(delta)))", 1)
-        k.add()
-        k.add()
-        k.add(njit())
-        k.add("def _kloop64(x, delta, p):")
-        k.add('"""kernel() for the float64 ufunc loop. p is NULL for float64 data, not NULL for a value handed over by '
-              'the\n    float32 loop: the float32 target suffices."""', 1)
-        k.add("loose = _nonnull(p)", 1)
-        k.add("RT = RTOL32 if loose else RTOL64", 1)
-        k.add("v, ok = _kfirst(x, delta, RT, ATOL32 if loose else ATOL64)", 1)
-        k.add("if ok:", 1)
-        k.add("return v", 2)
-        k.add("return _fallback(x, delta, RT)", 1)
-    else:
-        k.add(njit())
-        k.add("def _kloop64(x, delta, p):")
-        k.add('"""kernel() for the ufunc loops (p unused: no float64 retry)."""', 1)
-        k.add("return kernel(x, delta)", 1)
-        k.add()
-        k.add()
-        k.add("_kloop32 = _kloop64")
+    k.lines += (KLOOPS_CHECKED if core else KLOOPS_PLAIN).splitlines()
     parts.append(k.text())
     # a branch-light variant for delta > 0 finite when no cell needs a check: the ufunc loop vectorizes it
     if fast:

@@ -133,15 +133,15 @@ def _start_helper(needs: tuple[ModuleType, ...]) -> subprocess.Popen | None:
 
 
 #: The helper of the build in progress in this process (hints of :func:`warm` go to it).
-_BUILDING: list[subprocess.Popen | None] = [None]
+_building: subprocess.Popen | None = None
 
 
-def warm(module: ModuleType, names) -> None:
+def warm(module: ModuleType, names: set[str]) -> None:
     """Ask the helper of the build in progress, if any, to compile ``module``'s one-argument functions ``names``
     for float64 and float32 now, while this process is still generating code: the compile then finds them in
     Numba's cache (the first pair of a new cache otherwise compiles the shared runtime's functions it calls,
     0.15-0.3 s each and per dtype, on the way)."""
-    helper = _BUILDING[0]
+    helper = _building
     if helper is not None and names and helper.poll() is None:
         try:
             helper.stdin.write(f"warm {module.__name__} {' '.join(sorted(names))}\n")
@@ -163,14 +163,14 @@ def _import(path: Path, name: str, body: str | None = None, needs: tuple[ModuleT
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
-    if body is not None and "\n_PARALLEL_BUILD = True\n" in body:
-        helper = helper or _start_helper(needs)
-    elif helper is not None:
-        helper.stdin.close()  # nothing to do: it exits
-        helper = None
+    parallel = body is not None and "\n_PARALLEL_BUILD = True\n" in body
+    if parallel and helper is None:
+        helper = _start_helper(needs)
     if helper is not None:
-        helper.stdin.write(f"{path} {name}\n")
-        helper.stdin.close()
+        if parallel:
+            helper.stdin.write(f"{path} {name}\n")
+        helper.stdin.close()  # without a job it exits (reaped below)
+    if parallel and helper is not None:
 
         def between() -> None:
             try:
@@ -210,17 +210,18 @@ def load_module(body: str | None, key: str, build=None, needs: tuple[ModuleType,
         warnings.warn(f"generated module {path} is corrupted: {problem}; rebuilding it", CorruptedModuleWarning,
                       stacklevel=3)
         _clear_numba_cache(path)
+    global _building
     helper = None
     if body is None:
         helper = _start_helper(needs) if needs else None  # (a module importing others: a pair's)
-        _BUILDING[0] = helper
+        _building = helper
         try:
             body = build()
         except BaseException:
             _stop(helper)
             raise
         finally:
-            _BUILDING[0] = None
+            _building = None
     write_atomic(path, with_header(body, key))
     # its bytecode too, even under PYTHONDONTWRITEBYTECODE: compiling the source on every load costs 0.01 s
     py_compile.compile(str(path), doraise=False)
@@ -232,7 +233,7 @@ def load_module(body: str | None, key: str, build=None, needs: tuple[ModuleType,
 def gc_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off for a while. Importing Numba and loading a module create many
     long-lived objects, and the collections they trigger walk the whole heap (SymPy's too) for nothing:
-    0.04-0.07 s of a 0.25 s cache hit in a new process."""
+    0.04-0.06 s of a 0.25 s cache hit in a new process."""
     was = gc.isenabled()
     gc.disable()
     try:
