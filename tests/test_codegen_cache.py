@@ -196,3 +196,21 @@ def test_runtime_calls_are_the_calls_not_the_definitions():
     rt = runtime_source()
     assert runtime_calls(rt) == set()
     assert runtime_calls(rt + "\n\ndef k(x):\n    return _li3_negexp(x) + _log1pexp(x)\n") == {"_li3_negexp", "_log1pexp"}
+
+
+def test_warm_types_are_the_signatures_the_modules_call():
+    """The build's helper compiles the shared runtime's multi-argument functions ahead with the types of
+    ``_warm_types``: they must be the types the generated modules call them with, for both dtypes."""
+    import numba
+
+    from nonlocal_calc.codegen import _module
+
+    mod = _module(nlc.derive("tanh", "power(2)"))  # a kernel with the moment series
+    # a fresh compile of the checks (the module's own may come from Numba's cache, which types no callee)
+    first = numba.njit(_nrt=False, error_model="numpy")(mod._kfirst.py_func)
+    for ty in (np.float32, np.float64):
+        v, _ = first(ty(0.3), ty(1e-3), ty(mod.RTOL32), ty(mod.ATOL32))
+        assert abs(v - 1.0 / np.cosh(0.3) ** 2) < 1e-5
+    rt = sys.modules[mod._series_eval.py_func.__module__]
+    for ty in (numba.float64, numba.float32):
+        assert rt._warm_types("_series_eval", ty) in mod._series_eval.overloads

@@ -881,7 +881,9 @@ def series_source(D, terms: int = SERIES_TERMS):
             else:
                 body += ["else:"] + ["    " + ln for ln in inner]
         lines += pre + (["    " + ln for ln in body] if pre else body)
-    lines.append(f"v, e = _series_eval(x, delta, X, _SP, _SPI, r0, {terms}, _SD, _SDI, d0, nd, _SM)")
+    # int64, never a literal, for the counts: the same signature in every module (see RUNTIME_WARM)
+    lines.append(f"v, e = _series_eval(x, delta, X, _SP, _SPI, np.int64(r0), np.int64({terms}), _SD, _SDI, "
+                 "np.int64(d0), np.int64(nd), _SM)")
     glob = [f"_SM = {_arr(mcoef, 'f')}", f"_SP = {_arr(P, 'f')}", f"_SPI = {_arr(PI, 'i')}",
             f"_SD = {_arr(Dc or [0.0], 'f')}", f"_SDI = {_arr(DI, 'i')}", f"_SPI_NT = {terms}",
             f"_SG = {_arr(groups, 'i')}", f"_SB = {_arr([float(b) for b in bps] or [], 'f')}"]
@@ -1018,40 +1020,34 @@ class Generated:
     has_fallback: bool = False
     has_series: bool = False
     fast: bool = False
+    core: bool = False  # _kfirst defined: special values and checked paths, (value, accepted)
 
 
-#: The per-element kernels of the ufunc loops when the kernel has checked paths: one function per loop dtype, so
-#: that the float32 loop does not compile the float64 paths (a third of its build).
-KLOOPS_CHECKED = f'''{njit()}
-def _kloop32(x, delta, p):
-    """kernel() for the float32 ufunc loop: a value the float32 checks reject is computed by the float64 loop
-    at the address p (so this loop does not compile the float64 paths again)."""
-    v, ok = _kfirst(x, delta, np.float32(RTOL32), np.float32(ATOL32))
-    if ok:
-        return v
-    return np.float32(_call64(p, np.float64(x), np.float64(delta)))
+#: What the ufunc loops compute per element ``{x}`` with horizon ``{d}`` (result in ``v``), printed into the loops
+#: themselves rather than called: Numba links a callee's code into its caller and LLVM optimizes and emits the
+#: linked code again at every level of calls (each level removed: 0.1-0.3 s of a build).
+ELEM_CHECKED = """\
+v, ok = _kfirst({x}, {d}, RT, AT)
+if not ok:
+    if size == 4:  # a constant: Numba compiles one branch
+        v = np.float32(_call64(data, np.float64({x}), np.float64({d})))
+    else:
+        v = _fallback({x}, {d}, RT)
+"""
+#: The tolerances of the checked loops: data is NULL for float64 data, not NULL for a value handed over by the
+#: float32 loop (through ``_call64``), whose target then suffices.
+TOL_CHECKED = """\
+loose = size == 4 or _nonnull(data)
+RT = dtype(RTOL32 if loose else RTOL64)
+AT = dtype(ATOL32 if loose else ATOL64)
+"""
+#: Without checked paths both loops call kernel() (no float64 retry).
+ELEM_PLAIN = "v = kernel({x}, {d})\n"
 
 
-{njit()}
-def _kloop64(x, delta, p):
-    """kernel() for the float64 ufunc loop. p is NULL for float64 data, not NULL for a value handed over by the
-    float32 loop: the float32 target suffices."""
-    loose = _nonnull(p)
-    RT = RTOL32 if loose else RTOL64
-    v, ok = _kfirst(x, delta, RT, ATOL32 if loose else ATOL64)
-    if ok:
-        return v
-    return _fallback(x, delta, RT)
-'''
-#: The same without checked paths: both loops call kernel() (p unused: no float64 retry).
-KLOOPS_PLAIN = f'''{njit()}
-def _kloop64(x, delta, p):
-    """kernel() for the ufunc loops (p unused: no float64 retry)."""
-    return kernel(x, delta)
-
-
-_kloop32 = _kloop64
-'''
+def _elem(core: bool, x: str, d: str, ind: int) -> str:
+    """The per-element lines of the ufunc loops (see :data:`ELEM_CHECKED`), indented by ``ind`` levels."""
+    return textwrap.indent((ELEM_CHECKED if core else ELEM_PLAIN).format(x=x, d=d), "    " * ind)
 
 
 def kernel_source(D, lims: tuple[sp.Expr, sp.Expr] | None = None) -> Generated:
@@ -1105,17 +1101,6 @@ def kernel_source(D, lims: tuple[sp.Expr, sp.Expr] | None = None) -> Generated:
         k.add(f"return {pr.doprint(lo) if lo is not sp.nan else 'T(math.nan)'}{done}", 2)
 
     k = Block()
-    if core:
-        # special values and the checked paths in the type of x, shared by kernel() and the ufunc loops
-        k.add(njit())
-        k.add("def _kfirst(x, delta, RT, AT):")
-        k.add('"""(value, accepted) in the type of x: the special values, then the checked paths (tolerances RT, '
-              'AT)."""', 1)
-        k.add("T = type(x)", 1)
-        special(k, ", True")
-        k.add("return _kcore(x, delta, RT, AT)", 1)
-        k.add()
-        k.add()
     k.add(njit())
     k.add("def kernel(x, delta):")
     k.add('"""D_mu f(x) for the horizon delta (float32 in, float32 out; float64 otherwise)."""', 1)
@@ -1134,14 +1119,16 @@ def kernel_source(D, lims: tuple[sp.Expr, sp.Expr] | None = None) -> Generated:
         k.add("return v", 1)
     else:
         if closed or ser is not None:
-            # the checked paths (series, closed form) in _kcore; float32 retries them in float64 (against the
-            # float32 tolerance) before the quadrature: cheaper than quadrature, and the float32 checks are tight
+            # special values and the checked paths (series, closed form) in the type of x, shared by kernel() and
+            # the ufunc loops; float32 retries them in float64 (against the float32 tolerance) before the
+            # quadrature: cheaper than quadrature, and the float32 checks are tight
             c = Block()
             c.add(njit())
-            c.add("def _kcore(x, delta, RT, AT):")
-            c.add('"""(value, accepted): the series, then the stable closed form, their error estimates checked '
-                  'against\n    the relative and absolute tolerances RT, AT."""', 1)
+            c.add("def _kfirst(x, delta, RT, AT):")
+            c.add('"""(value, accepted) in the type of x: the special values, then the series and the stable closed '
+                  'form,\n    their error estimates checked against the relative and absolute tolerances RT, AT."""', 1)
             c.add("T = type(x)", 1)
+            special(c, ", True")
             c.add("IS32 = T(1.0) + T(1e-08) == T(1.0)", 1)
             c.add("EPS = T(5.960464477539063e-08) if IS32 else T(1.1102230246251565e-16)", 1)
             skip = ""
@@ -1166,13 +1153,12 @@ def kernel_source(D, lims: tuple[sp.Expr, sp.Expr] | None = None) -> Generated:
             k.add("if ok:", 1)
             k.add("return v", 2)
             k.add("if IS32:  # in float64 against the float32 target (float64's own rounding is far below it)", 1)
-            k.add("v64, ok64 = _kcore(np.float64(x), np.float64(delta), RTOL32, ATOL32)", 2)
+            k.add("v64, ok64 = _kfirst(np.float64(x), np.float64(delta), RTOL32, ATOL32)", 2)
             k.add("if ok64:", 2)
             k.add("return T(v64)", 3)
         k.add("return T(_fallback(np.float64(x), np.float64(delta), RTOL32 if IS32 else RTOL64))", 1)
     k.add()
     k.add()
-    k.lines += (KLOOPS_CHECKED if core else KLOOPS_PLAIN).splitlines()
     parts.append(k.text())
     # a branch-light variant for delta > 0 finite when no cell needs a check: the ufunc loop vectorizes it
     if fast:
@@ -1183,7 +1169,7 @@ def kernel_source(D, lims: tuple[sp.Expr, sp.Expr] | None = None) -> Generated:
     consts = (f"RTOL64 = {RTOL['float64']!r}\nATOL64 = {ATOL['float64']!r}\n"
               f"RTOL32 = {RTOL['float32']!r}\nATOL32 = {ATOL['float32']!r}\n")
     src = consts + head + "\n" + "\n\n".join(parts)
-    return Generated(src, notes, has_fallback=checked, has_series=ser is not None, fast=fast)
+    return Generated(src, notes, has_fallback=checked, has_series=ser is not None, fast=fast, core=core)
 
 
 # ====================================================================== Gauss-Legendre loop for a scalar delta
@@ -1420,21 +1406,22 @@ def _make_loop(dtype):
         sx = steps[0]
         sd = steps[1]
         so = steps[2]
+        #TOL
         if sx == size and so == size and sd == 0:
             xs = _carray(args[0], n, dtype)
             out = _carray(args[2], n, dtype)
             d = _load(args[1], 0, dtype)
             #FASTLOOP
             for i in range(n):
-                if size == 4:  # a constant: Numba compiles one branch
-                    out[i] = _kloop32(xs[i], d, data)
-                else:
-                    out[i] = _kloop64(xs[i], d, data)
+                xv = xs[i]
+                #ELEM xv d 4
+                out[i] = v
         else:
             for i in range(n):
                 xv = _load(args[0], i * sx, dtype)
                 dv = _load(args[1], i * sd, dtype)
-                _store(args[2], i * so, _kloop32(xv, dv, data) if size == 4 else _kloop64(xv, dv, data))
+                #ELEM xv dv 4
+                _store(args[2], i * so, v)
     return _cfunc(loop, _LOOP_SIG, np.dtype(dtype).name)
 
 
@@ -1461,7 +1448,7 @@ def _build_ufunc(name, doc, only=None, between=None):
     try:
         from numba.np.ufunc import _internal
         types_ = [[np.dtype(np.float32).num] * 3, [np.dtype(np.float64).num] * 3]
-        data = [lp64.address, None]  # the float32 loop's float64 retry (_kloop32)
+        data = [lp64.address, None]  # the float32 loop's float64 retry (ELEM_CHECKED)
         return _internal.fromfunc(name, doc, [lp.address for lp in loops], types_, 2, 1, data, loops,
                                   _internal.PyUFunc_None)
     except (ImportError, AttributeError, TypeError):  # pragma: no cover - other Numba versions
@@ -1529,7 +1516,9 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
                               "                    _series_block(xs, d, out, start, stop, done, work)\n"
                               "                    for i in range(start, stop):\n"
                               "                        if not done[i - start]:\n"
-                              "                            out[i] = _kloop32(xs[i], d, data) if size == 4 else _kloop64(xs[i], d, data)\n"
+                              "                            xv = xs[i]\n"
+                              "                            #ELEM xv d 7\n"
+                              "                            out[i] = v\n"
                               "                return\n")
     if gen.fast:
         # NaN and +-inf take the scalar kernel afterwards: the branch-free form on them would raise FP flags
@@ -1552,7 +1541,9 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
     # _BUILD: set by nonlocal-calc's cache before the import, to build the two loops in parallel processes; worth
     # it where the loops are heavy (checked paths or the Gauss loop: 40 % less for SiLU), not for a light module
     # (ReLU: 1.4 s alone, 1.8 s with the helper's start-up)
-    heavy = "def _kcore(" in gen.source or bool(gblock)
+    loops = loops.replace("        #TOL\n", textwrap.indent(TOL_CHECKED, "        ") if gen.core else "")
+    loops = re.sub(r" *#ELEM (\w+) (\w+) (\d)\n", lambda m: _elem(gen.core, m[1], m[2], int(m[3])), loops)
+    heavy = gen.core or bool(gblock)
     tail = (loops + f"\n\n_PARALLEL_BUILD = {heavy}\n"
             f"ufunc = _build_ufunc({name!r}, __doc__, **globals().get('_BUILD', {{}}))\n")
     if parallel:
@@ -1564,11 +1555,25 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
 RUNTIME_HEAD = "import math\n\nimport numba\nimport numpy as np\n\n"
 
 
+#: The argument types of the shared functions with more than one argument, as the generated modules call them
+#: (``T``: the Numba type of x): the build's helper process compiles them ahead (see ``modcache.warm``).
+RUNTIME_WARM = '''
+
+def _warm_types(name, T):
+    """The argument types with which the generated modules call ``name`` for x of type T, or None."""
+    from numba import types
+    f1 = types.Array(types.float64, 1, "C", readonly=True)
+    i2 = types.Array(types.int64, 2, "C", readonly=True)
+    i8 = types.int64
+    return {"_series_eval": (T, T, T, f1, i2, i8, i8, f1, i2, i8, i8, f1)}.get(name)
+'''
+
+
 def runtime_source() -> str:
     """The helpers every generated module may call (special functions, branch-free exp/log, the series
     evaluator), as one module: the cache compiles them once for all pairs (see :func:`use_runtime`)."""
     return ('"""Helpers shared by the generated modules of nonlocal-calc\'s cache."""\n\n' + RUNTIME_HEAD
-            + specfun.source(specfun.HELPERS) + "\n" + SERIES_EVAL)
+            + specfun.source(specfun.HELPERS) + "\n" + SERIES_EVAL + RUNTIME_WARM)
 
 
 def _defs(src: str) -> dict[str, tuple[int, int]]:

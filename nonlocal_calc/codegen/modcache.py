@@ -73,8 +73,8 @@ def check_file(path: Path, key: str) -> str | None:
 
 #: The helper process of a parallel build. Started before the module is generated, so that its start-up (Python,
 #: Numba, the generated modules the new one imports: 0.3-0.5 s) overlaps with that; then it reads lines:
-#: "warm module name..." (compile those one-argument functions of an imported module for float64 and float32
-#: into Numba's cache while it waits, see :func:`warm`), then "path name" (import that module so that it
+#: "warm module name..." (compile those functions of an imported module for float64 and float32 into Numba's
+#: cache while it waits, see :func:`warm`), then "path name" (import that module so that it
 #: compiles only its float32 loop) or nothing (exit).
 _HELPER = """
 import importlib.util, select, sys
@@ -97,17 +97,28 @@ def job_waiting():
 args = sys.argv[1:]
 for i in range(0, len(args), 2):  # the generated modules it imports first
     load(args[i], args[i + 1])
+
+def signatures(mod, names):
+    # one-argument functions, and those whose argument types the module knows; for float64 (the other
+    # process's) and float32 (this one's) in turn
+    typed = getattr(mod, "_warm_types", lambda name, ty: None)
+    for name in names:
+        one = getattr(mod, name).py_func.__code__.co_argcount == 1
+        for ty in (numba.float64, numba.float32):
+            sig = (ty,) if one else typed(name, ty)
+            if sig is not None:
+                yield getattr(mod, name), sig
+
 job = sys.stdin.readline().split()
 while job[:1] == ["warm"]:
-    for fname in job[2:]:
-        fn = getattr(sys.modules[job[1]], fname)
-        for ty in (numba.float64, numba.float32) if fn.py_func.__code__.co_argcount == 1 else ():
-            if job_waiting():
-                break
-            try:
-                fn.compile((ty,))
-            except Exception:  # noqa: BLE001 - a hint only
-                pass
+    mod = sys.modules[job[1]]
+    for fn, sig in signatures(mod, job[2:]):
+        if job_waiting():
+            break
+        try:
+            fn.compile(sig)
+        except Exception:  # noqa: BLE001 - a hint only
+            pass
     job = sys.stdin.readline().split()
 if job:
     load(job[0], job[1], {"only": "float32"})
@@ -137,8 +148,8 @@ _building: subprocess.Popen | None = None
 
 
 def warm(module: ModuleType, names: set[str]) -> None:
-    """Ask the helper of the build in progress, if any, to compile ``module``'s one-argument functions ``names``
-    for float64 and float32 now, while this process is still generating code: the compile then finds them in
+    """Ask the helper of the build in progress, if any, to compile ``module``'s functions ``names`` (those with
+    one argument, and those whose types ``module._warm_types`` knows) for float64 and float32 now, while this process is still generating code: the compile then finds them in
     Numba's cache (the first pair of a new cache otherwise compiles the shared runtime's functions it calls,
     0.15-0.3 s each and per dtype, on the way)."""
     helper = _building
