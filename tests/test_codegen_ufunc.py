@@ -172,3 +172,19 @@ def test_gauss_plan_is_deterministic_and_leaves_warning_filters_alone():
     assert warnings.filters == before
     assert plans[0].table == plans[1].table and plans[0].table32 == plans[1].table32
     assert any(plans[0].table) and any(plans[0].table32)
+
+
+def test_one_factor_series_agrees_with_the_table_driven_evaluator():
+    """softsign's moment series (every term a constant times a power of 1 + |x|) is printed as one Horner sum;
+    outside the horizon it must give what the shared table-driven evaluator gives from the same tables."""
+    mod = _module(nlc.derive("softsign", "linear"))
+    src = open(mod.__file__).read()
+    assert "_SC[_sg, _j]" in src and "_series_eval(x" not in src
+    r0, d0, nd = (int(v) for v in mod._SG[3][:3])  # piece x >= 0, its side x >= 0
+    for ty, rtol in ((np.float64, 1e-15), (np.float32, 5e-7)):
+        for xv, d in ((0.5, 0.1), (2.0, 0.3), (30.0, 1e-3), (1e4, 2.0)):
+            x_, d_ = ty(xv), ty(d)
+            v, ok = mod._kfirst(x_, d_, ty(mod.RTOL32 if ty is np.float32 else mod.RTOL64), ty(0.0))
+            ref, _ = mod._series_eval(x_, d_, ty(1.0), mod._SP, mod._SPI, r0, 10, mod._SD, mod._SDI, d0, nd, mod._SM)
+            assert ok
+            assert abs(v - ref) <= rtol * abs(ref), (ty, xv, d, v, ref)
