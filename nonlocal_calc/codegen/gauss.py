@@ -219,10 +219,10 @@ def plan(D, g: sp.Expr, s_of_t: sp.Expr) -> GaussPlan | None:
             if bad(quad(n, xs, 2.0**e)[0], ref, l1, rtol).any():
                 return False, hard
         ref, l1 = qmemo(2 * n + 8, e)
-        miss = bad(qmemo(n, e)[0], ref, l1, rtol)
-        if miss.any():
-            hard = np.flatnonzero(miss)[:: max(1, int(miss.sum()) // HARD)]
-        return not miss.any(), hard
+        miss = np.flatnonzero(bad(qmemo(n, e)[0], ref, l1, rtol))
+        if len(miss):
+            hard = miss[:: max(1, len(miss) // HARD)]
+        return not len(miss), hard
 
     def search(rtol, stop=None):
         out, n, hard = [], 1, np.zeros(0, dtype=int)
