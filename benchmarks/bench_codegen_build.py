@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 
+#: Seconds after which one process of the benchmark is stopped and its pair reported as failed.
+TIMEOUT = 600.0
 DEFAULT = "relu/sign,tanh/sign,logistic/sign,softplus/sign,silu/sign,elu/sign,arctan/linear,tanh/power(2)"
 
 PROBE = """
@@ -52,7 +54,7 @@ def probe(act: str, ker: str, env: dict, what: str = "ufunc") -> tuple[float, fl
     wall time of that whole process)."""
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", PROBE, act, ker, what], env=env, capture_output=True, text=True,
-                         check=True).stdout
+                         check=True, timeout=TIMEOUT).stdout
     return json.loads(out.strip().splitlines()[-1]), time.perf_counter() - t0
 
 
@@ -71,7 +73,18 @@ def _env(cache: str) -> dict:
 
 
 def _run(code: str, env: dict, *args: str) -> None:
-    subprocess.run([sys.executable, "-c", code, *args], env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-c", code, *args], env=env, check=True, capture_output=True, text=True,
+                   timeout=TIMEOUT)
+
+
+def _failure(exc: Exception) -> str:
+    """One line saying why a pair's process failed (the last line of its error output, or the signal)."""
+    if isinstance(exc, subprocess.TimeoutExpired):
+        return f"timed out after {TIMEOUT:.0f} s"
+    if exc.returncode < 0:
+        return f"killed by signal {-exc.returncode}" + (" (out of memory?)" if exc.returncode == -9 else "")
+    err = (exc.stderr or "").strip().splitlines()
+    return err[-1] if err else f"exit status {exc.returncode}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,19 +95,31 @@ def main(argv: list[str] | None = None) -> int:
     derive = "import sys, nonlocal_calc as n; n.derive(sys.argv[1], sys.argv[2])"
     # the warm-runtime cache: every pair built once (not timed)
     shared = _env(tempfile.mkdtemp(prefix="nlc-bench-codegen-shared-"))
+    failed = {}
     for act, ker in pairs:
-        _run(derive + ".ufunc()", shared, act, ker)
+        try:
+            _run(derive + ".ufunc()", shared, act, ker)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            failed[act, ker] = _failure(exc)
     print(f"{'pair':16s} {'build s':>8s} {'build, runtime warm s':>22s} {'load s':>7s} {'import numba alone':>22s} "
           f"{'process s':>10s}")
     worst = {"build": 0.0, "warm": 0.0, "load": 0.0}
     for act, ker in pairs:
+        if (act, ker) in failed:
+            print(f"{act + '/' + ker:16s} FAILED: {failed[act, ker]}", flush=True)
+            continue
         env = _env(tempfile.mkdtemp(prefix="nlc-bench-codegen-"))
-        _run(derive, env, act, ker)  # warm this cache's derivation (not timed): derive only, no ufunc
-        build, _ = probe(act, ker, env)
-        load, wall = probe(act, ker, env)
-        numba_alone, _ = probe(act, ker, env, "numba")
-        _run(FORGET, shared, act, ker)
-        warm, _ = probe(act, ker, shared)
+        try:
+            _run(derive, env, act, ker)  # warm this cache's derivation (not timed): derive only, no ufunc
+            build, _ = probe(act, ker, env)
+            load, wall = probe(act, ker, env)
+            numba_alone, _ = probe(act, ker, env, "numba")
+            _run(FORGET, shared, act, ker)
+            warm, _ = probe(act, ker, shared)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            failed[act, ker] = _failure(exc)
+            print(f"{act + '/' + ker:16s} FAILED: {failed[act, ker]}", flush=True)
+            continue
         for k, v in (("build", build), ("warm", warm), ("load", load)):
             worst[k] = max(worst[k], v)
         print(f"{act + '/' + ker:16s} {build:8.2f} {warm:22.2f} {load:7.3f} {numba_alone:22.3f} {wall:10.2f}",
@@ -102,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     verdict = {k: "met" if v <= goal else "NOT met" for (k, v), goal in zip(worst.items(), (5, 5, 0.3))}
     print(f"worst build {worst['build']:.2f} s (goal <= 5: {verdict['build']}); worst build with the runtime warm "
           f"{worst['warm']:.2f} s ({verdict['warm']}); worst load {worst['load']:.3f} s (goal <= 0.3: {verdict['load']})")
-    return 0
+    if failed:
+        print(f"{len(failed)} pair(s) failed: " + ", ".join(f"{a}/{k}" for a, k in failed))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

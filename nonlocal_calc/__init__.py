@@ -15,9 +15,10 @@ from .activations import Activation
 from .derivation import NonlocalDerivative, QuadratureFallbackWarning, coverage_matrix, derive
 from .kernels import Kernel, KernelError
 from .parsing import ExpressionError
+from .reference import PrecisionWarning
 from .symbols import delta, x, z
 
 __all__ = [
-    "Activation", "ExpressionError", "Kernel", "KernelError", "NonlocalDerivative", "QuadratureFallbackWarning",
-    "__version__", "activations", "coverage_matrix", "delta", "derive", "kernels", "x", "z",
+    "Activation", "ExpressionError", "Kernel", "KernelError", "NonlocalDerivative", "PrecisionWarning",
+    "QuadratureFallbackWarning", "__version__", "activations", "coverage_matrix", "delta", "derive", "kernels", "x", "z",
 ]

@@ -106,25 +106,60 @@ class NonlocalDerivative:
         return sp.lambdify((x, delta), self.expr, "mpmath")
 
     def evaluate(self, xv, deltav, dps: int = 30) -> mpmath.mpf:
-        """D_mu f(x) at ``x = xv`` for the horizon ``deltav``, as an mpmath number with ``dps`` digits.
+        """D_mu f(x) at ``x = xv`` for the horizon ``deltav``, as an mpmath number correct to ``dps`` digits.
 
-        The closed form is evaluated in mpmath (with guard digits); quadrature pairs, and points where
-        the closed form is not finite (a kink exactly on a cell boundary), use the defining integral.
+        The closed form is evaluated in mpmath at working precisions doubled from ``dps + 15`` (or more, see
+        :func:`~nonlocal_calc.reference.working_dps`) until two agree to ``dps + 1`` digits (a zero that mpmath computes as
+        rounding noise shrinks by ``10**-dps`` from one precision to the next, below ``10**-(2*dps)``: it is 0).
+        Closed forms cancel in the tails: tanh with the sign kernel at x = 40, delta = 1e-6 loses 47 digits.
+        Quadrature pairs, and points where the closed form is not finite (a kink exactly on a cell boundary),
+        use the defining integral (:func:`~nonlocal_calc.reference.nonlocal_quad`).
+        Past ``reference.MAX_WORKING_DPS`` working digits a ``PrecisionWarning`` says the value falls short.
+
+        >>> import nonlocal_calc as nlc
+        >>> mpmath.nstr(nlc.derive("tanh", "sign").evaluate(40, "1e-6", dps=20), 15)
+        '7.21940555138407e-35'
         """
         from .reference import nonlocal_quad
 
         check_delta(deltav)
-        with mpmath.workdps(dps + 15):
-            xm, dm = mpmath.mpf(xv), mpmath.mpf(deltav)
-            if self.method == "closed-form":
+        if self.method == "closed-form":
+            val = self._closed_value(xv, deltav, dps)
+            if val is not None:
+                return val
+        val = nonlocal_quad(self.activation, self.kernel, xv, deltav, dps=dps)
+        with mpmath.workdps(dps):
+            return +val
+
+    def _closed_value(self, xv, deltav, dps: int) -> mpmath.mpf | None:
+        """The closed form at (xv, deltav) to ``dps`` digits (see :meth:`evaluate`); None where it is not finite."""
+        from .reference import MAX_WORKING_DPS, PrecisionWarning, activation_working_dps
+
+        # (the closed form cancels at least as many digits as f(x + delta) - f(x); two zeros would agree)
+        wp, prev = max(dps + 15, activation_working_dps(self.activation, xv, deltav, dps)), None
+        while True:
+            with mpmath.workdps(wp):
                 try:
-                    val = self._mp_closed(xm, dm)
-                    if mpmath.isfinite(val) and mpmath.im(val) == 0:
-                        return +mpmath.re(val) if isinstance(val, mpmath.mpc) else +val
+                    val = self._mp_closed(mpmath.mpf(xv), mpmath.mpf(deltav))
                 except (ZeroDivisionError, ValueError, TypeError):
-                    pass
-            val = nonlocal_quad(self.activation, self.kernel, xm, dm, dps=dps)
-        return +val
+                    return None
+                if not mpmath.isfinite(val) or mpmath.im(val) != 0:
+                    return None
+                val = mpmath.re(val)
+                if prev is not None:
+                    if abs(val - prev) <= mpmath.mpf(10) ** -(dps + 1) * abs(val):  # agree to dps + 1 digits
+                        break
+                    if abs(val) <= mpmath.mpf(10) ** -dps * min(abs(prev), mpmath.mpf(10) ** -dps):
+                        val = mpmath.mpf(0)  # rounding noise that shrinks with the precision: a zero
+                        break
+            if 2 * wp > MAX_WORKING_DPS:
+                warnings.warn(f"D_mu {self.activation.name} at x = {xv}, delta = {deltav}: the closed form cancels "
+                              f"more than {wp} digits; the value is not correct to {dps} digits", PrecisionWarning,
+                              stacklevel=3)
+                break
+            prev, wp = val, 2 * wp
+        with mpmath.workdps(dps):
+            return +val
 
     # ------------------------------------------------------------ limits
     @property

@@ -15,6 +15,7 @@ and the evaluator for pairs without a closed form.
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import mpmath
@@ -42,11 +43,57 @@ def _mp_function(expr: sp.Expr, args: tuple):
     return sp.lambdify(args, expr, "mpmath")
 
 
+#: The working precision (digits) beyond which the references stop raising it, and warn instead.
+MAX_WORKING_DPS = 4000
+
+
+class PrecisionWarning(UserWarning):
+    """A reference value could not be made correct to the digits asked for within ``MAX_WORKING_DPS``."""
+
+
+def working_dps(f, xv, deltav, dps: int, fprime=None) -> int:
+    """Digits to work with so that ``f(x +- delta) - f(x)`` keeps ``dps`` + 20 digits: in a tail it cancels
+    ``log10(|f| / |f(x + delta) - f(x)|)`` of them (41 for tanh at x = 40, delta = 1e-6). Where every digit
+    cancels, ``fprime`` (f') tells how many there are; without it f is taken as constant there.
+
+    >>> working_dps(mpmath.tanh, 40, "1e-6", 20)
+    81
+    """
+    wp = dps + 20
+    for _ in range(8):  # (the estimate settles in two or three rounds)
+        with mpmath.workdps(wp):
+            xm, dm = mpmath.mpf(xv), mpmath.mpf(deltav)
+            fx = f(xm)
+            if fx == 0:  # nothing to cancel against
+                return wp
+            diff = max(abs(f(xm + dm) - fx), abs(f(xm - dm) - fx))
+            if diff == 0 and fprime is not None:  # every digit cancelled: f' * delta is the size of the difference
+                diff = abs(fprime(xm)) * dm
+        if diff == 0:  # constant around x
+            return dps + 20
+        need = max(0, int(mpmath.ceil(mpmath.log10(abs(fx) / diff)))) + dps + 20
+        if need <= wp:
+            return wp
+        if need > MAX_WORKING_DPS:
+            warnings.warn(f"f(x +- delta) - f(x) at x = {xv}, delta = {deltav} cancels more than "
+                          f"{MAX_WORKING_DPS - dps - 20} digits: the value is not correct to {dps} digits",
+                          PrecisionWarning, stacklevel=3)
+            return MAX_WORKING_DPS
+        wp = need
+    return wp
+
+
+def activation_working_dps(activation, xv, deltav, dps: int) -> int:
+    """:func:`working_dps` for an activation (its f' from SymPy)."""
+    return working_dps(_mp_function(activation.expr, (x,)), xv, deltav, dps, _mp_function(activation.derivative, (x,)))
+
+
 def nonlocal_quad(activation, kernel, xv, deltav, dps: int = 30, method: str = "tanh-sinh") -> mpmath.mpf:
-    """D_mu f(xv) for horizon ``deltav`` by numerical quadrature at ``dps`` digits (plus guard digits)."""
-    with mpmath.workdps(dps + 20):
+    """D_mu f(xv) for horizon ``deltav`` by numerical quadrature, correct to ``dps`` digits: the working
+    precision has 20 guard digits plus those that ``f(x +- delta) - f(x)`` cancels (see :func:`working_dps`)."""
+    f = _mp_function(activation.expr, (x,))
+    with mpmath.workdps(activation_working_dps(activation, xv, deltav, dps)):
         xv, dv = mpmath.mpf(xv), mpmath.mpf(deltav)
-        f = _mp_function(activation.expr, (x,))
         if kernel.discrete:
             mass = _mp_function(kernel.mu_plus, (delta,))(dv)
             return mass * (f(xv + dv) - f(xv - dv))

@@ -231,3 +231,22 @@ def test_a_wrong_symbolic_result_is_caught_and_replaced_by_quadrature(monkeypatc
     with pytest.warns(QuadratureFallbackWarning, match="failed the numerical check"):
         D = nlc.derive("relu", "linear")
     assert D.method == "quadrature"
+
+
+def test_evaluate_is_correct_to_dps_digits_in_the_tails():
+    """tanh(40 + z) - tanh(40) cancels 41 digits at delta = 1e-6: evaluate raises its working precision (both
+    routes agree with the closed form at 300 digits), and warns where even MAX_WORKING_DPS digits fall short."""
+    import mpmath
+
+    from nonlocal_calc.reference import PrecisionWarning, nonlocal_quad, working_dps
+
+    D = nlc.derive("tanh", "sign")
+    with mpmath.workdps(300):
+        exact = D._mp_closed(mpmath.mpf(40), mpmath.mpf("1e-6"))
+    for val in (D.evaluate(40, "1e-6", dps=20), nonlocal_quad(D.activation, D.kernel, 40, "1e-6", dps=20)):
+        assert abs(val - exact) <= mpmath.mpf(10) ** -20 * abs(exact)
+    assert working_dps(mpmath.tanh, 0.5, "0.1", 20) == 41  # 20 guard digits + 1 (tanh 0.46, differences 0.08)
+    with pytest.warns(PrecisionWarning, match="cancels more than"):
+        working_dps(mpmath.tanh, 10000, "0.1", 20, fprime=lambda t: mpmath.sech(t) ** 2)
+    with pytest.warns(PrecisionWarning, match="not correct to 20 digits"):
+        D.evaluate(10000, "0.1", dps=20)

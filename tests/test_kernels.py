@@ -108,3 +108,15 @@ def test_nonpositive_horizon_is_refused(bad):
 def test_from_expr_matches_builtin():
     assert sp.simplify(Kernel.from_expr("z").mu_plus - kernels.linear().mu_plus) == 0
     assert sp.simplify(Kernel.from_expr("sign(z)").mu_plus - kernels.sign().mu_plus) == 0
+
+
+def test_series_coefficients_exact_numeric_and_refused():
+    """c_j = M_(2j+1) / ((2j+1)! delta^(2j)): exact for powers, by mpmath for the Gaussian (checked against
+    SymPy's first two moments of it), None when the kernel is not scale-invariant."""
+    assert kernels.sign().series_coefficients(3) == [1.0, 1 / 12, 1 / 360]
+    g = kernels.gaussian()
+    num = g.series_coefficients(2)
+    exact = [float(sp.simplify(g.moment(2 * j + 1) / sp.factorial(2 * j + 1) / delta ** (2 * j)).evalf(30))
+             for j in range(2)]
+    assert num == pytest.approx(exact, rel=1e-15)
+    assert kernels.gaussian("0.05").series_coefficients(2) is None

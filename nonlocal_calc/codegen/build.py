@@ -844,12 +844,9 @@ def series_source(D, terms: int = SERIES_TERMS):
             return None
         reps.append(r)
     # moments of a scale-invariant kernel: M_(2j+1)/(2j+1)! = c_j delta^(2j)
-    mcoef = []
-    for j in range(terms):
-        c = sp.simplify(D.kernel.moment(2 * j + 1) / sp.factorial(2 * j + 1) / delta ** (2 * j))
-        if c.free_symbols:
-            return None
-        mcoef.append(float(c))
+    mcoef = D.kernel.series_coefficients(terms)
+    if mcoef is None:
+        return None
     pr = NumbaPrinter()
     pr.helpers.add("_vexp")
     P, PI, Dc, DI = [], [], [], []
