@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-KERNELS = ["sign", "linear", "power(2)", "power(-1/2)", "dirac_pair"]
+KERNELS = ["sign", "linear", "power(2)", "power(-1/2)", "dirac_pair", "gaussian"]
 QUAD_DELTAS = (1e-6, 1e-2, 0.5, 2.0)
 QUAD_X = (-30.0, -1.0, -0.3, 0.0, 0.2, 2.0, 40.0)
 BEGIN, END = "<!-- accuracy-table:begin -->", "<!-- accuracy-table:end -->"

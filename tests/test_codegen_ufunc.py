@@ -97,6 +97,8 @@ FULL_GRID = {("relu", "sign"), ("tanh", "sign"), ("logistic", "sign"), ("softplu
 CI_DELTAS = (1e-8, 1e-4, 0.1, 2.0)
 ALL_PAIRS = [(a, k) for a in nlc.activations.names() for k in ("sign", "linear", "power(2)", "power(-1/2)",
                                                                   "dirac_pair")]
+# the Gaussian kernel's closed-form pairs (its others are quadrature pairs: see test_quadrature_pair_accuracy)
+ALL_PAIRS += [(a, "gaussian") for a in ("binary_step", "relu", "leaky_relu", "prelu")]
 
 
 @pytest.mark.parametrize("act,ker", ALL_PAIRS)
