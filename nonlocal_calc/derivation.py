@@ -109,8 +109,9 @@ class NonlocalDerivative:
         """D_mu f(x) at ``x = xv`` for the horizon ``deltav``, as an mpmath number correct to ``dps`` digits.
 
         The closed form is evaluated in mpmath at working precisions doubled from ``dps + 15`` (or more, see
-        :func:`~nonlocal_calc.reference.working_dps`) until two agree to ``dps + 1`` digits (a zero that mpmath computes as
-        rounding noise shrinks by ``10**-dps`` from one precision to the next, below ``10**-(2*dps)``: it is 0).
+        :func:`~nonlocal_calc.reference.working_dps`, at most ``reference.MAX_WORKING_DPS``) until two agree to
+        ``dps + 1`` digits (a zero that mpmath computes as rounding noise shrinks by ``10**-dps`` from one
+        precision to the next, below ``10**-(2*dps)``: it is returned as 0).
         Closed forms cancel in the tails: tanh with the sign kernel at x = 40, delta = 1e-6 loses 47 digits.
         Quadrature pairs, and points where the closed form is not finite (a kink exactly on a cell boundary),
         use the defining integral (:func:`~nonlocal_calc.reference.nonlocal_quad`).
@@ -152,12 +153,12 @@ class NonlocalDerivative:
                     if abs(val) <= mpmath.mpf(10) ** -dps * min(abs(prev), mpmath.mpf(10) ** -dps):
                         val = mpmath.mpf(0)  # rounding noise that shrinks with the precision: a zero
                         break
-            if 2 * wp > MAX_WORKING_DPS:
+            if wp >= MAX_WORKING_DPS:
                 warnings.warn(f"D_mu {self.activation.name} at x = {xv}, delta = {deltav}: the closed form cancels "
                               f"more than {wp} digits; the value is not correct to {dps} digits", PrecisionWarning,
                               stacklevel=3)
                 break
-            prev, wp = val, 2 * wp
+            prev, wp = val, min(2 * wp, MAX_WORKING_DPS)
         with mpmath.workdps(dps):
             return +val
 

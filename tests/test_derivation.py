@@ -250,3 +250,25 @@ def test_evaluate_is_correct_to_dps_digits_in_the_tails():
         working_dps(mpmath.tanh, 10000, "0.1", 20, fprime=lambda t: mpmath.sech(t) ** 2)
     with pytest.warns(PrecisionWarning, match="not correct to 20 digits"):
         D.evaluate(10000, "0.1", dps=20)
+    # x = 2500: f(x + delta) - f(x) cancels 2172 digits, evaluate starts at 2212 working digits, and the next
+    # precision is capped at MAX_WORKING_DPS (doubling it would pass the cap and warn for nothing)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        val = D.evaluate(2500, "0.1", dps=20)
+    with mpmath.workdps(6000):
+        exact = D._mp_closed(mpmath.mpf(2500), mpmath.mpf("0.1"))
+    assert abs(val - exact) <= mpmath.mpf(10) ** -20 * abs(exact)
+
+
+def test_evaluate_returns_zero_for_rounding_noise_and_keeps_tiny_values():
+    """relu with power(2) at x = -delta exactly: the closed form's cell gives 2e-47, -3e-92, 3e-182 at 45, 90
+    and 180 digits (noise around the true 0), returned as 0; one ulp inside the horizon the true 6.9e-33 stays."""
+    import mpmath
+
+    D = nlc.derive("relu", "power(2)")
+    assert D.evaluate("-0.1", "0.1", dps=30) == 0
+    xv = -0.09999999999999999
+    with mpmath.workdps(300):
+        exact = D._mp_closed(mpmath.mpf(xv), mpmath.mpf("0.1"))
+    assert 0 < exact < 1e-32
+    assert abs(D.evaluate(xv, "0.1", dps=30) - exact) <= mpmath.mpf(10) ** -30 * exact

@@ -150,8 +150,8 @@ _building: subprocess.Popen | None = None
 def warm(module: ModuleType, names: set[str]) -> None:
     """Ask the helper of the build in progress, if any, to compile ``module``'s functions ``names`` (those with
     one argument, and those whose types ``module._warm_types`` knows) for float64 and float32 now, while this
-    process is still generating code: the compile then finds them in Numba's cache (the first pair of a new cache otherwise compiles the shared runtime's functions it calls,
-    0.15-0.3 s each and per dtype, on the way)."""
+    process is still generating code: the compile then finds them in Numba's cache (the first pair of a new cache
+    otherwise compiles the shared runtime's functions it calls, 0.15-0.3 s each and per dtype, on the way)."""
     helper = _building
     if helper is not None and names and helper.poll() is None:
         try:
