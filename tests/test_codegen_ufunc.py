@@ -8,7 +8,7 @@ import pytest
 
 import nonlocal_calc as nlc
 from nonlocal_calc.codegen import _module, make_ufunc, scalar_kernel
-from nonlocal_calc.codegen.accuracy import DELTAS, SMALL, TARGETS, measure_kernel
+from nonlocal_calc.codegen.accuracy import DELTAS, SMALL, TARGETS, grid_x, measure_kernel
 from nonlocal_calc.derivation import COVERAGE_KERNELS
 
 
@@ -87,6 +87,22 @@ def test_special_values_in_arrays_raise_no_warning(act, ker):
         want = np.array([u(dt(v), dt(0.1)) for v in xs])  # one at a time: the scalar kernel
         assert np.array_equal(got[[0, 4]], want[[0, 4]]) and np.isnan(got[5])
         np.testing.assert_allclose(got[1:4], want[1:4], rtol=2e-6)
+
+
+@pytest.mark.parametrize("act,ker", [("leaky_relu", "power(2)"), ("relu", "power(-1/2)"), ("softplus", "linear"),
+                                     ("tanh", "sign")])
+def test_whole_grid_arrays_raise_no_warning(act, ker):
+    """The branch-free loop evaluates every piece for every x: the pieces not selected must not overflow either
+    (leaky_relu/power(2) in float32 at x = 1000, delta = 1e-8 had x**4/delta**4 = 1e44 in an unused piece)."""
+    u = make_ufunc(nlc.derive(act, ker))
+    for d in DELTAS:
+        xs = np.array(grid_x(d))
+        for dt in (np.float32, np.float64):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                got = u(xs.astype(dt), dt(d))
+            want = np.array([u(v, dt(d)) for v in xs.astype(dt)])  # one at a time: the scalar kernel
+            np.testing.assert_allclose(got, want, rtol=4e-6 if dt is np.float32 else 1e-13, atol=1e-30)
 
 
 # The issue's accuracy grid. Every pair of the coverage matrix with a closed form is checked on every CI run:

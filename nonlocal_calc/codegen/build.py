@@ -435,11 +435,74 @@ def _merge_equal_branches(e: sp.Expr) -> sp.Expr:
     return e.func(*[_merge_equal_branches(a) for a in e.args])
 
 
+def _negate(c):
+    """Not c, pushed down to the relations (De Morgan), so that :func:`_x_range` can read it."""
+    if isinstance(c, sp.And):
+        return sp.Or(*[_negate(a) for a in c.args], evaluate=False)
+    if isinstance(c, sp.Or):
+        return sp.And(*[_negate(a) for a in c.args], evaluate=False)
+    if isinstance(c, sp.Not):
+        return c.args[0]
+    if isinstance(c, sp.Rel):
+        return c.negated
+    return sp.Not(c)
+
+
+def _meet(a, b):
+    """The intersection of two ranges ``(lo, hi)`` (None: unbounded on that side)."""
+    lo = a[0] if b[0] is None else b[0] if a[0] is None else sp.Max(a[0], b[0])
+    hi = a[1] if b[1] is None else b[1] if a[1] is None else sp.Min(a[1], b[1])
+    return lo, hi
+
+
+def _x_range(c) -> tuple:
+    """A range ``(lo, hi)`` of x that contains every x where the condition c holds (None: unbounded).
+
+    Only ever too wide, never too narrow: clamping x into it changes nothing where c holds."""
+    if isinstance(c, sp.And):
+        return reduce(_meet, [_x_range(a) for a in c.args], (None, None))
+    if isinstance(c, sp.Or):
+        rs = [_x_range(a) for a in c.args]
+        lo = None if any(r[0] is None for r in rs) else sp.Min(*[r[0] for r in rs])
+        hi = None if any(r[1] is None for r in rs) else sp.Max(*[r[1] for r in rs])
+        return lo, hi
+    if isinstance(c, (sp.StrictLessThan, sp.LessThan, sp.StrictGreaterThan, sp.GreaterThan)):
+        g = c.lhs - c.rhs if isinstance(c, (sp.StrictLessThan, sp.LessThan)) else c.rhs - c.lhs  # c: g <= 0
+        a = sp.diff(g, x)
+        if a.is_number and a != 0 and not (g - a * x).has(x):
+            bound = sp.simplify(-(g - a * x) / a)
+            return (None, bound) if a > 0 else (bound, None)
+    return None, None
+
+
+def _clamp_branches(e: sp.Expr, rng=(None, None)) -> sp.Expr:
+    """Each Piecewise value with x clamped into the range of x where it is selected.
+
+    The branch-free loop evaluates every branch for every x and selects one; clamping leaves the selected value
+    as it is and keeps the others finite (a polynomial in x/delta meant for |x| < delta overflows float32 at
+    x = 1000, delta = 1e-8, and NumPy would warn of an overflow though no result is wrong)."""
+    if isinstance(e, sp.Piecewise):
+        args, rest = [], rng
+        for v, c in e.args:
+            args.append((_clamp_branches(v, _meet(rest, _x_range(c))), c))
+            rest = _meet(rest, _x_range(_negate(c)))
+        return sp.Piecewise(*args, evaluate=False)
+    if not e.has(x):
+        return e
+    if e.has(sp.Piecewise):
+        return e.func(*[_clamp_branches(a, rng) for a in e.args])
+    lo, hi = rng
+    xc = x if lo is None else sp.Max(x, lo)
+    xc = xc if hi is None else sp.Min(xc, hi)
+    return e.xreplace({x: xc})
+
+
 def fast_formula(sym: sp.Expr):
     """The fast-path formula: (body in x, E, p_i; N with E = exp(-|x|/N) or None; [(p_i, delta-only expr)])."""
     sym = accurate_functions(sym)
     sym, n = _shared_exponential(sym)
     sym = _merge_equal_branches(sym)
+    sym = _clamp_branches(sym)
     body, hoisted = _hoist_delta(sym)
     return body, n, hoisted
 

@@ -104,7 +104,7 @@ class NumbaPrinter:
             return self._p_mul(e)
         if isinstance(e, sp.Pow):
             return self._p_pow(e)
-        if isinstance(e, sp.Function):
+        if isinstance(e, (sp.Function, sp.Min, sp.Max)):  # Min and Max are not Functions
             return self._p_func(e)
         if isinstance(e, sp.Integral):
             raise PrinterError("cannot compile an unevaluated Integral (a pair without closed form): pass the "
