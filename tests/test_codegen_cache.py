@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import nonlocal_calc as nlc
-from nonlocal_calc.codegen import _key, make_ufunc, modcache, write_module
+from nonlocal_calc.codegen import _key, _module, make_ufunc, modcache, native, write_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -50,7 +50,8 @@ def test_cache_hit_needs_neither_numba_runtime_nor_array_module():
     x = np.array([-1.0, 0.0, 0.03, 2.0, np.inf])
     want = [make_ufunc(D)(x, 0.1).tolist(), make_ufunc(D)(x.astype(np.float32), np.float32(0.1)).tolist()]
     res = _child("""
-        import json, sys
+        import json, os, sys
+        os.environ["NONLOCAL_CALC_NATIVE"] = "0"  # the Numba route (a shared library would bypass Numba)
         import numpy as np
         import nonlocal_calc as nlc
         from numba.core.runtime import nrt
@@ -158,7 +159,6 @@ def test_parallel_target_agrees():
 def test_parallel_build_float32_retry_through_the_float64_loop():
     """A fresh heavy module compiles its float32 loop in a helper process (loaded here from Numba's cache) and
     hands float32 values its error check rejects to the float64 loop; all loop paths agree."""
-    from nonlocal_calc.codegen import _module
     from nonlocal_calc.codegen.accuracy import reference
 
     D = nlc.derive("softplus", "sign")
@@ -203,7 +203,6 @@ def test_warm_types_are_the_signatures_the_modules_call():
     ``_warm_types``: they must be the types the generated modules call them with, for both dtypes."""
     import numba
 
-    from nonlocal_calc.codegen import _module
 
     mod = _module(nlc.derive("tanh", "power(2)"))  # a kernel with the moment series
     # a fresh compile of the checks (the module's own may come from Numba's cache, which types no callee)
@@ -214,3 +213,78 @@ def test_warm_types_are_the_signatures_the_modules_call():
     rt = sys.modules[mod._series_eval.py_func.__module__]
     for ty in (numba.float64, numba.float32):
         assert rt._warm_types("_series_eval", ty) in mod._series_eval.overloads
+
+
+# ------------------------------------------------------------------ the loops as a shared library (native.py)
+NATIVE = native.cpu_tag() is not None and native._compiler() is not None
+NATIVE_PAIRS = [("relu", "sign"), ("softplus", "sign"), ("silu", "sign"), ("tanh", "power(2)"),
+                ("elu", "power(-1/2)"), ("gelu", "gaussian")]
+
+
+def _grid_values(u) -> list:
+    """Values on every loop path: contiguous with a scalar delta (the fast, series and Gauss loops), per-element
+    deltas, strided x, special values, both dtypes."""
+    x = np.concatenate([np.linspace(-3, 3, 601), [0.0, 1e-9, -1e-9, 50.0, -1000.0, np.inf, -np.inf, np.nan]])
+    out = []
+    for dt in (np.float32, np.float64):
+        xs = x.astype(dt)
+        for d in (0.0, 1e-6, 1e-2, 0.1, 2.0, -1.0, np.nan):
+            out.append(u(xs, dt(d)))
+        out.append(u(xs, np.geomspace(1e-8, 4, xs.size).astype(dt)))
+        out.append(u(xs[::3], dt(0.3)))
+    return [a.tolist() for a in out]
+
+
+@pytest.mark.skipif(not NATIVE, reason="no C compiler or not Linux: the Numba route only")
+@pytest.mark.parametrize("act,ker", NATIVE_PAIRS)
+def test_shared_library_loads_without_numba_and_agrees_bit_for_bit(act, ker):
+    D = nlc.derive(act, ker)
+    want = _grid_values(_module(D).ufunc)  # the Numba-loaded loops
+    make_ufunc(D)  # writes the shared library if it is missing
+    so, record = native.paths(_key(D, "cpu"))
+    assert so.exists() and record.exists()
+    res = _child(f"""
+        import json, sys, numpy as np
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from test_codegen_cache import _grid_values
+        import nonlocal_calc as nlc
+        u = nlc.derive({act!r}, {ker!r}).ufunc()
+        print(json.dumps({{"numba": "numba" in sys.modules, "types": u.types, "v": _grid_values(u)}}))
+    """)
+    assert not res["numba"] and res["types"] == ["ff->f", "dd->d"]
+    for got, exp in zip(res["v"], want):
+        np.testing.assert_array_equal(np.array(got), np.array(exp))
+
+
+@pytest.mark.skipif(not NATIVE, reason="no C compiler or not Linux: the Numba route only")
+def test_damaged_shared_library_is_rebuilt_with_a_warning_and_can_be_turned_off():
+    D = nlc.derive("logistic", "sign")
+    v = float(_module(D).ufunc(0.0, 0.1))
+    make_ufunc(D)
+    key = _key(D, "cpu")
+    so, record = native.paths(key)
+    good = so.read_bytes()
+    so.write_bytes(good[:1000] + b"garbage" + good[1007:])
+    with pytest.warns(modcache.CorruptedModuleWarning, match="compiled library"):
+        assert native.load(key) is None
+    res = _child("""
+        import json, warnings
+        import nonlocal_calc as nlc
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            u = nlc.derive("logistic", "sign").ufunc()
+        print(json.dumps({"warned": any("compiled library" in str(x.message) for x in w), "v": float(u(0.0, 0.1))}))
+    """)
+    assert res == {"warned": True, "v": v}
+    assert so.read_bytes() != good[:1000] + b"garbage" + good[1007:]  # rewritten by the Numba route
+    assert native.load(key) is not None
+    # NONLOCAL_CALC_NATIVE=0: neither loaded nor written
+    so.unlink()
+    res = _child("""
+        import json, os, sys
+        os.environ["NONLOCAL_CALC_NATIVE"] = "0"
+        import nonlocal_calc as nlc
+        u = nlc.derive("logistic", "sign").ufunc()
+        print(json.dumps({"numba": "numba" in sys.modules, "v": float(u(0.0, 0.1))}))
+    """)
+    assert res == {"numba": True, "v": v} and not so.exists()

@@ -60,6 +60,21 @@ def test_special_values_smooth():
     assert s(np.inf, 2.0) == 1.0 and s(-np.inf, 2.0) == 0.0 and s(1e300, 0.5) == 1.0
 
 
+@pytest.mark.parametrize("act", nlc.activations.names())
+def test_infinity_at_delta_zero_is_the_limit_of_fprime(act):
+    """delta = 0 gives f'(x); at x = +-inf its limit (SiLU's and GELU's f' gave inf * 0 = NaN there), with no
+    FP warning in an array call."""
+    from nonlocal_calc.codegen.build import fprime_limits
+
+    u = make_ufunc(nlc.derive(act, "sign"))
+    want = [float(v) for v in fprime_limits(nlc.derive(act, "sign"))]
+    for dt in (np.float32, np.float64):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = u(np.array([-np.inf, np.inf], dtype=dt), dt(0.0))
+        np.testing.assert_array_equal(got, np.array(want, dtype=dt))
+
+
 def test_limits_at_infinity_agree_with_sympy_limit():
     """The limits at +-inf (taken by substitution where SymPy's value there is a finite number) are Gruntz's."""
     import sympy as sp

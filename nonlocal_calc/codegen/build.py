@@ -605,15 +605,16 @@ def deriv0_lines(D, done: str = "") -> list[str]:
         jump = sp.simplify(right.subs(x, b) - left.subs(x, b))
         val = pr.doprint(avg) if jump == 0 else ("T(math.inf)" if jump > 0 else "-T(math.inf)")
         lines += [f"if x == {pr.doprint(b)}:", f"    return {val}{done}"]
+    # f'(+-inf) is the limit (SiLU's f' = s + x s (1 - s) would give inf * 0 = nan)
+    for lim, sign in zip(fprime_limits(D), ("-", "")):
+        lines += [f"if x == {sign}T(math.inf):", f"    return {pr.doprint(lim) if lim is not sp.nan else 'T(math.nan)'}{done}"]
     return lines + [f"return _fp(x){done}"]
 
 
-def limits(D) -> tuple[sp.Expr, sp.Expr]:
-    """``lim_{x -> -oo, +oo} D f = lim f' * M_1`` (M_1 the first moment of the kernel)."""
-    pieces, _ = _pieces(D)
-    m1 = D.kernel.moment(1)
+@cache
+def _end_limits(first: sp.Expr, last: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
     out = []
-    for p, end in ((pieces[0], -sp.oo), (pieces[-1], sp.oo)):
+    for p, end in ((first, -sp.oo), (last, sp.oo)):
         fp = sp.diff(p, x)
         # SymPy's value at the end point where it is a finite number (tanh(oo) = 1, exp(-oo) = 0; its arithmetic
         # of oo gives nan for every indeterminate form): the limit, without Gruntz's 0.2-0.4 s per end
@@ -625,8 +626,20 @@ def limits(D) -> tuple[sp.Expr, sp.Expr]:
                 lim = sp.nan
         if lim.has(sp.AccumBounds) or lim.has(sp.Limit):
             lim = sp.nan
-        out.append(sp.nan if lim is sp.nan else lim * m1)
+        out.append(lim)
     return tuple(out)
+
+
+def fprime_limits(D) -> tuple[sp.Expr, sp.Expr]:
+    """``lim_{x -> -oo, +oo} f'`` (nan where there is none)."""
+    pieces, _ = _pieces(D)
+    return _end_limits(pieces[0], pieces[-1])
+
+
+def limits(D) -> tuple[sp.Expr, sp.Expr]:
+    """``lim_{x -> -oo, +oo} D f = lim f' * M_1`` (M_1 the first moment of the kernel)."""
+    m1 = D.kernel.moment(1)
+    return tuple(sp.nan if lim is sp.nan else lim * m1 for lim in fprime_limits(D))
 
 
 SERIES_EVAL = '''
