@@ -214,7 +214,7 @@ def make(addresses: list[int], name: str, doc: str) -> np.ufunc:
 def load(key: str) -> np.ufunc | None:
     """The ufunc of the module with cache key ``key`` from its shared library, or None (use the Numba route)."""
     where = paths(key)
-    if where is None or not where[1].exists():
+    if where is None or not (where[0].exists() and where[1].exists()):  # not written (yet): not damaged
         return None
     so, record = where
     try:
