@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import nonlocal_calc as nlc
+from nonlocal_calc.cache import write_atomic
 from nonlocal_calc.codegen import _key, _module, make_ufunc, modcache, native, write_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -267,7 +268,8 @@ def test_damaged_shared_library_is_rebuilt_with_a_warning_and_can_be_turned_off(
     key = _key(D, "cpu")
     so, record = native.paths(key)
     good = so.read_bytes()
-    so.write_bytes(good[:1000] + b"garbage" + good[1007:])
+    # (a new file: overwriting in place the library this process may have mapped would crash it)
+    write_atomic(so, good[:1000] + b"garbage" + good[1007:])
     with pytest.warns(modcache.CorruptedModuleWarning, match="compiled library"):
         assert native.load(key) is None
     res = _child("""
