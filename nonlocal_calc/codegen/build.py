@@ -1406,7 +1406,8 @@ def gauss_source(gp, lo, hi) -> tuple[str, set, str, bool]:
     where = "in float64 (float32 data: in float32, as f' > 0)" if f32 else "in float64"
     note = (f"scalar delta: fixed-order Gauss-Legendre on the rho form, sum_k W_k [f'(x + S_k) + f'(x - S_k)] "
             f"{where} (vectorized over the elements; N chosen at build time per binade of delta against a "
-            f"(2N + 8)-point rule, +{gauss.MARGIN} nodes; the scalar kernel where no N is tabulated): "
+            f"(2N + 8)-point rule, +{gauss.MARGIN} nodes, +{gauss.MARGIN32} for float32; the scalar kernel where no N "
+            f"is tabulated): "
             f"float64 N = {runs(gp.table)}; float32 N = {runs(gp.table32)}")
     return blk.text(), vp.helpers, note, f32
 

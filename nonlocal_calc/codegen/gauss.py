@@ -14,7 +14,7 @@ result agrees with the (2N + 8)-point rule to 1e-15 relative (both in long doubl
 around +-delta, large |x|), plus :data:`MARGIN` nodes. Binades that need more than :data:`NMAX` nodes,
 and those above ``2^EMAX``, keep the scalar kernel (:data:`NMAX_SCALAR` when f' calls a function that
 does not vectorize, e.g. erfc). Float32 data get their own table, the smallest N that
-agrees to 1e-9 (the float32 target is 2e-6); they are summed in float32 where f' > 0 (a sum of positive
+agrees to 1e-9 (the float32 target is 2e-6) plus :data:`MARGIN32` nodes; they are summed in float32 where f' > 0 (a sum of positive
 terms loses a few ulps at most) and in float64 otherwise (GELU's and SiLU's f' change sign: a float32 sum
 could lose the last bits).
 """
@@ -36,8 +36,9 @@ from .stable import exp_rational
 
 #: Binades of delta tabulated: 2^(e-1) <= delta < 2^e for EMIN <= e <= EMAX (below: the EMIN entry).
 EMIN, EMAX = -29, 3
-#: Largest order used; safety nodes added to the measured order.
-NMAX, MARGIN = 48, 2
+#: Largest order used; safety nodes added to the measured order (float64; float32 data: MARGIN32, their
+#: agreement RTOL32 being already 500 times below the float32 target of 2e-6 / 4).
+NMAX, MARGIN, MARGIN32 = 48, 2, 1
 #: Largest order when f' calls a library function that does not vectorize (erfc for GELU): 2N scalar calls per
 #: element are slower than the scalar kernel beyond this (measured: GELU/sign, N = 11 at delta = 0.1 is 2x
 #: faster than the kernel, N = 26 at delta = 1 is 3.5x slower).
@@ -224,7 +225,7 @@ def plan(D, g: sp.Expr, s_of_t: sp.Expr) -> GaussPlan | None:
             hard = miss[:: max(1, len(miss) // HARD)]
         return not len(miss), hard
 
-    def search(rtol, stop=None):
+    def search(rtol, margin, stop=None):
         out, n, hard = [], 1, np.zeros(0, dtype=int)
         for e in range(EMIN, EMAX + 1):
             if stop is not None and stop.is_set():
@@ -237,9 +238,9 @@ def plan(D, g: sp.Expr, s_of_t: sp.Expr) -> GaussPlan | None:
                 n, steps = n + 1, steps + 1
                 # after a few steps, ask the largest order once: a binade that even it cannot serve then costs
                 # two rules instead of a walk up to NMAX (the walk was 90 % of the planning time for tanh, isru)
-                if n + MARGIN > nmax or (steps == 3 and not passes(nmax - MARGIN, e, rtol, hard)[0]):
+                if n + margin > nmax or (steps == 3 and not passes(nmax - margin, e, rtol, hard)[0]):
                     return out + [0] * (EMAX + 1 - e)
-            out.append(n + MARGIN)
+            out.append(n + margin)
         return out
 
     # the two searches in two threads (NumPy releases the GIL in its loops; they share the memo): the float64
@@ -247,8 +248,8 @@ def plan(D, g: sp.Expr, s_of_t: sp.Expr) -> GaussPlan | None:
     stop = threading.Event()
     with ThreadPoolExecutor(1) as pool, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        later = pool.submit(search, RTOL, stop)
-        table32 = search(RTOL32)
+        later = pool.submit(search, RTOL, MARGIN, stop)
+        table32 = search(RTOL32, MARGIN32)
         if not any(table32):
             stop.set()
         table = later.result() if any(table32) else [0] * len(table32)
