@@ -27,6 +27,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import warnings
 from functools import cache
@@ -68,6 +69,11 @@ def paths(key: str) -> tuple[Path, Path] | None:
         return None
     base = module_path(key)
     return base.with_name(f"{base.stem}.{tag}.so"), base.with_name(f"{base.stem}.{tag}.json")
+
+
+def _python() -> str:
+    """The Python the library was linked for (its error paths call the C API; Numba's cache is per version too)."""
+    return f"{sys.implementation.name}-{sys.version_info[0]}.{sys.version_info[1]}"
 
 
 def _sha(data: bytes) -> str:
@@ -179,7 +185,7 @@ def export(mod, key: str) -> bool:
     write_atomic(so, lib)
     write_atomic(record, json.dumps({
         "name": mod.ufunc.__name__, "doc": mod.__doc__ or "", "symbols": [lp.native_name for lp in loops],
-        "sha256": _sha(lib), "module_sha256": module_sha}))
+        "sha256": _sha(lib), "module_sha256": module_sha, "python": _python()}))
     return True
 
 
@@ -219,8 +225,8 @@ def load(key: str) -> np.ufunc | None:
     so, record = where
     try:
         rec = json.loads(record.read_text())
-        if _module_sha(key) != rec["module_sha256"]:  # the module was rebuilt (or is damaged): re-exported later
-            return None
+        if _module_sha(key) != rec["module_sha256"] or rec.get("python") != _python():
+            return None  # the module was rebuilt (or is damaged), or another Python wrote it: re-exported later
         if _sha(so.read_bytes()) != rec["sha256"]:
             raise ValueError("checksum mismatch")
         lib = ctypes.CDLL(str(so))
