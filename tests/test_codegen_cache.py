@@ -205,7 +205,6 @@ def test_warm_types_are_the_signatures_the_modules_call():
     ``_warm_types``: they must be the types the generated modules call them with, for both dtypes."""
     import numba
 
-
     mod = _module(nlc.derive("tanh", "power(2)"))  # a kernel with the moment series
     # a fresh compile of the checks (the module's own may come from Numba's cache, which types no callee)
     first = numba.njit(_nrt=False, error_model="numpy")(mod._kfirst.py_func)

@@ -16,6 +16,7 @@ def test_printer_prefers_accurate_library_functions():
     assert p.doprint(sp.exp(x) - 1) == "math.expm1(x)"
     assert p.doprint(sp.polylog(2, -sp.exp(x + delta))) == "_li2_negexp(delta + x)"
     assert p.doprint(x**3) == "x * x * x"
+    assert p.doprint(sp.nan) == "T(math.nan)"  # a limit that does not exist
     assert "math.sqrt" in p.doprint(sp.sqrt(x + 1))
     assert p.helpers == {"_li2_negexp"}
 

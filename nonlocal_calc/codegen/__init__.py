@@ -121,6 +121,10 @@ def _runtime():
     return modcache.load_module(None, "rt_" + key_hash("runtime", _versions()), build)
 
 
+#: The ufuncs made in this process, by cache key (a library loaded twice would make a second ufunc).
+_UFUNCS: dict = {}
+
+
 def make_ufunc(D, target: str = "cpu", vectorize_series: bool = False):
     """The NumPy ufunc ``u(x, delta)`` of a nonlocal derivative (loops for float32 and float64).
 
@@ -135,12 +139,14 @@ def make_ufunc(D, target: str = "cpu", vectorize_series: bool = False):
     from . import native
 
     key = _key(D, target, vectorize_series)
-    u = native.load(key)  # the loops as a shared library: no Numba import
-    if u is None:
-        mod = _module(D, target, vectorize_series)
-        u = mod.ufunc
-        native.export(mod, key)
-    return u
+    if key not in _UFUNCS:  # (one ufunc per pair and process, as the imported module's was)
+        u = native.load(key)  # the loops as a shared library: no Numba import
+        if u is None:
+            mod = _module(D, target, vectorize_series)
+            u = mod.ufunc
+            native.export(mod, key)
+        _UFUNCS[key] = u
+    return _UFUNCS[key]
 
 
 def scalar_kernel(D):

@@ -470,7 +470,7 @@ def _x_range(c) -> tuple:
         g = c.lhs - c.rhs if isinstance(c, (sp.StrictLessThan, sp.LessThan)) else c.rhs - c.lhs  # c: g <= 0
         a = sp.diff(g, x)
         if a.is_number and a != 0 and not (g - a * x).has(x):
-            bound = sp.simplify(-(g - a * x) / a)
+            bound = -(g - a * x) / a
             return (None, bound) if a > 0 else (bound, None)
     return None, None
 
@@ -607,12 +607,13 @@ def deriv0_lines(D, done: str = "") -> list[str]:
         lines += [f"if x == {pr.doprint(b)}:", f"    return {val}{done}"]
     # f'(+-inf) is the limit (SiLU's f' = s + x s (1 - s) would give inf * 0 = nan)
     for lim, sign in zip(fprime_limits(D), ("-", "")):
-        lines += [f"if x == {sign}T(math.inf):", f"    return {pr.doprint(lim) if lim is not sp.nan else 'T(math.nan)'}{done}"]
+        lines += [f"if x == {sign}T(math.inf):", f"    return {pr.doprint(lim)}{done}"]
     return lines + [f"return _fp(x){done}"]
 
 
 @cache
 def _end_limits(first: sp.Expr, last: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+    """``lim f'`` of the first piece at -oo and of the last at +oo (cached: the code generator asks twice)."""
     out = []
     for p, end in ((first, -sp.oo), (last, sp.oo)):
         fp = sp.diff(p, x)
@@ -639,7 +640,7 @@ def fprime_limits(D) -> tuple[sp.Expr, sp.Expr]:
 def limits(D) -> tuple[sp.Expr, sp.Expr]:
     """``lim_{x -> -oo, +oo} D f = lim f' * M_1`` (M_1 the first moment of the kernel)."""
     m1 = D.kernel.moment(1)
-    return tuple(sp.nan if lim is sp.nan else lim * m1 for lim in fprime_limits(D))
+    return tuple(lim * m1 for lim in fprime_limits(D))  # (nan * m1 is nan)
 
 
 SERIES_EVAL = '''
@@ -1218,9 +1219,9 @@ def kernel_source(D, lims: tuple[sp.Expr, sp.Expr] | None = None) -> Generated:
         for ln in deriv0_lines(D, done):
             k.add(ln, 2)
         k.add("if x == T(math.inf):", 1)
-        k.add(f"return {pr.doprint(hi) if hi is not sp.nan else 'T(math.nan)'}{done}", 2)
+        k.add(f"return {pr.doprint(hi)}{done}", 2)
         k.add("if x == -T(math.inf):", 1)
-        k.add(f"return {pr.doprint(lo) if lo is not sp.nan else 'T(math.nan)'}{done}", 2)
+        k.add(f"return {pr.doprint(lo)}{done}", 2)
 
     k = Block()
     k.add(njit())
@@ -1304,8 +1305,7 @@ def gauss_source(gp, lo, hi) -> tuple[str, set, str, bool]:
     from . import gauss
 
     lp = NumbaPrinter()
-    lo_s = lp.doprint(lo) if lo is not sp.nan else "T(math.nan)"
-    hi_s = lp.doprint(hi) if hi is not sp.nan else "T(math.nan)"
+    lo_s, hi_s = lp.doprint(lo), lp.doprint(hi)
 
     body, n, _ = fast_formula(gp.fp)
     vp = NumbaPrinter(vector_math=True)

@@ -37,7 +37,7 @@ from .stable import exp_rational
 #: Binades of delta tabulated: 2^(e-1) <= delta < 2^e for EMIN <= e <= EMAX (below: the EMIN entry).
 EMIN, EMAX = -29, 3
 #: Largest order used; safety nodes added to the measured order (float64; float32 data: MARGIN32, their
-#: agreement RTOL32 being already 500 times below the float32 target of 2e-6 / 4).
+#: agreement RTOL32 being already 500 times below the float32 tolerance the code aims at, 2e-6 / 4).
 NMAX, MARGIN, MARGIN32 = 48, 2, 1
 #: Largest order when f' calls a library function that does not vectorize (erfc for GELU): 2N scalar calls per
 #: element are slower than the scalar kernel beyond this (measured: GELU/sign, N = 11 at delta = 0.1 is 2x

@@ -89,6 +89,8 @@ class NumbaPrinter:
             return self.names[e], _PREC["atom"]
         if isinstance(e, (sp.Rel, sp.And, sp.Or, sp.Not, sp.Piecewise)):
             return getattr(self, "_p_" + type(e).__name__.lower(), self._p_rel)(e)
+        if e is sp.nan:  # (the limits of D at +-inf where there is none)
+            return "T(math.nan)", _PREC["call"]
         if e.is_number:
             if e.has(sp.I) or e.is_real is False:
                 raise PrinterError(f"complex constant {e}: the expression is not real")
