@@ -6,3 +6,11 @@ import tempfile
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Tests never write into the user's cache: CI sets its own directory; local runs get a fresh one.
 os.environ.setdefault("NONLOCAL_CALC_CACHE", tempfile.mkdtemp(prefix="nonlocal-calc-test-cache-"))
+
+
+def from_python(fn):
+    """``fn`` (a generated function without a CPython wrapper, callable only from compiled code) behind a
+    Python-callable ``njit`` shim."""
+    import numba
+
+    return numba.njit(lambda *a: fn(*a))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import from_python
 
 import nonlocal_calc as nlc
 from nonlocal_calc.cache import write_atomic
@@ -178,7 +179,8 @@ def test_parallel_build_float32_retry_through_the_float64_loop():
     xs = np.float32([-3.0, -2.0, -1.5, -1.0, -0.01, 0.0, 0.02, 0.4, 2.5, 30.0])
     ds = np.float32([1e-4, 1e-2, 0.3, 2.0])
     tol = (np.float32(mod.RTOL32), np.float32(mod.ATOL32))
-    rejected = [(x, d) for d in ds for x in xs if not mod._kfirst(x, d, *tol)[1]]
+    kfirst = from_python(mod._kfirst)
+    rejected = [(x, d) for d in ds for x in xs if not kfirst(x, d, *tol)[1]]
     assert rejected, "no float32 point needs the float64 retry: the test does not reach it"
     for x, d in rejected:
         want = float(reference(D, float(x), float(d)))

@@ -1,10 +1,12 @@
 """Special functions and quadrature rules of the generated code, against mpmath."""
 
 import hashlib
+from types import SimpleNamespace
 
 import mpmath
 import numpy as np
 import pytest
+from conftest import from_python
 
 from nonlocal_calc.codegen import build, specfun
 from nonlocal_calc.codegen.modcache import load_module
@@ -12,8 +14,10 @@ from nonlocal_calc.codegen.modcache import load_module
 
 @pytest.fixture(scope="module")
 def sf():
+    """The special functions, callable from Python (the generated ones are callable from compiled code only)."""
     src = "import math\n\nimport numba\nimport numpy as np\n" + specfun.source(specfun.HELPERS)
-    return load_module(src, "test_sf_" + hashlib.sha1(src.encode()).hexdigest()[:12])
+    mod = load_module(src, "test_sf_" + hashlib.sha1(src.encode()).hexdigest()[:12])
+    return SimpleNamespace(**{n: from_python(getattr(mod, n)) for n in specfun.HELPERS})
 
 
 def _rel(got, ref):

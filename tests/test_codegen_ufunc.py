@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import sympy as sp
+from conftest import from_python
 
 import nonlocal_calc as nlc
 from nonlocal_calc.codegen import _module, make_ufunc, scalar_kernel
@@ -188,9 +189,10 @@ def test_gauss_loop_used_and_accurate(act, ker):
     u, mod = make_ufunc(D), _module(D)
     assert hasattr(mod, "_gauss_block") and "Gauss-Legendre on the rho form" in u.__doc__
     deltas = (1e-8, 1e-4, 0.1, 1.0, 2.0)
+    gauss_order = from_python(mod._gauss_order)
     for dt in (np.float64, np.float32):
         for d in deltas:
-            assert mod._gauss_order(dt(d)) > 0
+            assert gauss_order(dt(d)) > 0
             assert u(np.zeros(3, dt), dt(d)).dtype == dt
             spec = np.array([np.inf, -np.inf, np.nan, 0.5], dtype=dt)
             want = np.array([mod.kernel(v, dt(d)) for v in spec[:3]])
@@ -219,10 +221,11 @@ def test_one_factor_series_agrees_with_the_table_driven_evaluator():
     src = open(mod.__file__).read()
     assert "_SC[_sg, _j]" in src and "_series_eval(x" not in src
     r0, d0, nd = (int(v) for v in mod._SG[3][:3])  # piece x >= 0, its side x >= 0
+    kfirst, series_eval = from_python(mod._kfirst), from_python(mod._series_eval)
     for ty, rtol in ((np.float64, 1e-15), (np.float32, 5e-7)):
         for xv, d in ((0.5, 0.1), (2.0, 0.3), (30.0, 1e-3), (1e4, 2.0)):
             x_, d_ = ty(xv), ty(d)
-            v, ok = mod._kfirst(x_, d_, ty(mod.RTOL32 if ty is np.float32 else mod.RTOL64), ty(0.0))
-            ref, _ = mod._series_eval(x_, d_, ty(1.0), mod._SP, mod._SPI, r0, 10, mod._SD, mod._SDI, d0, nd, mod._SM)
+            v, ok = kfirst(x_, d_, ty(mod.RTOL32 if ty is np.float32 else mod.RTOL64), ty(0.0))
+            ref, _ = series_eval(x_, d_, ty(1.0), mod._SP, mod._SPI, r0, 10, mod._SD, mod._SDI, d0, nd, mod._SM)
             assert ok
             assert abs(v - ref) <= rtol * abs(ref), (ty, xv, d, v, ref)

@@ -20,7 +20,7 @@ from .printer import PrinterError
 __all__ = ["make_ufunc", "jit_scalar", "write_module", "PrinterError", "CODEGEN_VERSION"]
 
 #: Bumped whenever the generated code changes: part of every cache key.
-CODEGEN_VERSION = "17"
+CODEGEN_VERSION = "18"
 
 
 def _numba_version() -> str:
@@ -206,7 +206,7 @@ def jit_scalar(expr, name: str | None = None, args=None):
         pr = NumbaPrinter({a: str(a) for a in args})
         lines, (val,) = _assignments(pr, [expr], "_c")
         blk = Block()
-        blk.add(njit())
+        blk.add(njit(python=True))
         blk.add(f"def {fname}({', '.join(map(str, args))}):")
         blk.add(f'"""{str(expr)[:2000]}"""'.replace("\\", "\\\\"), 1)
         a0 = str(args[0])

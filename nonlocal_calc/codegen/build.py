@@ -60,8 +60,12 @@ _T = sp.Symbol("t", positive=True)
 _NJ = 'numba.njit(cache=True, _nrt=False, error_model="numpy"{extra})'
 
 
-def njit(extra: str = "") -> str:
-    return "@" + _NJ.format(extra=extra)
+def njit(extra: str = "", python: bool = False) -> str:
+    """The decorator line of a generated function. Only ``python=True`` functions (``kernel``, ``_prep``,
+    ``_kfast``, jit_scalar's) are callable from Python; the others, called only from compiled code, get no
+    CPython wrapper (Numba compiles and optimizes one per function: 10 % of a pair's build), and calling them
+    from Python crashes the interpreter: call them from an ``njit`` function."""
+    return "@" + _NJ.format(extra=extra if python else extra + ", no_cpython_wrapper=True")
 
 
 # ====================================================================== small emit helpers
@@ -523,7 +527,7 @@ def fast_source(pr: NumbaPrinter, sym: sp.Expr, lo, hi) -> str:
     """``_prep(delta)`` (the delta-only subexpressions) and ``_kfast(x, delta, P)``: branch-light, vectorizable."""
     body, n, hoisted = fast_formula(sym)
     blk = Block()
-    blk.add(njit())
+    blk.add(njit(python=True))
     blk.add("def _prep(delta):")
     blk.add('"""The parts of the formula that depend on delta only (computed once per call of the ufunc loop)."""', 1)
     blk.add("T = type(delta)", 1)
@@ -532,7 +536,7 @@ def fast_source(pr: NumbaPrinter, sym: sp.Expr, lo, hi) -> str:
         blk.add(ln, 1)
     blk.add(f"return ({', '.join(vals)},)", 1)
     blk.add()
-    blk.add(njit(', fastmath={"contract"}, inline="always"'))
+    blk.add(njit(', fastmath={"contract"}, inline="always"', python=True))
     blk.add("def _kfast(x, delta, P):")
     blk.add('"""kernel(x, delta) for 0 < delta < inf, without branches that stop LLVM from vectorizing."""', 1)
     blk.add("T = type(x)", 1)
@@ -644,7 +648,7 @@ def limits(D) -> tuple[sp.Expr, sp.Expr]:
 
 
 SERIES_EVAL = '''
-@numba.njit(cache=True, _nrt=False, error_model="numpy", fastmath={"contract"})
+@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True, error_model="numpy", fastmath={"contract"})
 def _bpoly(C, off, nx, nX, x, X):
     """sum_(a,b) C[off + b*nx + a] x^a X^b (Horner in X, then in x)."""
     T = type(x)
@@ -661,11 +665,11 @@ def _bpoly(C, off, nx, nX, x, X):
     return r
 
 
-@numba.njit(cache=True, _nrt=False, error_model="numpy", fastmath={"contract"})
-def _series_eval(x, delta, X, P, PI, r0, nt, Dc, DI, d0, nd, M):
-    """sum_j M[j] delta^(2j) P_j(x, X) prod_i D_i(x, X)^(-k_ij), stopped when the terms are negligible."""
+@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True, error_model="numpy", fastmath={"contract"})
+def _series_eval_d(x, delta, X, P, PI, r0, nt, Dc, DI, d0, nd, M, EPS):
+    """sum_j M[j] delta^(2j) P_j(x, X) prod_i D_i(x, X)^(-k_ij), stopped when the terms are negligible against
+    the unit roundoff EPS."""
     T = type(x)
-    EPS = T(5.960464477539063e-08) if T(1.0) + T(1e-08) == T(1.0) else T(1.1102230246251565e-16)
     b0 = T(1.0)
     b1 = T(1.0)
     s0 = T(1.0)
@@ -720,10 +724,22 @@ def _series_eval(x, delta, X, P, PI, r0, nt, Dc, DI, d0, nd, M):
     # truncation: the larger of the last two terms (one of them may sit at a zero of f^(2j+1))
     return total, T(2.0) * max(last, prev) + T(2.0) * EPS * absum
 
+
+@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True, error_model="numpy", fastmath={"contract"})
+def _series_eval(x, delta, X, P, PI, r0, nt, Dc, DI, d0, nd, M):
+    """``(value, error bound)`` of the series for x of type T: summed in float64 for both float types with the
+    stopping rule and rounding bound of T (float32: rounded once, within the bound), so that Numba compiles the
+    evaluator once, not once per dtype."""
+    T = type(x)
+    EPS = T(5.960464477539063e-08) if T(1.0) + T(1e-08) == T(1.0) else T(1.1102230246251565e-16)
+    v, e = _series_eval_d(np.float64(x), np.float64(delta), np.float64(X), P, PI, r0, nt, Dc, DI, d0, nd, M,
+                          np.float64(EPS))
+    return T(v), T(e)
+
 '''
 
 SERIES_BLOCK = '''
-@numba.njit(cache=True, _nrt=False, error_model="numpy", fastmath={"contract"})
+@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True, error_model="numpy", fastmath={"contract"})
 def _vpoly(C, off, nx, nX, xv, Xv, k, acc, tmp):
     """acc[:k] = sum C[off + b*nx + a] x^a X^b elementwise (innermost loops over the elements vectorize)."""
     T = type(xv[0])
@@ -741,7 +757,7 @@ def _vpoly(C, off, nx, nX, xv, Xv, k, acc, tmp):
             acc[i] = acc[i] * Xv[i] + tmp[i]
 
 
-@numba.njit(cache=True, _nrt=False, error_model="numpy", fastmath={"contract"})
+@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True, error_model="numpy", fastmath={"contract"})
 def _series_block(xs, d, out, start, stop, done, work):
     """The series for xs[start:stop] (scalar delta > 0), vectorized over the elements; done[i - start] tells
     where it is certified (the caller evaluates the other elements with the scalar kernel)."""
@@ -1224,7 +1240,7 @@ def kernel_source(D, lims: tuple[sp.Expr, sp.Expr] | None = None) -> Generated:
         k.add(f"return {pr.doprint(lo)}{done}", 2)
 
     k = Block()
-    k.add(njit())
+    k.add(njit(python=True))
     k.add("def kernel(x, delta):")
     k.add('"""D_mu f(x) for the horizon delta (float32 in, float32 out; float64 otherwise)."""', 1)
     k.add("T = type(x + np.float32(0.0))", 1)
@@ -1557,13 +1573,20 @@ def _loop(dtype):
     return _LOOPS[dtype]
 
 
-def _build_ufunc(name, doc, only=None, between=None):
+def _build_ufunc(name, doc, only=None, between=None, ready=None):
     """The ufunc and its float32 and float64 loops. nonlocal-calc's cache compiles them in two processes at once:
     one compiles only the float32 loop (``only="float32"``, no ufunc), the other compiles the float64 loop, calls
-    ``between()`` (waits for the first) and then finds the float32 loop in Numba's cache."""
+    ``between()`` (waits for the first) and then finds the float32 loop in Numba's cache. ``ready()``: returns
+    once the shared functions the other process compiles for this one are in the cache; meanwhile this one
+    compiles those of its functions that call none of them."""
     if only is not None:
         _loop(np.dtype(only).type)
         return None
+    if ready is not None:
+        A, F = types.float64[::1], types.float32[::1]
+        for fn, sig in #FIRST:
+            fn.compile(sig)
+        ready()
     lp64 = _loop(np.float64)
     if between is not None:
         between()
@@ -1591,8 +1614,9 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
     given, is called with the kernel's source as soon as it is known (before the Gauss-Legendre plan)."""
     lims = limits(D)
     gen = kernel_source(D, lims)
+    kernel_src = gen.source
     if on_kernel is not None:
-        on_kernel(gen.source)
+        on_kernel(kernel_src)
     gblock = ""
     if not gen.fast:
         from . import gauss
@@ -1667,11 +1691,33 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
     loops = loops.replace("        #TOL\n", textwrap.indent(TOL_CHECKED, "        ") if gen.core else "")
     loops = re.sub(r"( *)#ELEM (\w+) (\w+)\n", lambda m: _elem(gen.core, m[2], m[3], m[1]), loops)
     heavy = gen.core or bool(gblock)
+    loops = loops.replace("#FIRST", _compile_first(gen.source, runtime_calls(kernel_src)))
     tail = (loops + f"\n\n_PARALLEL_BUILD = {heavy}\n"
             f"ufunc = _build_ufunc({name!r}, __doc__, **globals().get('_BUILD', {{}}))\n")
     if parallel:
         tail += TARGET_PARALLEL
     return head + gen.source + tail, gen
+
+
+def _compile_first(src: str, warmed: set[str]) -> str:
+    """The ``(function, signature)`` pairs, as source, that the loops call and that reach none of
+    the ``warmed`` functions (those the helper of a parallel build compiles meanwhile, see ``modcache.warm``):
+    the build compiles them while it waits for those (``_build_ufunc``'s ``ready``)."""
+    defs = _defs(src)
+    lines = src.splitlines()
+    body = {n: "\n".join(lines[a - 1:b]) for n, (a, b) in defs.items()}
+
+    def pure(n, seen):
+        calls = {m for m in set(defs) | warmed if m != n and re.search(rf"\b{m}\(", body[n])}
+        return not calls & warmed and all(pure(m, seen | {n}) for m in calls - seen if m in defs)
+
+    # first those the helper needs too, early in its float32 loop (it then finds them in the cache)
+    b32 = "_gauss_block32" if "_gauss_block32" in defs else "_gauss_block"
+    sigs = [("_gauss_prep", "(types.float64, types.int64, A, A)"),
+            (b32, "(F, F, A, A, types.int64, types.float32)"),
+            ("_fallback", "(types.float64,) * 3"),
+            ("_gauss_block", "(A, A, A, A, types.int64, types.float64)")]
+    return "(" + "".join(f"({n}, {sig}), " for n, sig in sigs if n in defs and pure(n, set())) + ")"
 
 
 # ====================================================================== the shared runtime of the cache

@@ -73,8 +73,8 @@ def check_file(path: Path, key: str) -> str | None:
 
 #: The helper process of a parallel build. Started before the module is generated, so that its start-up (Python,
 #: Numba, the generated modules the new one imports: 0.3-0.5 s) overlaps with that; then it reads lines:
-#: "warm module name..." (compile those functions of an imported module for float64 and float32 into Numba's
-#: cache while it waits, see :func:`warm`), then "path name" (import that module so that it
+#: "warm module name..." (compile those functions of an imported module for float64, answer "warmed", then for
+#: float32 unless a job waits; see :func:`warm`), then "path name" (import that module so that it
 #: compiles only its float32 loop) or nothing (exit).
 _HELPER = """
 import importlib.util, select, sys
@@ -98,27 +98,32 @@ args = sys.argv[1:]
 for i in range(0, len(args), 2):  # the generated modules it imports first
     load(args[i], args[i + 1])
 
-def signatures(mod, names):
-    # one-argument functions, and those whose argument types the module knows; for float64 (the other
-    # process's) and float32 (this one's) in turn
+def signatures(mod, names, ty):
+    # one-argument functions, and those whose argument types the module knows
     typed = getattr(mod, "_warm_types", lambda name, ty: None)
     for name in names:
         one = getattr(mod, name).py_func.__code__.co_argcount == 1
-        for ty in (numba.float64, numba.float32):
-            sig = (ty,) if one else typed(name, ty)
-            if sig is not None:
-                yield getattr(mod, name), sig
+        sig = (ty,) if one else typed(name, ty)
+        if sig is not None:
+            yield getattr(mod, name), sig
 
-job = sys.stdin.readline().split()
-while job[:1] == ["warm"]:
-    mod = sys.modules[job[1]]
-    for fn, sig in signatures(mod, job[2:]):
-        if job_waiting():
+def compile_all(mod, names, ty, stop):
+    for fn, sig in signatures(mod, names, ty):
+        if stop():
             break
         try:
             fn.compile(sig)
         except Exception:  # noqa: BLE001 - a hint only
             pass
+
+job = sys.stdin.readline().split()
+while job[:1] == ["warm"]:
+    mod = sys.modules[job[1]]
+    # float64 (the builder's, which waits for them instead of compiling them too), then float32 (this
+    # process's own, later) unless the builder has sent the module meanwhile
+    compile_all(mod, job[2:], numba.float64, lambda: False)
+    print("warmed", flush=True)
+    compile_all(mod, job[2:], numba.float32, job_waiting)
     job = sys.stdin.readline().split()
 if job:
     load(job[0], job[1], {"only": "float32"})
@@ -139,8 +144,10 @@ def _start_helper(needs: tuple[ModuleType, ...]) -> subprocess.Popen | None:
     if _cores() < 2:
         return None
     pre = [a for m in needs for a in (m.__file__, m.__name__)]
-    return subprocess.Popen([sys.executable, "-c", _HELPER, *pre], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, text=True)
+    helper = subprocess.Popen([sys.executable, "-c", _HELPER, *pre], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    helper.warming = 0  # warm jobs sent and not yet answered
+    return helper
 
 
 #: The helper of the build in progress in this process (hints of :func:`warm` go to it).
@@ -151,14 +158,37 @@ def warm(module: ModuleType, names: set[str]) -> None:
     """Ask the helper of the build in progress, if any, to compile ``module``'s functions ``names`` (those with
     one argument, and those whose types ``module._warm_types`` knows) for float64 and float32 now, while this
     process is still generating code: the compile then finds them in Numba's cache (the first pair of a new cache
-    otherwise compiles the shared runtime's functions it calls, 0.15-0.3 s each and per dtype, on the way)."""
+    otherwise compiles the shared runtime's functions it calls, 0.15-0.3 s each and per dtype, on the way). The
+    build waits for the float64 ones (:func:`_await_warm`) rather than compile them a second time."""
     helper = _building
     if helper is not None and names and helper.poll() is None:
         try:
             helper.stdin.write(f"warm {module.__name__} {' '.join(sorted(names))}\n")
             helper.stdin.flush()
+            helper.warming += 1
         except OSError:  # pragma: no cover - the helper died: the build goes on without it
             pass
+
+
+#: How long a build waits for its helper's float64 warm-up before compiling on its own.
+WARM_TIMEOUT = 60.0
+
+
+def _await_warm(helper: subprocess.Popen) -> None:
+    """Wait until the helper has compiled the float64 functions of the warm jobs sent to it (or died, or
+    :data:`WARM_TIMEOUT` passed): compiling them here too would double the work on a two-core machine."""
+    import select
+    import time
+
+    deadline = time.monotonic() + WARM_TIMEOUT
+    while helper.warming > 0:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([helper.stdout], [], [], left)[0]:
+            return
+        line = helper.stdout.readline()
+        if not line:  # the helper exited
+            return
+        helper.warming -= line.strip() == "warmed"
 
 
 def _stop(helper: subprocess.Popen | None) -> None:
@@ -189,7 +219,7 @@ def _import(path: Path, name: str, body: str | None = None, needs: tuple[ModuleT
             except subprocess.TimeoutExpired:
                 helper.kill()
 
-        mod._BUILD = {"between": between}
+        mod._BUILD = {"between": between, "ready": lambda: _await_warm(helper)}
     try:
         spec.loader.exec_module(mod)
     except BaseException:
