@@ -1573,19 +1573,22 @@ def _loop(dtype):
     return _LOOPS[dtype]
 
 
-def _build_ufunc(name, doc, only=None, between=None, ready=None):
+def _build_ufunc(name, doc, only=None, between=None, ready=None, helper_free=None):
     """The ufunc and its float32 and float64 loops. nonlocal-calc's cache compiles them in two processes at once:
     one compiles only the float32 loop (``only="float32"``, no ufunc), the other compiles the float64 loop, calls
     ``between()`` (waits for the first) and then finds the float32 loop in Numba's cache. ``ready()``: returns
     once the shared functions the other process compiles for this one are in the cache; meanwhile this one
-    compiles those of its functions that call none of them."""
+    compiles those of its functions that call none of them, and those of the float32 loop if the other process
+    is not ``helper_free()`` yet."""
     if only is not None:
         _loop(np.dtype(only).type)
         return None
     if ready is not None:
         A, F = types.float64[::1], types.float32[::1]
-        for fn, sig in #FIRST:
-            fn.compile(sig)
+        busy = not helper_free()
+        for fn, sig, theirs in #FIRST:
+            if busy or not theirs:
+                fn.compile(sig)
         ready()
     lp64 = _loop(np.float64)
     if between is not None:
@@ -1701,8 +1704,9 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
 
 def _compile_first(src: str, warmed: set[str]) -> str:
     """The ``(function, signature)`` pairs, as source, that the loops call and that reach none of
-    the ``warmed`` functions (those the helper of a parallel build compiles meanwhile, see ``modcache.warm``):
-    the build compiles them while it waits for those (``_build_ufunc``'s ``ready``)."""
+    the ``warmed`` functions (those the helper of a parallel build compiles meanwhile, see ``modcache.warm``),
+    each with whether it is the float32 loop's: the build compiles them while it waits for those
+    (``_build_ufunc``'s ``ready``)."""
     defs = _defs(src)
     lines = src.splitlines()
     body = {n: "\n".join(lines[a - 1:b]) for n, (a, b) in defs.items()}
@@ -1711,13 +1715,14 @@ def _compile_first(src: str, warmed: set[str]) -> str:
         calls = {m for m in set(defs) | warmed if m != n and re.search(rf"\b{m}\(", body[n])}
         return not calls & warmed and all(pure(m, seen | {n}) for m in calls - seen if m in defs)
 
-    # first those the helper needs too, early in its float32 loop (it then finds them in the cache)
+    # first those the helper needs too, early in its float32 loop (it then finds them in the cache); the last
+    # field: the float32 loop's own, compiled here only while the helper is still busy warming up
     b32 = "_gauss_block32" if "_gauss_block32" in defs else "_gauss_block"
-    sigs = [("_gauss_prep", "(types.float64, types.int64, A, A)"),
-            (b32, "(F, F, A, A, types.int64, types.float32)"),
-            ("_fallback", "(types.float64,) * 3"),
-            ("_gauss_block", "(A, A, A, A, types.int64, types.float64)")]
-    return "(" + "".join(f"({n}, {sig}), " for n, sig in sigs if n in defs and pure(n, set())) + ")"
+    sigs = [("_gauss_prep", "(types.float64, types.int64, A, A)", False),
+            (b32, "(F, F, A, A, types.int64, types.float32)", True),
+            ("_fallback", "(types.float64,) * 3", False),
+            ("_gauss_block", "(A, A, A, A, types.int64, types.float64)", False)]
+    return "(" + "".join(f"({n}, {sig}, {f32}), " for n, sig, f32 in sigs if n in defs and pure(n, set())) + ")"
 
 
 # ====================================================================== the shared runtime of the cache

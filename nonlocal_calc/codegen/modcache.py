@@ -174,21 +174,23 @@ def warm(module: ModuleType, names: set[str]) -> None:
 WARM_TIMEOUT = 60.0
 
 
-def _await_warm(helper: subprocess.Popen) -> None:
+def _await_warm(helper: subprocess.Popen, timeout: float = WARM_TIMEOUT) -> bool:
     """Wait until the helper has compiled the float64 functions of the warm jobs sent to it (or died, or
-    :data:`WARM_TIMEOUT` passed): compiling them here too would double the work on a two-core machine."""
+    ``timeout`` passed; 0: only look): compiling them here too would double the work on a two-core machine.
+    Whether it is done with them."""
     import select
     import time
 
-    deadline = time.monotonic() + WARM_TIMEOUT
+    deadline = time.monotonic() + timeout
     while helper.warming > 0:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([helper.stdout], [], [], left)[0]:
-            return
+        left = max(0.0, deadline - time.monotonic())
+        if not select.select([helper.stdout], [], [], left)[0]:
+            return False
         line = helper.stdout.readline()
         if not line:  # the helper exited
-            return
+            return False
         helper.warming -= line.strip() == "warmed"
+    return True
 
 
 def _stop(helper: subprocess.Popen | None) -> None:
@@ -219,7 +221,8 @@ def _import(path: Path, name: str, body: str | None = None, needs: tuple[ModuleT
             except subprocess.TimeoutExpired:
                 helper.kill()
 
-        mod._BUILD = {"between": between, "ready": lambda: _await_warm(helper)}
+        mod._BUILD = {"between": between, "ready": lambda: _await_warm(helper),
+                      "helper_free": lambda: _await_warm(helper, 0.0)}
     try:
         spec.loader.exec_module(mod)
     except BaseException:
