@@ -17,6 +17,7 @@ For every pair (the symbolic derivation is warmed up first, so it is not counted
 
     python benchmarks/bench_codegen_build.py                      # the pairs of the speed goals
     python benchmarks/bench_codegen_build.py --pairs relu/sign,tanh/sign
+    python benchmarks/bench_codegen_build.py --rounds 3               # medians of 3 rounds (a noisy machine)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -89,10 +91,34 @@ def _failure(exc: Exception) -> str:
     return err[-1] if err else f"exit status {exc.returncode}"
 
 
+def _measure(act: str, ker: str, derive: str, shared: dict) -> dict:
+    """One round of every measurement for one pair (fresh processes; a new empty cache for the build)."""
+    env = _env(tempfile.mkdtemp(prefix="nlc-bench-codegen-"))
+    _run(derive, env, act, ker)  # warm this cache's derivation (not timed): derive only, no ufunc
+    build, _ = probe(act, ker, env)
+    load, wall = probe(act, ker, env)
+    load_numba, _ = probe(act, ker, {**env, "NONLOCAL_CALC_NATIVE": "0"})
+    numba_alone, _ = probe(act, ker, env, "numba")
+    _run(FORGET, shared, act, ker)
+    warm, _ = probe(act, ker, shared)
+    return {"build": build, "warm": warm, "load": load, "load_numba": load_numba, "numba_alone": numba_alone,
+            "wall": wall}
+
+
+def _row(act: str, ker: str, t: dict) -> str:
+    return (f"{act + '/' + ker:16s} {t['build']:8.2f} {t['warm']:22.2f} {t['load']:7.3f} {t['load_numba']:20.3f} "
+            f"{t['numba_alone']:19.3f} {t['wall']:10.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", default=DEFAULT, help=f"comma-separated activation/kernel pairs (default: {DEFAULT})")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure every pair this many times, pair after pair in each round, and print the median "
+                         "(and the range): this machine's speed drifts by 15-50 %% within minutes (default: 1)")
     args = ap.parse_args(argv)
+    if args.rounds < 1:
+        ap.error(f"--rounds must be at least 1, not {args.rounds}")
     pairs = [p.split("/", 1) for p in args.pairs.split(",")]
     derive = "import sys, nonlocal_calc as n; n.derive(sys.argv[1], sys.argv[2])"
     # the warm-runtime cache: every pair built once (not timed)
@@ -105,27 +131,37 @@ def main(argv: list[str] | None = None) -> int:
             failed[act, ker] = _failure(exc)
     print(f"{'pair':16s} {'build s':>8s} {'build, runtime warm s':>22s} {'load s':>7s} {'load, Numba route s':>20s} "
           f"{'import numba alone':>19s} {'process s':>10s}")
+    keys = ("build", "warm", "load", "load_numba", "numba_alone", "wall")
+    times = {(act, ker): {k: [] for k in keys} for act, ker in pairs}
+    for r in range(args.rounds):
+        if args.rounds > 1:
+            print(f"round {r + 1} of {args.rounds}", flush=True)
+        for act, ker in pairs:
+            if (act, ker) in failed:
+                continue
+            try:
+                got = _measure(act, ker, derive, shared)
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+                failed[act, ker] = _failure(exc)
+                continue
+            for k in keys:
+                times[act, ker][k].append(got[k])
+            print(_row(act, ker, got), flush=True)
+    if args.rounds > 1:
+        print(f"median of {args.rounds} rounds (range):")
     worst = {"build": 0.0, "warm": 0.0, "load": 0.0, "load_numba": 0.0}
     for act, ker in pairs:
-        try:
-            if (act, ker) not in failed:
-                env = _env(tempfile.mkdtemp(prefix="nlc-bench-codegen-"))
-                _run(derive, env, act, ker)  # warm this cache's derivation (not timed): derive only, no ufunc
-                build, _ = probe(act, ker, env)
-                load, wall = probe(act, ker, env)
-                load_numba, _ = probe(act, ker, {**env, "NONLOCAL_CALC_NATIVE": "0"})
-                numba_alone, _ = probe(act, ker, env, "numba")
-                _run(FORGET, shared, act, ker)
-                warm, _ = probe(act, ker, shared)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-            failed[act, ker] = _failure(exc)
         if (act, ker) in failed:
             print(f"{act + '/' + ker:16s} FAILED: {failed[act, ker]}", flush=True)
             continue
-        for k, v in (("build", build), ("warm", warm), ("load", load), ("load_numba", load_numba)):
-            worst[k] = max(worst[k], v)
-        print(f"{act + '/' + ker:16s} {build:8.2f} {warm:22.2f} {load:7.3f} {load_numba:20.3f} {numba_alone:19.3f} "
-              f"{wall:10.2f}", flush=True)
+        t = times[act, ker]
+        med = {k: statistics.median(v) for k, v in t.items()}
+        for k in worst:
+            worst[k] = max(worst[k], med[k])
+        if args.rounds > 1:
+            print(_row(act, ker, med))
+            print(f"{'  range':16s} " + " ".join(f"{min(t[k]):.2f}-{max(t[k]):.2f}" for k in ("build", "warm"))
+                  + " " + " ".join(f"{min(t[k]):.3f}-{max(t[k]):.3f}" for k in ("load", "load_numba")), flush=True)
     if len(failed) == len(pairs):
         print("no pair was measured")
         return 1

@@ -725,7 +725,8 @@ def _series_eval_d(x, delta, X, P, PI, r0, nt, Dc, DI, d0, nd, M, EPS):
     return total, T(2.0) * max(last, prev) + T(2.0) * EPS * absum
 
 
-@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True, error_model="numpy", fastmath={"contract"})
+@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True, error_model="numpy", fastmath={"contract"},
+           inline="always")
 def _series_eval(x, delta, X, P, PI, r0, nt, Dc, DI, d0, nd, M):
     """``(value, error bound)`` of the series for x of type T: summed in float64 for both float types with the
     stopping rule and rounding bound of T (float32: rounded once, within the bound), so that Numba compiles the

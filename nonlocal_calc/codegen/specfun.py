@@ -94,7 +94,7 @@ def _in_float64(name: str, arg: str) -> str:
     dtype (a float32 body cost 0.1-0.2 s of every first build)."""
     return f'''
 
-@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True)
+@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True, inline="always")
 def {name}({arg}):
     return type({arg} + np.float32(0.0))({name}_d(np.float64({arg})))
 '''
