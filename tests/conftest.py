@@ -10,7 +10,11 @@ os.environ.setdefault("NONLOCAL_CALC_CACHE", tempfile.mkdtemp(prefix="nonlocal-c
 
 def from_python(fn):
     """``fn`` (a generated function without a CPython wrapper, callable only from compiled code) behind a
-    Python-callable ``njit`` shim."""
+    Python-callable ``njit`` shim of the same arity (Numba inlines ``inline="always"`` functions, which a
+    ``*args`` call cannot reach)."""
     import numba
 
-    return numba.njit(lambda *a: fn(*a))
+    names = ", ".join(f"a{i}" for i in range(fn.py_func.__code__.co_argcount))
+    scope = {"fn": fn}
+    exec(f"def shim({names}):\n    return fn({names})\n", scope)  # fixed text, no user input
+    return numba.njit(scope["shim"])
