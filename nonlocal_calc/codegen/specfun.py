@@ -1,8 +1,11 @@
 """Source text of the special functions that generated modules need (real arguments only).
 
-Every function is emitted as plain Python for ``numba.njit`` and is dtype-generic: constants are
-written ``T(c)`` with ``T = type(x)``, so float32 code stays float32. The coefficients are computed
-here, exactly (fractions), and printed with 17 significant digits.
+Every function is emitted as plain Python for ``numba.njit`` with constants written ``T(c)``,
+``T = type(x)``. The special functions' bodies (``..._d``) are called in float64 only: their entry points
+(inlined into the caller) convert float32 arguments and round the result once, so Numba compiles each
+body once, not once per dtype; the branch-free ``_v*`` functions stay in the caller's dtype (float32
+code vectorizes twice as wide). The coefficients are computed here, exactly (fractions), and printed with
+17 significant digits.
 
 * ``_li{s}(x)``, s = 2, 3, 4: the real polylogarithm for ``x <= 1`` (NaN above 1).
   On ``[-1, 1/2]`` it is the series in ``w = -log(1 - x)`` (the Bernoulli-type expansion,
