@@ -104,7 +104,10 @@ def signatures(mod, names, ty):
     for name in names:
         one = getattr(mod, name).py_func.__code__.co_argcount == 1
         sig = (ty,) if one else typed(name, ty)
-        if sig is not None:
+        # an inlined entry point is only worth compiling for what it reaches: its float32 overload, never called,
+        # reaches the float64 body that the float64 pass compiled
+        inlined = getattr(mod, name).targetoptions.get("inline") == "always"
+        if sig is not None and not (inlined and ty is numba.float32):
             yield getattr(mod, name), sig
 
 def compile_all(mod, names, ty, stop):
@@ -156,7 +159,7 @@ _building: subprocess.Popen | None = None
 
 def warm(module: ModuleType, names: set[str]) -> None:
     """Ask the helper of the build in progress, if any, to compile ``module``'s functions ``names`` (those with
-    one argument, and those whose types ``module._warm_types`` knows) for float64 and float32 now, while this
+    one argument, and those whose types ``module._warm_types`` knows) for float64, then float32, now, while this
     process is still generating code: the compile then finds them in Numba's cache (the first pair of a new cache
     otherwise compiles the shared runtime's functions it calls, 0.15-0.3 s each and per dtype, on the way). The
     build waits for the float64 ones (:func:`_await_warm`) rather than compile them a second time."""
@@ -186,10 +189,11 @@ def _await_warm(helper: subprocess.Popen, timeout: float = WARM_TIMEOUT) -> bool
         left = max(0.0, deadline - time.monotonic())
         if not select.select([helper.stdout], [], [], left)[0]:
             return False
-        line = helper.stdout.readline()
-        if not line:  # the helper exited
+        # the descriptor itself: a buffered readline could take two answers at once and leave select waiting
+        data = os.read(helper.stdout.fileno(), 4096)
+        if not data:  # the helper exited
             return False
-        helper.warming -= line.strip() == "warmed"
+        helper.warming -= data.count(b"warmed\n")
     return True
 
 
