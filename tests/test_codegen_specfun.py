@@ -6,18 +6,29 @@ from types import SimpleNamespace
 import mpmath
 import numpy as np
 import pytest
+import sympy as sp
 from conftest import from_python
 
-from nonlocal_calc.codegen import build, specfun
+from nonlocal_calc.codegen import build, jit_scalar, specfun
 from nonlocal_calc.codegen.modcache import load_module
 
 
 @pytest.fixture(scope="module")
 def sf():
-    """The special functions, callable from Python (the generated ones are callable from compiled code only)."""
+    """The special functions' float64 bodies, callable from Python (the generated ones are callable from compiled
+    code only)."""
     src = "import math\n\nimport numba\nimport numpy as np\n" + specfun.source(specfun.HELPERS)
     mod = load_module(src, "test_sf_" + hashlib.sha1(src.encode()).hexdigest()[:12])
-    return SimpleNamespace(**{n: from_python(getattr(mod, n)) for n in specfun.HELPERS})
+    return SimpleNamespace(**{n: from_python(getattr(mod, n + "_d")) for n in specfun.IN_FLOAT64})
+
+
+@pytest.fixture(scope="module")
+def sf32():
+    """The same functions as generated float32 code calls them (:func:`specfun.call`), through ``jit_scalar``."""
+    u = sp.Symbol("u", real=True)
+    funcs = {f"_li{s}": sp.polylog(s, u) for s in (2, 3, 4)}
+    funcs.update({f"_li{s}_negexp": sp.polylog(s, -sp.exp(u)) for s in (2, 3, 4)})
+    return SimpleNamespace(**{n: jit_scalar(e, args=(u,)) for n, e in funcs.items()})
 
 
 def _rel(got, ref):
@@ -29,28 +40,29 @@ XS = np.concatenate([-np.logspace(-8, 8, 60), np.logspace(-8, 0, 30), 1 - np.log
 
 
 @pytest.mark.parametrize("s", [2, 3, 4])
-def test_polylog_real(sf, s):
-    """Li_s(x) for x <= 1 to a few ulp in float64 and float32; NaN above 1."""
-    f = getattr(sf, f"_li{s}")
+def test_polylog_real(sf, sf32, s):
+    """Li_s(x) for x <= 1 to a few ulp in float64 and float32 (float32 code returns float32 values); NaN above 1."""
     with mpmath.workdps(30):
-        for dt, tol in ((np.float64, 2e-15), (np.float32, 1e-6)):
+        for f, dt, tol in ((getattr(sf, f"_li{s}"), np.float64, 2e-15), (getattr(sf32, f"_li{s}"), np.float32, 1e-6)):
             for xv in XS.astype(dt):
                 ref = mpmath.polylog(s, mpmath.mpf(float(xv)))
                 got = f(dt(xv))
-                assert _rel(got, ref) < tol, (s, dt, xv, got, ref)
-    assert np.isnan(f(1.5))
+                assert dt(got) == got and _rel(got, ref) < tol, (s, dt, xv, got, ref)  # (a value of dt)
+    assert np.isnan(getattr(sf, f"_li{s}")(1.5))
 
 
 @pytest.mark.parametrize("s", [2, 3, 4])
-def test_polylog_of_minus_exp(sf, s):
+def test_polylog_of_minus_exp(sf, sf32, s):
     """Li_s(-e^u) for every real u, without overflow (the inversion formula for u > 0)."""
-    f = getattr(sf, f"_li{s}_negexp")
+    f, f32 = getattr(sf, f"_li{s}_negexp"), getattr(sf32, f"_li{s}_negexp")
     with mpmath.workdps(30):
         for u in list(np.linspace(-40, 40, 161)) + [700.0, 5000.0, -700.0]:
             ref = mpmath.polylog(s, -mpmath.exp(u))
             assert _rel(f(u), ref) < 2e-15, (s, u)
             if abs(u) < 80:  # float32 range of exp(u)
-                assert _rel(f(np.float32(u)), mpmath.polylog(s, -mpmath.exp(float(np.float32(u))))) < 1e-6
+                got = f32(np.float32(u))
+                assert np.float32(got) == got  # rounded to float32
+                assert _rel(got, mpmath.polylog(s, -mpmath.exp(float(np.float32(u))))) < 1e-6
 
 
 def test_polylog_coefficients_exact():

@@ -219,13 +219,15 @@ def test_one_factor_series_agrees_with_the_table_driven_evaluator():
     outside the horizon it must give what the shared table-driven evaluator gives from the same tables."""
     mod = _module(nlc.derive("softsign", "linear"))
     src = open(mod.__file__).read()
-    assert "_SC[_sg, _j]" in src and "_series_eval(x" not in src
+    assert "_SC[_sg, _j]" in src and "_series_eval_d(np" not in src
     r0, d0, nd = (int(v) for v in mod._SG[3][:3])  # piece x >= 0, its side x >= 0
-    kfirst, series_eval = from_python(mod._kfirst), from_python(mod._series_eval)
-    for ty, rtol in ((np.float64, 1e-15), (np.float32, 5e-7)):
+    kfirst, series_eval = from_python(mod._kfirst), from_python(mod._series_eval_d)
+    for ty, rtol, eps in ((np.float64, 1e-15, 2.0**-53), (np.float32, 5e-7, 2.0**-24)):
         for xv, d in ((0.5, 0.1), (2.0, 0.3), (30.0, 1e-3), (1e4, 2.0)):
             x_, d_ = ty(xv), ty(d)
             v, ok = kfirst(x_, d_, ty(mod.RTOL32 if ty is np.float32 else mod.RTOL64), ty(0.0))
-            ref, _ = series_eval(x_, d_, ty(1.0), mod._SP, mod._SPI, r0, 10, mod._SD, mod._SDI, d0, nd, mod._SM)
+            ref, _ = series_eval(float(x_), float(d_), 1.0, mod._SP, mod._SPI, r0, 10, mod._SD, mod._SDI, d0, nd, mod._SM,
+                                 eps)
+            ref = ty(ref)
             assert ok
             assert abs(v - ref) <= rtol * abs(ref), (ty, xv, d, v, ref)

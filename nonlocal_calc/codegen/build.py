@@ -724,19 +724,6 @@ def _series_eval_d(x, delta, X, P, PI, r0, nt, Dc, DI, d0, nd, M, EPS):
     # truncation: the larger of the last two terms (one of them may sit at a zero of f^(2j+1))
     return total, T(2.0) * max(last, prev) + T(2.0) * EPS * absum
 
-
-@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True, error_model="numpy", fastmath={"contract"},
-           inline="always")
-def _series_eval(x, delta, X, P, PI, r0, nt, Dc, DI, d0, nd, M):
-    """``(value, error bound)`` of the series for x of type T: summed in float64 for both float types with the
-    stopping rule and rounding bound of T (float32: rounded once, within the bound), so that Numba compiles the
-    evaluator once, not once per dtype."""
-    T = type(x)
-    EPS = T(5.960464477539063e-08) if T(1.0) + T(1e-08) == T(1.0) else T(1.1102230246251565e-16)
-    v, e = _series_eval_d(np.float64(x), np.float64(delta), np.float64(X), P, PI, r0, nt, Dc, DI, d0, nd, M,
-                          np.float64(EPS))
-    return T(v), T(e)
-
 '''
 
 SERIES_BLOCK = '''
@@ -993,13 +980,16 @@ def series_source(D, terms: int = SERIES_TERMS):
         lines += ONE_FACTOR_SERIES.format(k=k, inv=inv, last=terms - 1).splitlines()
     else:
         # int64, never a literal, for the counts: the same signature in every module (see RUNTIME_WARM)
-        lines.append(f"v, e = _series_eval(x, delta, X, _SP, _SPI, np.int64(r0), np.int64({terms}), _SD, _SDI, "
-                     "np.int64(d0), np.int64(nd), _SM)")
+        # summed in float64 for both float types, with the stopping rule and rounding bound of T (float32: rounded
+        # once, within the bound): Numba compiles the evaluator once, not once per dtype
+        lines.append("v, e = _series_eval_d(np.float64(x), np.float64(delta), np.float64(X), _SP, _SPI, np.int64(r0), "
+                     f"np.int64({terms}), _SD, _SDI, np.int64(d0), np.int64(nd), _SM, np.float64(EPS))")
+        lines.append("v, e = T(v), T(e)")
     return "\n".join(glob) + "\n\n" + SERIES_EVAL + "\n", lines, pr.helpers
 
 
 #: The moment series when every term is c_j delta^(2j) D(x)^(-k/q - 2j) (one factor D, constant c_j, set per branch
-#: as ``_sd``, ``_sg``): the same value and error estimate as ``_series_eval`` (the larger of the last two terms,
+#: as ``_sd``, ``_sg``): the same value and error estimate as ``_series_eval_d`` (the larger of the last two terms,
 #: twice, plus 2 eps sum |t_j|) as one Horner sum in z = delta^2 / D^2.
 ONE_FACTOR_SERIES = """\
 _sb = {inv}
@@ -1716,13 +1706,13 @@ def _compile_first(src: str, warmed: set[str]) -> str:
         calls = {m for m in set(defs) | warmed if m != n and re.search(rf"\b{m}\(", body[n])}
         return not calls & warmed and all(pure(m, seen | {n}) for m in calls - seen if m in defs)
 
-    # first those the helper needs too, early in its float32 loop (it then finds them in the cache); the last
-    # field: the float32 loop's own, compiled here only while the helper is still busy warming up
+    # first those the helper needs too (it then finds them in the cache), then this loop's own; the last field:
+    # the float32 loop's own, compiled here only if the helper is still busy warming up by then
     b32 = "_gauss_block32" if "_gauss_block32" in defs else "_gauss_block"
     sigs = [("_gauss_prep", "(types.float64, types.int64, A, A)", False),
-            (b32, "(F, F, A, A, types.int64, types.float32)", True),
             ("_fallback", "(types.float64,) * 3", False),
-            ("_gauss_block", "(A, A, A, A, types.int64, types.float64)", False)]
+            ("_gauss_block", "(A, A, A, A, types.int64, types.float64)", False),
+            (b32, "(F, F, A, A, types.int64, types.float32)", True)]
     return "(" + "".join(f"({n}, {sig}, {f32}), " for n, sig, f32 in sigs if n in defs and pure(n, set())) + ")"
 
 
@@ -1735,12 +1725,16 @@ RUNTIME_HEAD = "import math\n\nimport numba\nimport numpy as np\n\n"
 RUNTIME_WARM = '''
 
 def _warm_types(name, T):
-    """The argument types with which the generated modules call ``name`` for x of type T, or None."""
+    """The argument types with which the generated modules call ``name`` for x of type T (None: ``(T,)`` if it
+    takes one argument). The ``_d`` bodies are called in float64 for both types (``specfun.call``)."""
     from numba import types
-    f1 = types.Array(types.float64, 1, "C", readonly=True)
+    f8 = types.float64
+    f1 = types.Array(f8, 1, "C", readonly=True)
     i2 = types.Array(types.int64, 2, "C", readonly=True)
     i8 = types.int64
-    return {"_series_eval": (T, T, T, f1, i2, i8, i8, f1, i2, i8, i8, f1)}.get(name)
+    if name == "_series_eval_d":
+        return (f8, f8, f8, f1, i2, i8, i8, f1, i2, i8, i8, f1, f8)
+    return (f8,) if name.endswith("_d") else None
 '''
 
 

@@ -99,16 +99,14 @@ for i in range(0, len(args), 2):  # the generated modules it imports first
     load(args[i], args[i + 1])
 
 def signatures(mod, names, ty):
-    # one-argument functions, and those whose argument types the module knows
+    # those whose argument types the module knows (the float64 bodies: float64 in both passes), and one-argument
+    # functions
     typed = getattr(mod, "_warm_types", lambda name, ty: None)
     for name in names:
-        one = getattr(mod, name).py_func.__code__.co_argcount == 1
-        sig = (ty,) if one else typed(name, ty)
-        # an inlined entry point is only worth compiling for what it reaches: its float32 overload, never called,
-        # reaches the float64 body that the float64 pass compiled
-        inlined = getattr(mod, name).targetoptions.get("inline") == "always"
-        if sig is not None and not (inlined and ty is numba.float32):
-            yield getattr(mod, name), sig
+        fn = getattr(mod, name)
+        sig = typed(name, ty) or ((ty,) if fn.py_func.__code__.co_argcount == 1 else None)
+        if sig is not None:
+            yield fn, sig
 
 def compile_all(mod, names, ty, stop):
     for fn, sig in signatures(mod, names, ty):
@@ -198,9 +196,12 @@ def _await_warm(helper: subprocess.Popen, timeout: float = WARM_TIMEOUT) -> bool
 
 
 def _stop(helper: subprocess.Popen | None) -> None:
-    if helper is not None and helper.poll() is None:
+    if helper is None:
+        return
+    if helper.poll() is None:
         helper.kill()
         helper.wait()
+    helper.stdout.close()
 
 
 def _import(path: Path, name: str, body: str | None = None, needs: tuple[ModuleType, ...] = (),

@@ -4,13 +4,14 @@ Only the constructs the code generator emits are supported; anything else is ref
 error naming the construct. Numbers become ``T(c)`` with ``T`` the float type of the arguments,
 so a float32 call computes in float32 throughout. Numerically better library functions are
 chosen where SymPy's form would lose accuracy: ``log(1 + a) -> log1p(a)``,
-``exp(a) - 1 -> expm1(a)``, ``log(1 + exp(u)) -> _log1pexp(u)``, ``Li_s(-exp(u)) -> _li{s}_negexp(u)``.
+``exp(a) - 1 -> expm1(a)``, ``log(1 + exp(u)) -> _log1pexp(u)``, ``Li_s(-exp(u)) -> _li{s}_negexp(u)``
+(these special functions run in float64: see :func:`.specfun.call`).
 
 >>> import sympy as sp
 >>> from nonlocal_calc.symbols import x, delta
 >>> p = NumbaPrinter()
 >>> p.doprint(sp.log(1 + sp.exp(x)) / delta**2)
-'_log1pexp(x) / (delta * delta)'
+'T(_log1pexp_d(np.float64(x))) / (delta * delta)'
 >>> p.doprint(sp.Piecewise((0, x < 0), (x / delta, True)))
 '(T(0.0) if x < T(0.0) else x / delta)'
 """
@@ -21,6 +22,7 @@ import sympy as sp
 
 from ..symbols import delta as _delta
 from ..symbols import x as _x
+from . import specfun
 
 
 class PrinterError(ValueError):
@@ -32,7 +34,7 @@ _MATH1 = {
     sp.sinh: "math.sinh", sp.cosh: "math.cosh", sp.tanh: "math.tanh", sp.asin: "math.asin",
     sp.acos: "math.acos", sp.atan: "math.atan", sp.asinh: "math.asinh", sp.acosh: "math.acosh",
     sp.atanh: "math.atanh", sp.erf: "math.erf", sp.erfc: "math.erfc", sp.gamma: "math.gamma",
-    sp.loggamma: "math.lgamma", sp.erfi: "_erfi",
+    sp.loggamma: "math.lgamma",
 }
 
 _PREC = {"atom": 100, "call": 100, "pow": 60, "unary": 50, "mul": 40, "add": 30, "cmp": 20, "not": 15,
@@ -177,6 +179,11 @@ class NumbaPrinter:
         return f"math.pow({self.doprint(b)}, {self.doprint(p)})", _PREC["call"]
 
     # ------------------------------------------------------------------ functions
+    def _special(self, name: str, arg) -> str:
+        """A call of one of :mod:`.specfun`'s float64 special functions."""
+        self.helpers.add(name)
+        return specfun.call(name, self.doprint(arg))
+
     def _p_func(self, e):
         f = e.func
         if f is sp.log:
@@ -184,8 +191,7 @@ class NumbaPrinter:
             if isinstance(a, sp.Add) and 1 in a.args:
                 rest = a - 1
                 if isinstance(rest, sp.exp):
-                    self.helpers.add("_log1pexp")
-                    return f"_log1pexp({self.doprint(rest.args[0])})", _PREC["call"]
+                    return self._special("_log1pexp", rest.args[0]), _PREC["call"]
                 return f"math.log1p({self.doprint(rest)})", _PREC["call"]
         if f is sp.polylog:
             s, a = e.args
@@ -198,26 +204,21 @@ class NumbaPrinter:
                 return f"-math.log1p({self.doprint(-a)})", _PREC["unary"]
             neg = -a
             if isinstance(neg, sp.exp):
-                self.helpers.add(f"_li{s}_negexp")
-                return f"_li{s}_negexp({self.doprint(neg.args[0])})", _PREC["call"]
-            self.helpers.add(f"_li{s}")
-            return f"_li{s}({self.doprint(a)})", _PREC["call"]
+                return self._special(f"_li{s}_negexp", neg.args[0]), _PREC["call"]
+            return self._special(f"_li{s}", a), _PREC["call"]
         if f.__name__ in ("expm1", "log1p", "erfc"):
             return f"math.{f.__name__}({self.doprint(e.args[0])})", _PREC["call"]
         if f.__name__ == "LiNegExp":
             s = int(e.args[0])
             if s == 1:
-                return f"-_log1pexp({self.doprint(e.args[1])})", _PREC["unary"]
-            self.helpers.add(f"_li{s}_negexp")
-            return f"_li{s}_negexp({self.doprint(e.args[1])})", _PREC["call"]
+                return "-" + self._special("_log1pexp", e.args[1]), _PREC["unary"]
+            return self._special(f"_li{s}_negexp", e.args[1]), _PREC["call"]
         if f.__name__ == "Log1pExp":
-            self.helpers.add("_log1pexp")
-            return f"_log1pexp({self.doprint(e.args[0])})", _PREC["call"]
+            return self._special("_log1pexp", e.args[0]), _PREC["call"]
+        if f is sp.erfi:
+            return self._special("_erfi", e.args[0]), _PREC["call"]
         if f in _MATH1:
-            name = _MATH1[f]
-            if name.startswith("_"):
-                self.helpers.add(name)
-            return f"{name}({self.doprint(e.args[0])})", _PREC["call"]
+            return f"{_MATH1[f]}({self.doprint(e.args[0])})", _PREC["call"]
         if f is sp.Abs:
             return f"abs({self.doprint(e.args[0])})", _PREC["call"]
         if f is sp.sign:

@@ -1,11 +1,11 @@
 """Source text of the special functions that generated modules need (real arguments only).
 
 Every function is emitted as plain Python for ``numba.njit`` with constants written ``T(c)``,
-``T = type(x)``. The special functions' bodies (``..._d``) are called in float64 only: their entry points
-(inlined into the caller) convert float32 arguments and round the result once, so Numba compiles each
-body once, not once per dtype; the branch-free ``_v*`` functions stay in the caller's dtype (float32
-code vectorizes twice as wide). The coefficients are computed here, exactly (fractions), and printed with
-17 significant digits.
+``T = type(x)``. The special functions' bodies (``name + "_d"``) run in float64 only: generated code
+calls them through :func:`call`, which converts a float32 argument and rounds the result once, so Numba
+compiles each body once, not once per dtype; the branch-free ``_v*`` functions stay in the caller's dtype
+(float32 code vectorizes twice as wide). The coefficients are computed here, exactly (fractions), and
+printed with 17 significant digits.
 
 * ``_li{s}(x)``, s = 2, 3, 4: the real polylogarithm for ``x <= 1`` (NaN above 1).
   On ``[-1, 1/2]`` it is the series in ``w = -log(1 - x)`` (the Bernoulli-type expansion,
@@ -15,7 +15,7 @@ code vectorizes twice as wide). The coefficients are computed here, exactly (fra
 * ``_log1pexp(u) = log(1 + exp(u))`` without overflow, ``_erfi(x)``.
 
 >>> src = source(["_li2"])
->>> "def _li2(" in src and "def _lis_core2(" in src
+>>> "def _li2_d(" in src and "def _lis_core2(" in src
 True
 """
 
@@ -91,16 +91,17 @@ def _mu_coeffs(s: int) -> list:
         return a
 
 
-def _in_float64(name: str, arg: str) -> str:
-    """``name(arg)``: ``name + "_d"`` evaluated in float64 for float32 and float64 arguments alike (float32:
-    rounded once, more accurate than float32 arithmetic), so that Numba compiles the body once, not once per
-    dtype (a float32 body cost 0.1-0.2 s of every first build)."""
-    return f'''
+def call(name: str, arg: str) -> str:
+    """Source of ``name(arg)`` for generated code whose float type is ``T``: the float64 body ``name + "_d"``
+    on the argument converted to float64, rounded once to T. For float32 code that is more accurate than
+    float32 arithmetic, and Numba compiles each body once, for float64 only (a float32 body cost 0.1-0.2 s of
+    every first build; a float32 entry point function, even inlined, cost the caller's compile more than
+    these two casts).
 
-@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True, inline="always")
-def {name}({arg}):
-    return type({arg} + np.float32(0.0))({name}_d(np.float64({arg})))
-'''
+    >>> call("_log1pexp", "x + delta")
+    'T(_log1pexp_d(np.float64(x + delta)))'
+    """
+    return f"T({name}_d(np.float64({arg})))"
 
 
 def _li_source(s: int) -> str:
@@ -141,7 +142,7 @@ def _li{s}_d(x):
     if x == T(1):
         return T({_f(zeta_s)})
     return T(math.nan)
-''' + _in_float64(f"_li{s}_negexp", "u") + _in_float64(f"_li{s}", "x")
+'''
 
 
 _LOG1PEXP = '''
@@ -152,7 +153,7 @@ def _log1pexp_d(u):
     if u > T(0):
         return u + math.log1p(math.exp(-u))
     return math.log1p(math.exp(u))
-''' + _in_float64("_log1pexp", "u")
+'''
 
 _ERFI = '''
 @numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True)
@@ -188,7 +189,7 @@ def _erfi_d(x):
                 break
         v = math.exp(a * a) / (a * T(1.7724538509055160)) * total
     return v if x >= T(0) else -v
-''' + _in_float64("_erfi", "x")
+'''
 
 
 _VMATH = '''
@@ -319,6 +320,8 @@ def source(names) -> str:
     return "".join(parts)
 
 
-#: Names of the helpers :func:`source` can emit.
+#: Names of the helpers :func:`source` can emit (those of :data:`IN_FLOAT64` as their ``_d`` bodies).
 HELPERS = ("_li2", "_li3", "_li4", "_li2_negexp", "_li3_negexp", "_li4_negexp", "_log1pexp", "_erfi", "_vexp",
            "_vlog", "_vlog1p")
+#: The helpers that run in float64 for both float types (called through :func:`call`).
+IN_FLOAT64 = ("_li2", "_li3", "_li4", "_li2_negexp", "_li3_negexp", "_li4_negexp", "_log1pexp", "_erfi")
