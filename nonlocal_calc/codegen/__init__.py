@@ -96,10 +96,10 @@ def _load(D, target: str, vectorize_series: bool):
     rt = _runtime()
 
     def build():
-        from .build import module_source, runtime_calls, use_runtime  # not imported when the module is cached
+        from .build import module_source, use_runtime  # not imported when the module is cached
 
-        def kernel_written(src: str) -> None:  # the helper compiles the runtime functions it calls meanwhile
-            modcache.warm(rt, runtime_calls(src))
+        def kernel_written(names: set[str]) -> None:  # the helper compiles the runtime functions it calls meanwhile
+            modcache.warm(rt, names)
 
         src, gen = module_source(D, name, "", parallel=(target == "parallel"), vectorize_series=vectorize_series,
                                  on_kernel=kernel_written)

@@ -1303,6 +1303,22 @@ def kernel_source(D, lims: tuple[sp.Expr, sp.Expr] | None = None) -> Generated:
 
 
 # ====================================================================== Gauss-Legendre loop for a scalar delta
+def _gfp_lines(fp: sp.Expr, bits: int) -> tuple[list[str], str, set]:
+    """The lines of the Gauss block's branch-free f' in float``bits``, its value, the helpers they call."""
+    body, n, _ = fast_formula(fp)
+    vp = NumbaPrinter(vector_math=True)
+    lines, val = _branch_free_lines(vp, body, n, "_g")
+    # the versions of this width by name (the generic _vexp would compile both)
+    lines = [ln.replace("_vexp(", f"_vexp{bits}(").replace("_vlog(", f"_vlog{bits}(") for ln in lines]
+    return lines, val, vp.helpers
+
+
+def _gauss_calls(fp: sp.Expr) -> set[str]:
+    """The shared functions the float64 Gauss block calls for ``f' = fp``."""
+    lines, val, _ = _gfp_lines(fp, 64)
+    return runtime_calls("\n".join(lines + [val]))
+
+
 def gauss_source(gp, lo, hi) -> tuple[str, set, str, bool]:
     """``_gauss_order``, ``_gauss_prep`` and ``_gauss_block`` for a :class:`.gauss.GaussPlan`: (source, helpers,
     note). The block evaluates ``sum_k W_k [f'(x + S_k) + f'(x - S_k)]`` in float64 over blocks of elements
@@ -1314,8 +1330,6 @@ def gauss_source(gp, lo, hi) -> tuple[str, set, str, bool]:
     lp = NumbaPrinter()
     lo_s, hi_s = lp.doprint(lo), lp.doprint(hi)
 
-    body, n, _ = fast_formula(gp.fp)
-    vp = NumbaPrinter(vector_math=True)
     blk = Block()
     orders = sorted(gp.nodes)
     offs, ts, ws = [-1] * (gauss.NMAX + 1), [], []
@@ -1335,15 +1349,15 @@ def gauss_source(gp, lo, hi) -> tuple[str, set, str, bool]:
     # f' > 0: float32 data may sum in float32 (positive terms: a few ulps, far below the float32 target) with
     # twice the SIMD lanes; a sign-changing f' (GELU, SiLU) sums in float64
     f32 = bool(gp.fp.is_positive)
-    lines, val = _branch_free_lines(vp, body, n, "_g")
+    helpers = set()
     for bits in (64, 32) if f32 else (64,):
+        lines, val, helpers = _gfp_lines(gp.fp, bits)
         blk.add(njit(', fastmath={"contract"}, inline="always"'))
         blk.add(f"def _gfp{'32' if bits == 32 else ''}(x):")
         blk.add(f'"""f\'(x) without branches (both sides of x = 0 computed and selected): vectorizable; float{bits}."""', 1)
         blk.add("T = type(x)", 1)
         for ln in lines + [f"return {val}"]:
-            # the versions of this width by name (the generic _vexp would compile both)
-            blk.add(ln.replace("_vexp(", f"_vexp{bits}(").replace("_vlog(", f"_vlog{bits}("), 1)
+            blk.add(ln, 1)
         blk.add()
     blk.add(njit())
     blk.add("def _gauss_order(delta):")
@@ -1416,7 +1430,7 @@ def gauss_source(gp, lo, hi) -> tuple[str, set, str, bool]:
             f"(2N + 8)-point rule, +{gauss.MARGIN} nodes, +{gauss.MARGIN32} for float32; the scalar kernel where no N "
             f"is tabulated): "
             f"float64 N = {runs(gp.table)}; float32 N = {runs(gp.table32)}")
-    return blk.text(), vp.helpers, note, f32
+    return blk.text(), helpers, note, f32
 
 
 # ====================================================================== the ufunc loops
@@ -1576,9 +1590,8 @@ def _build_ufunc(name, doc, only=None, between=None, ready=None, helper_free=Non
         return None
     if ready is not None:
         A, F = types.float64[::1], types.float32[::1]
-        busy = not helper_free()
         for fn, sig, theirs in #FIRST:
-            if busy or not theirs:
+            if not theirs or not helper_free():
                 fn.compile(sig)
         ready()
     lp64 = _loop(np.float64)
@@ -1604,18 +1617,24 @@ ufunc_parallel = numba.vectorize(["float32(float32, float32)", "float64(float64,
 
 def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_series: bool = False,
                   on_kernel=None) -> tuple[str, Generated]:
-    """The complete module: imports, helpers, kernel, ufunc loops, the ufunc itself. ``on_kernel(source)``, if
-    given, is called with the kernel's source as soon as it is known (before the Gauss-Legendre plan)."""
+    """The complete module: imports, helpers, kernel, ufunc loops, the ufunc itself. ``on_kernel(names)``, if
+    given, is called with the shared runtime's functions that the float64 loop will call as soon as they are
+    known (before the Gauss-Legendre plan)."""
     lims = limits(D)
     gen = kernel_source(D, lims)
     kernel_src = gen.source
-    if on_kernel is not None:
-        on_kernel(kernel_src)
+    warm = runtime_calls(kernel_src)
     gblock = ""
     if not gen.fast:
         from . import gauss
 
-        gp = gauss.plan(D, *_weight_in_t(*_rho_parts(D)))
+        weight = _weight_in_t(*_rho_parts(D))
+        if gauss.applies(D, weight[0]):  # the shared functions its block would call, known before its plan
+            warm |= _gauss_calls(gauss.stable_fprime(D))
+    if on_kernel is not None:
+        on_kernel(warm)
+    if not gen.fast:
+        gp = gauss.plan(D, *weight)
         if gp is not None:
             gsrc, ghelp, gnote, f32 = gauss_source(gp, *lims)
             need = {h for h in ghelp if f"def {h}(" not in gen.source}
@@ -1685,7 +1704,7 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
     loops = loops.replace("        #TOL\n", textwrap.indent(TOL_CHECKED, "        ") if gen.core else "")
     loops = re.sub(r"( *)#ELEM (\w+) (\w+)\n", lambda m: _elem(gen.core, m[2], m[3], m[1]), loops)
     heavy = gen.core or bool(gblock)
-    loops = loops.replace("#FIRST", _compile_first(gen.source, runtime_calls(kernel_src)))
+    loops = loops.replace("#FIRST", _compile_first(gen.source, warm))
     tail = (loops + f"\n\n_PARALLEL_BUILD = {heavy}\n"
             f"ufunc = _build_ufunc({name!r}, __doc__, **globals().get('_BUILD', {{}}))\n")
     if parallel:
@@ -1726,7 +1745,8 @@ RUNTIME_WARM = '''
 
 def _warm_types(name, T):
     """The argument types with which the generated modules call ``name`` for x of type T (None: ``(T,)`` if it
-    takes one argument). The ``_d`` bodies are called in float64 for both types (``specfun.call``)."""
+    takes one argument). The ``_d`` bodies are called in float64 for both types (``specfun.call``), the
+    functions of one width (``_vexp64``) in that width."""
     from numba import types
     f8 = types.float64
     f1 = types.Array(f8, 1, "C", readonly=True)
@@ -1734,7 +1754,9 @@ def _warm_types(name, T):
     i8 = types.int64
     if name == "_series_eval_d":
         return (f8, f8, f8, f1, i2, i8, i8, f1, i2, i8, i8, f1, f8)
-    return (f8,) if name.endswith("_d") else None
+    if name.endswith(("_d", "64")):
+        return (f8,)
+    return (types.float32,) if name.endswith("32") else None
 '''
 
 

@@ -22,9 +22,7 @@ could lose the last bits).
 from __future__ import annotations
 
 import math
-import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 
@@ -111,7 +109,7 @@ def _np_fun(expr, var):
                         lambda t: _HALFPOW(t.base, 2 * t.exp))
     if isinstance(expr, sp.Piecewise) and not isinstance(var, tuple):
         # each piece only where it applies (lambdify's select evaluates every piece everywhere: twice the exps)
-        pieces = [(sp.lambdify(var, e, mods), sp.lambdify(var, c, mods)) for e, c in expr.args]
+        pieces = [(sp.lambdify(var, e, mods, cse=True), sp.lambdify(var, c, mods)) for e, c in expr.args]
 
         def f(a):
             a = np.asarray(a)
@@ -124,7 +122,7 @@ def _np_fun(expr, var):
             out[todo] = np.nan
             return out
     else:
-        f = sp.lambdify(var, expr, mods)
+        f = sp.lambdify(var, expr, mods, cse=True)
 
     def call(*a):  # (warnings: silenced by the caller, warnings.catch_warnings is not thread-safe)
         with np.errstate(all="ignore"):
@@ -157,23 +155,30 @@ def _x_grid(dmax: float) -> np.ndarray:
                                      dmax * rel, -dmax * rel, big, -big]))
 
 
+def applies(D, g: sp.Expr) -> bool:
+    """Whether the path may apply (:func:`plan` decides): an activation without breakpoints and a weight
+    ``g(t, delta)`` smooth in t on [0, 1] (no |.|, no kinks, only non-negative integer powers of t)."""
+    from ..symbols import delta
+
+    if D.activation.breakpoints or len(D.activation.pieces) != 1:
+        return False
+    t = sp.Symbol("t", positive=True)
+    if g.has(sp.Abs, sp.Piecewise, sp.sign, sp.Heaviside, sp.DiracDelta, sp.Min, sp.Max):
+        return False
+    if any(p.base.has(t) and not (p.exp.is_Integer and p.exp >= 0) for p in g.atoms(sp.Pow)):
+        return False
+    return not g.free_symbols - {t, delta}
+
+
 def plan(D, g: sp.Expr, s_of_t: sp.Expr) -> GaussPlan | None:
     """The Gauss-Legendre plan for D, or None when the path does not apply; ``g(t, delta)`` and ``s_of_t`` are
     the rho form in ``t`` (``build._weight_in_t``)."""
     from ..symbols import delta
 
-    if D.activation.breakpoints or len(D.activation.pieces) != 1:
+    if not applies(D, g):
         return None
     t = sp.Symbol("t", positive=True)
     m = int(sp.degree(s_of_t, t))  # s = delta t^m
-    # smooth in t on [0, 1]: no |.|, no kinks, only non-negative integer powers of t
-    if g.has(sp.Abs, sp.Piecewise, sp.sign, sp.Heaviside, sp.DiracDelta, sp.Min, sp.Max):
-        return None
-    for p in g.atoms(sp.Pow):
-        if p.base.has(t) and not (p.exp.is_Integer and p.exp >= 0):
-            return None
-    if g.free_symbols - {t, delta}:
-        return None
     fp = stable_fprime(D)
     try:
         f = _np_fun(fp, x)
@@ -210,49 +215,50 @@ def plan(D, g: sp.Expr, s_of_t: sp.Expr) -> GaussPlan | None:
         """Where the n-point rule misses the reference."""
         return np.isfinite(ref) & ~(np.abs(q - ref) <= rtol * np.abs(ref) + NOISE * l1 + TINY)
 
-    def passes(n, e, rtol, hard):
+    def passes(n, e, rtol, hard, r=0):
+        """Whether the n-point rule agrees with the reference on binade e: the (2n + 8)-point rule, or the
+        r-point one if r is larger (the float64 search's reference, already computed: more accurate)."""
+        r = max(2 * n + 8, r)
         # first the points where the last failure of this search was (``hard``): most orders fail, and a
         # failure there is a failure on the whole grid (same answer, a fraction of the work)
         idx = hard[hard < len(grids[e])]  # (the grids of two binades may differ in length)
         if len(idx):
             xs = grids[e][idx]
-            ref, l1 = quad(2 * n + 8, xs, 2.0**e)
+            ref, l1 = quad(r, xs, 2.0**e)
             if bad(quad(n, xs, 2.0**e)[0], ref, l1, rtol).any():
                 return False, hard
-        ref, l1 = qmemo(2 * n + 8, e)
+        ref, l1 = qmemo(r, e)
         miss = np.flatnonzero(bad(qmemo(n, e)[0], ref, l1, rtol))
         if len(miss):
             hard = miss[:: max(1, len(miss) // HARD)]
         return not len(miss), hard
 
-    def search(rtol, margin, stop=None):
-        out, n, hard = [], 1, np.zeros(0, dtype=int)
+    def search(rtol, margin, refs=None):
+        """(N per binade, the reference order that accepted it or 0)."""
+        out, used, n, hard = [], [], 1, np.zeros(0, dtype=int)
         for e in range(EMIN, EMAX + 1):
-            if stop is not None and stop.is_set():
-                return []
+            r = refs[e - EMIN] if refs else 0
             steps = 0
             while True:
-                ok, hard = passes(n, e, rtol, hard)
+                ok, hard = passes(n, e, rtol, hard, r)
                 if ok:
                     break
                 n, steps = n + 1, steps + 1
                 # after a few steps, ask the largest order once: a binade that even it cannot serve then costs
                 # two rules instead of a walk up to NMAX (the walk was 90 % of the planning time for tanh, isru)
-                if n + margin > nmax or (steps == 3 and not passes(nmax - margin, e, rtol, hard)[0]):
-                    return out + [0] * (EMAX + 1 - e)
+                if n + margin > nmax or (steps == 3 and not passes(nmax - margin, e, rtol, hard, r)[0]):
+                    pad = [0] * (EMAX + 1 - e)
+                    return out + pad, used + pad
             out.append(n + margin)
-        return out
+            used.append(max(2 * n + 8, r))
+        return out, used
 
-    # the two searches in two threads (NumPy releases the GIL in its loops; they share the memo): the float64
-    # table is needed only if the float32 one is not all zeros, but computing it alongside halves the wait
-    stop = threading.Event()
-    with ThreadPoolExecutor(1) as pool, warnings.catch_warnings():
+    # float64 first: the float32 search then checks against its references (more accurate than its own
+    # (2N + 8)-point rules, and already computed: a third less work than two independent searches)
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        later = pool.submit(search, RTOL, MARGIN, stop)
-        table32 = search(RTOL32, MARGIN32)
-        if not any(table32):
-            stop.set()
-        table = later.result() if any(table32) else [0] * len(table32)
+        table, refs = search(RTOL, MARGIN)
+        table32, _ = search(RTOL32, MARGIN32, refs)
     if not any(table) and not any(table32):
         return None
     for nn in set(table + table32) - {0}:
