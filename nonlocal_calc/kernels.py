@@ -145,7 +145,14 @@ class Kernel:
         1.0
         """
         if self.discrete or self.power is not None or self.is_polynomial:
-            cs = [sp.simplify(self.moment(2 * j + 1) / sp.factorial(2 * j + 1) / delta ** (2 * j)) for j in range(n)]
+            mono = self._monomials()
+            if mono is not None:  # sum_i a_i z^p_i: M_k = 2 sum_i a_i delta^(k + p_i + 1) / (k + p_i + 1), exactly
+                cs = [sp.powsimp(sp.expand(sum(2 * a * delta ** (k + p + 1) / (k + p + 1) for a, p in mono)
+                                           / sp.factorial(k) / delta ** (k - 1)))
+                      for k in range(1, 2 * n, 2)]  # (a tenth of the time of integrate and simplify)
+            else:
+                cs = [sp.simplify(self.moment(2 * j + 1) / sp.factorial(2 * j + 1) / delta ** (2 * j))
+                      for j in range(n)]
             return None if any(c.free_symbols for c in cs) else [float(c) for c in cs]
         f = self.mu_plus_numeric()
         with mpmath.workdps(40):
@@ -158,6 +165,22 @@ class Kernel:
             if any(abs(a - b) > mpmath.mpf(10) ** -25 * abs(a) for a, b in zip(*rows)):
                 return None
             return [float(c) for c in rows[0]]
+
+    def _monomials(self) -> list[tuple[sp.Expr, sp.Expr]] | None:
+        """``[(a_i, p_i)]`` with ``mu = sum a_i z^p_i`` inside the horizon (a_i free of z, p_i > -1 rational), or
+        None."""
+        if self.discrete:
+            return None
+        out = []
+        for term in sp.Add.make_args(sp.expand(self.mu_plus)):
+            a, zpart = term.as_independent(z, as_Add=False)
+            p = sp.Integer(0) if zpart == 1 else (sp.Integer(1) if zpart == z else None)
+            if zpart.is_Pow and zpart.base == z:
+                p = zpart.exp
+            if p is None or not p.is_Rational or p <= -1:
+                return None
+            out.append((a, p))
+        return out
 
     @cached_property
     def rho(self) -> sp.Expr:
