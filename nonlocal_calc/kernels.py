@@ -174,10 +174,8 @@ class Kernel:
         out = []
         for term in sp.Add.make_args(sp.expand(self.mu_plus)):
             a, zpart = term.as_independent(z, as_Add=False)
-            p = sp.Integer(0) if zpart == 1 else (sp.Integer(1) if zpart == z else None)
-            if zpart.is_Pow and zpart.base == z:
-                p = zpart.exp
-            if p is None or not p.is_Rational or p <= -1:
+            base, p = zpart.as_base_exp() if zpart != 1 else (z, sp.Integer(0))
+            if base != z or not p.is_Rational or p <= -1:
                 return None
             out.append((a, p))
         return out

@@ -320,8 +320,7 @@ def source(names) -> str:
     return "".join(parts)
 
 
-#: Names of the helpers :func:`source` can emit (those of :data:`IN_FLOAT64` as their ``_d`` bodies).
-HELPERS = ("_li2", "_li3", "_li4", "_li2_negexp", "_li3_negexp", "_li4_negexp", "_log1pexp", "_erfi", "_vexp",
-           "_vlog", "_vlog1p")
-#: The helpers that run in float64 for both float types (called through :func:`call`).
+#: The helpers that run in float64 for both float types (emitted as their ``_d`` bodies, called through :func:`call`).
 IN_FLOAT64 = ("_li2", "_li3", "_li4", "_li2_negexp", "_li3_negexp", "_li4_negexp", "_log1pexp", "_erfi")
+#: Names of the helpers :func:`source` can emit.
+HELPERS = IN_FLOAT64 + ("_vexp", "_vlog", "_vlog1p")
