@@ -142,20 +142,5 @@ fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
 plt.close(fig)
 write_atomic(OUT / "poster_relu.png", buf.getvalue())
 
-rows = ["| source | interval | finding |", "|---|---|---|"]
-for d in report.discrepancies:
-    what = (f"term `{d['term']}`: poster `{d['poster']}`, right `{d['right']}` ({d['what']})"
-            if d["kind"] == "term" else d["what"])
-    rows.append(f"| {d['source']} | ${sp.latex(sp.sympify(d['interval'].split(' < ')[0]))} < x < "
-                f"{sp.latex(sp.sympify(d['interval'].split(' < ')[-1]))}$ | {what} |")
-e = report.effects["code"]
-effects = [
-    "| effect of the poster's code ($\\delta = 0.1$) | poster | derived |", "|---|---|---|",
-    f"| value at 0 | {e['value_at_0']} | {e['right_value_at_0']} |",
-    "| jumps | " + ", ".join(f"{v} at x = {k}" for k, v in e["jumps"].items() if v != "0") + " | none |",
-    f"| max error on $[-\\delta, \\delta]$ | {e['max_error_on_band']} = {e['max_error_on_band_float']:.6g} | 0 |",
-]
-write_atomic(OUT / "poster_audit.md", "\n".join(rows) + "\n\n" + "\n".join(effects) + "\n\n"
-             + "Corrected NumPy function (emitted and checked by `nlc.audit.poster()`):\n\n```python\n"
-             + report.corrected_source + "```\n")
+write_atomic(OUT / "poster_audit.md", report.markdown())
 print((OUT / "poster_audit.md").read_text())

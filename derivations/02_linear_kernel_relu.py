@@ -30,6 +30,7 @@ import sympy as sp  # noqa: E402
 from _common import out_dir  # noqa: E402  (derivations/_common.py)
 
 import nonlocal_calc as nlc  # noqa: E402
+from nonlocal_calc import markup  # noqa: E402
 from nonlocal_calc.cache import write_atomic  # noqa: E402
 from nonlocal_calc.convergence import study  # noqa: E402
 
@@ -103,8 +104,7 @@ for e in (D1.expr, D2.expr):  # C^1: values and first derivatives match at every
 # lives on the band: order $1/p$ in $L^p$.
 
 # %%
-rows = ["| kernel | norm | predicted order | observed order | predicted constant | observed constant |",
-        "|---|---|---|---|---|---|"]
+rows = []
 studies = {}
 for kname, d in (("sign (mu1)", D1), ("linear (mu2)", D2)):
     k = study(d, x=0, dps=30, progress=False)
@@ -114,9 +114,10 @@ for kname, d in (("sign (mu1)", D1), ("linear (mu2)", D2)):
         studies[(kname, norm)] = st
         assert abs(st.observed_order - st.predicted_order) < 1e-6 and not st.disagreements
         assert abs(st.observed_constant / st.predicted_constant - 1) < 1e-12
-        rows.append(f"| {kname} | {norm} | {st.predicted_order} | {round(st.observed_order, 6) + 0.0:.6f} | "
-                    f"{mpmath.nstr(st.predicted_constant, 10)} | {mpmath.nstr(st.observed_constant, 10)} |")
-table = "\n".join(rows)
+        rows.append([markup.escape(kname), norm, st.predicted_order, f"{round(st.observed_order, 6) + 0.0:.6f}",
+                     mpmath.nstr(st.predicted_constant, 10), mpmath.nstr(st.observed_constant, 10)])
+table = markup.table(["kernel", "norm", "predicted order", "observed order", "predicted constant",
+                      "observed constant"], rows)
 print(table)
 
 # %% [markdown]

@@ -39,6 +39,7 @@ from _common import out_dir  # noqa: E402  (derivations/_common.py)
 from sympy.codegen.cfunctions import log1p  # noqa: E402
 
 import nonlocal_calc as nlc  # noqa: E402
+from nonlocal_calc import markup  # noqa: E402
 from nonlocal_calc.cache import write_atomic  # noqa: E402
 
 OUT = out_dir()
@@ -50,8 +51,7 @@ SMOOTH = ["logistic", "tanh", "arctan", "softplus", "silu", "gelu"]
 # $F$ is computed here independently of the toolkit: $F(t) = \int_0^t f$ by mpmath quadrature.
 
 # %%
-rows = ["| activation | closed form of $D_{\\mu_1} f(x)$ | max difference from the second difference of $F$ |",
-        "|---|---|---|"]
+rows = []
 derived = {}
 mpmath.mp.dps = 50
 for name in SMOOTH:
@@ -71,7 +71,7 @@ for name in SMOOTH:
             worst = max(worst, abs(D.evaluate(xm, dm, dps=50) - second_difference))
     print(f"{name:9s} max |D.evaluate - second difference of F| = {mpmath.nstr(worst, 3)}")
     assert worst < mpmath.mpf(10) ** -35, name
-    rows.append(f"| {name} | ${sp.latex(D.expr)}$ | {mpmath.nstr(worst, 2)} |")
+    rows.append([markup.code(name), markup.math(sp.latex(D.expr)), mpmath.nstr(worst, 2)])
 
 # %% [markdown]
 # ## Stable forms
@@ -178,7 +178,10 @@ buf = io.BytesIO()
 fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
 plt.close(fig)
 write_atomic(OUT / "smooth_sign_stability.png", buf.getvalue())
-stable_md = "\n".join(f"- {name}: $D_{{\\mu_1}}\\,\\mathrm{{{name}}}(x) = {sp.latex(e.rewrite(sp.log))}$"
+stable_md = "\n".join(f"- {markup.code(name)}: "
+                      + markup.math(rf"D_{{\mu_1}}\,\mathrm{{{name}}}(x) = {sp.latex(e.rewrite(sp.log))}")
                       for name, e in stable.items())
-write_atomic(OUT / "smooth_sign_kernel.md", "\n".join(rows) + "\n\nStable forms (verified symbolically and at 50 "
+table = markup.table(["activation", r"closed form of $D_{\mu_1} f(x)$",
+                      "max difference from the second difference of $F$"], rows)
+write_atomic(OUT / "smooth_sign_kernel.md", table + "\n\nStable forms (verified symbolically and at 50 "
              "digits):\n\n" + stable_md + "\n")

@@ -31,6 +31,7 @@ import sympy as sp  # noqa: E402
 from _common import out_dir  # noqa: E402  (derivations/_common.py)
 
 import nonlocal_calc as nlc  # noqa: E402
+from nonlocal_calc import markup  # noqa: E402
 from nonlocal_calc.cache import write_atomic  # noqa: E402
 from nonlocal_calc.convergence import study  # noqa: E402
 
@@ -88,16 +89,16 @@ mpmath.mp.dps = 50
 deltas = ["1/4", "1/8", "1/16", "1/32", "1/64", "1/128", "1/256", "1/512"]
 funcs = {"tanh": mpmath.tanh, "logistic": lambda t: 1 / (1 + mpmath.exp(-t)),
          "gelu": lambda t: t * (1 + mpmath.erf(t / mpmath.sqrt(2))) / 2}
-rows = ["| activation | kernel | predicted order | observed order | predicted constant | observed constant |",
-        "|---|---|---|---|---|---|"]
+HEAD = ["activation", "kernel", "predicted order", "observed order", "predicted constant", "observed constant"]
+rows = []
 studies = {}
 for name, fn in funcs.items():
     for kname, ker in (("sign", k_sign), ("order4", k4)):
         st = study(nlc.derive(name, ker), x="0.3", deltas=deltas, dps=50, progress=False)
         studies[(name, kname)] = st
         assert not st.disagreements
-        rows.append(f"| {name} | {kname} | {st.predicted_order} | {st.observed_order:.4f} | "
-                    f"{mpmath.nstr(st.predicted_constant, 12)} | {mpmath.nstr(st.observed_constant, 12)} |")
+        rows.append([markup.code(name), markup.escape(kname), st.predicted_order, f"{st.observed_order:.4f}",
+                     mpmath.nstr(st.predicted_constant, 12), mpmath.nstr(st.observed_constant, 12)])
     s4 = studies[(name, "order4")]
     expected = -mpmath.diff(fn, mpmath.mpf("0.3"), 5) / 720
     print(f"{name}: order {s4.observed_order:.4f}, constant {mpmath.nstr(s4.observed_constant, 10)}, "
@@ -105,7 +106,7 @@ for name, fn in funcs.items():
     assert s4.predicted_order == 4 and abs(s4.predicted_constant - expected) < 1e-30
     assert abs(s4.observed_order - 4) < 0.01 and abs(s4.observed_constant / expected - 1) < 1e-3
     assert studies[(name, "sign")].predicted_order == 2
-table = "\n".join(rows)
+table = markup.table(HEAD, rows)
 print(table)
 
 # %% [markdown]
@@ -120,10 +121,11 @@ print(kink.summary())
 print(band.summary())
 assert kink.predicted_order == 1 and abs(kink.observed_order - 1) < 0.01
 assert band.predicted_order == 1 and abs(band.observed_order - 1) < 1e-6
-rows_k = [f"| softsign at its kink x = 0 | pointwise | {kink.predicted_order} | {kink.observed_order:.4f} | "
-          f"{mpmath.nstr(kink.predicted_constant, 12)} | {mpmath.nstr(kink.observed_constant, 12)} |",
-          f"| relu on [-1, 1] | L1 | {band.predicted_order} | {band.observed_order:.4f} | "
-          f"{mpmath.nstr(band.predicted_constant, 12)} | {mpmath.nstr(band.observed_constant, 12)} |"]
+rows_k = [[f"{markup.code('softsign')} at its kink x = 0", "pointwise", kink.predicted_order,
+           f"{kink.observed_order:.4f}", mpmath.nstr(kink.predicted_constant, 12),
+           mpmath.nstr(kink.observed_constant, 12)],
+          [f"{markup.code('relu')} on [-1, 1]", "L1", band.predicted_order, f"{band.observed_order:.4f}",
+           mpmath.nstr(band.predicted_constant, 12), mpmath.nstr(band.observed_constant, 12)]]
 
 # %% [markdown]
 # ## Figure and table for the docs
@@ -141,5 +143,4 @@ write_atomic(OUT / "higher_order_kernel.png", buf.getvalue())
 write_atomic(OUT / "higher_order_kernel.md",
              f"$$\\mu(z) = \\operatorname{{sign}}(z)\\Bigl({sp.latex(mu)}\\Bigr),\\qquad M_1 = 1,\\ M_3 = 0,\\ "
              f"M_5 = {sp.latex(moments[5])},\\qquad \\min \\delta\\rho = {sp.latex(rho_min)}$$\n\n{table}\n\n"
-             "| where | study | predicted order | observed order | predicted constant | observed constant |\n"
-             "|---|---|---|---|---|---|\n" + "\n".join(rows_k) + "\n")
+             + markup.table(["where", "study"] + HEAD[2:], rows_k) + "\n")

@@ -39,6 +39,7 @@ import sympy as sp  # noqa: E402
 from _common import out_dir  # noqa: E402  (derivations/_common.py)
 
 import nonlocal_calc as nlc  # noqa: E402
+from nonlocal_calc import markup  # noqa: E402
 from nonlocal_calc.cache import write_atomic  # noqa: E402
 
 OUT = out_dir()
@@ -69,18 +70,19 @@ def extremes(act):
     return min(vals), max(vals)
 
 
-table = ["| activation | inf s' | sup s' | 0 <= s' <= 1 |", "|---|---|---|---|"]
+table = []
 qualifying = []
 for name in nlc.activations.names():
     if name == "binary_step":
-        table.append("| binary_step | (Dirac mass at 0) | | no |")
+        table.append([markup.code(name), "(Dirac mass at 0)", "", "no"])
         continue
     lo, hi = extremes(nlc.activations.get(name))
     ok = lo >= -mpmath.mpf(10) ** -25 and hi <= 1 + mpmath.mpf(10) ** -25
     if ok:
         qualifying.append(name)
-    table.append(f"| {name} | {mpmath.nstr(lo, 6)} | {mpmath.nstr(hi, 6)} | {'yes' if ok else 'no'} |")
-print("\n".join(table))
+    table.append([markup.code(name), mpmath.nstr(lo, 6), mpmath.nstr(hi, 6), "yes" if ok else "no"])
+table = markup.table(["activation", "inf s'", "sup s'", "0 <= s' <= 1"], table)
+print(table)
 assert "silu" not in qualifying and "gelu" not in qualifying  # s' exceeds 1 (and is negative somewhere)
 assert {"relu", "tanh", "logistic", "softsign", "elu", "softplus"} <= set(qualifying)
 
@@ -94,7 +96,7 @@ kernels = ["sign", "linear", "power(2)", "power(-1/2)", "dirac_pair"]
 for k in kernels:
     assert nlc.kernels.get(k).rho_nonnegative, k
 worst_low, worst_high = mpmath.inf, -mpmath.inf
-rows = ["| activation | " + " | ".join(kernels) + " |", "|---|" + "---|" * len(kernels)]
+rows = []
 for name in qualifying:
     cells = []
     for k in kernels:
@@ -106,9 +108,10 @@ for name in qualifying:
         lo, hi = min(vals), max(vals)
         worst_low, worst_high = min(worst_low, lo), max(worst_high, hi)
         assert lo >= -mpmath.mpf(10) ** -25 and hi <= 1 + mpmath.mpf(10) ** -25, (name, k, lo, hi)
-        cells.append(f"[{mpmath.nstr(lo, 4)}, {mpmath.nstr(hi, 4)}]")
-    rows.append(f"| {name} | " + " | ".join(cells) + " |")
-print("\n".join(rows))
+        cells.append(markup.escape(f"[{mpmath.nstr(lo, 4)}, {mpmath.nstr(hi, 4)}]"))
+    rows.append([markup.code(name)] + cells)
+rows = markup.table(["activation"] + [markup.code(k) for k in kernels], rows)
+print(rows)
 print("overall range of D_mu s:", mpmath.nstr(worst_low, 6), mpmath.nstr(worst_high, 6))
 
 # %% [markdown]
@@ -167,8 +170,8 @@ fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
 plt.close(fig)
 write_atomic(OUT / "bounds_property.png", buf.getvalue())
 write_atomic(OUT / "bounds_property.md",
-             "\n".join(table) + "\n\nRange of $D_\\mu s$ (min, max over the grid) for the activations with "
-             "$0 \\le s' \\le 1$ and the kernels with $\\rho \\ge 0$:\n\n" + "\n".join(rows)
+             table + "\n\nRange of $D_\\mu s$ (min, max over the grid) for the activations with "
+             "$0 \\le s' \\le 1$ and the kernels with $\\rho \\ge 0$:\n\n" + rows
              + f"\n\nCounterexample (order-4 kernel): $\\min D_\\mu\\mathrm{{ReLU}} = {sp.latex(low)} \\approx "
              f"{float(low):.6f}$ and $\\max D_\\mu\\mathrm{{ReLU}} = {sp.latex(high)} \\approx {float(high):.6f}$, "
              f"attained at $x = \\mp {sp.latex(s0[0])}$.\n")

@@ -33,6 +33,7 @@ import mpmath  # noqa: E402
 import sympy as sp  # noqa: E402
 
 import nonlocal_calc as nlc  # noqa: E402
+from nonlocal_calc import markup  # noqa: E402
 from nonlocal_calc.cache import write_atomic  # noqa: E402
 from nonlocal_calc.convergence import _fixed  # noqa: E402
 from nonlocal_calc.derivation import COVERAGE_KERNELS  # noqa: E402
@@ -56,19 +57,26 @@ def derivations(out: Path) -> None:
 
 
 # ============================================================== catalogue
+#: Table cells that are typed, not computed.
+_PM_DELTA, _F3 = r"\pm\delta", r"\,f'''(x)"
+
+
 def _kernel_rows() -> str:
-    rows = ["| kernel | $\\mu(z)$, $0 < z < \\delta$ | profile $\\rho(s)$ | $\\rho \\ge 0$ | $M_3$ | $M_5$ "
-            "| leading error at smooth points | $A_2 = \\int_0^\\delta z^2\\mu$ |", "|---|---|---|---|---|---|---|---|"]
+    head = ["kernel", r"$\mu(z)$, $0 < z < \delta$", r"profile $\rho(s)$", r"$\rho \ge 0$", "$M_3$", "$M_5$",
+            "leading error at smooth points", r"$A_2 = \int_0^\delta z^2\mu$"]
+    rows = []
     for spec in COVERAGE_KERNELS + ["gaussian"]:
         k = nlc.kernels.get(spec)
         m3, m5 = sp.simplify(k.moment(3)), sp.simplify(k.moment(5))
         lead = sp.simplify(m3 / 6)
         a2 = sp.simplify(k.mu_plus * nlc.delta**2) if k.discrete else sp.simplify(
             sp.integrate((nlc.z**2 * k.mu_plus).subs(nlc.z, _zp), (_zp, 0, nlc.delta)))
-        mu = f"mass ${sp.latex(k.mu_plus)}$ at $\\pm\\delta$" if k.discrete else f"${_tex(k.mu_plus)}$"
-        rows.append(f"| {k.name} | {mu} | ${_tex(k.rho.subs(nlc.z, _s))}$ | {'yes' if k.rho_nonnegative else 'no'} "
-                    f"| ${_tex(m3)}$ | ${_tex(m5)}$ | ${_tex(lead)}\\,f'''(x)$ | ${_tex(a2)}$ |")
-    return "\n".join(rows) + "\n"
+        mu = (f"mass {markup.math(sp.latex(k.mu_plus))} at {markup.math(_PM_DELTA)}" if k.discrete
+              else markup.math(_tex(k.mu_plus)))
+        rows.append([markup.code(k.name), mu, markup.math(_tex(k.rho.subs(nlc.z, _s))),
+                     "yes" if k.rho_nonnegative else "no", markup.math(_tex(m3)), markup.math(_tex(m5)),
+                     markup.math(_tex(lead) + _F3), markup.math(_tex(a2))])
+    return markup.table(head, rows) + "\n"
 
 
 _zp = sp.Symbol("z_p", positive=True)
@@ -87,15 +95,24 @@ def _closed_forms() -> str:
         warnings.simplefilter("ignore", nlc.QuadratureFallbackWarning)
         for act in nlc.activations.names():
             a = nlc.activations.get(act)
-            parts.append(f'??? note "{act}: $f(x) = {sp.latex(a.expr)}$"\n')
+            parts.append(f'??? note "{markup.escape(act)}: {markup.math("f(x) = " + sp.latex(a.expr))}"\n')
             for ker in COVERAGE_KERNELS:
                 D = nlc.derive(act, ker)
                 if D.method == "closed-form":
                     body = f"$$D_\\mu f(x) = {sp.latex(D.expr)}$$"
                 else:
                     body = "no closed form: evaluated by quadrature of the defining integral"
-                parts.append(f"    **{ker}**\n\n    {body}\n")
+                parts.append(f"    {markup.code(ker)} kernel\n\n    {body}\n")
     return "\n".join(parts)
+
+
+def _lecture_discrepancies() -> str:
+    """Where the lecture's activation table and the computation disagree, as a Markdown list."""
+    from nonlocal_calc import properties
+
+    return "\n".join(f"- {markup.code(d.activation)}, {markup.escape(d.column.replace('_', ' '))}: the lecture says "
+                     f"{markup.prose(d.lecture, cell=False)}; computed {markup.prose(d.computed, cell=False)}. "
+                     f"{markup.prose(d.why, cell=False)}" for d in properties.compare_with_lecture())
 
 
 def catalogue(out: Path) -> None:
@@ -103,10 +120,8 @@ def catalogue(out: Path) -> None:
     from nonlocal_calc import properties
 
     write_atomic(out / "kernels.md", _kernel_rows())
-    lecture = "\n".join(f"- **{d.activation} / {d.column}**: the lecture says {d.lecture}; computed "
-                        f"{d.computed}. {d.why}" for d in properties.compare_with_lecture())
     write_atomic(out / "activation_table.md", properties.table_markdown() + "\n\nWhere the lecture's table and "
-                 "the computation disagree:\n\n" + lecture + "\n")
+                 "the computation disagree:\n\n" + _lecture_discrepancies() + "\n")
     write_atomic(out / "coverage.md", nlc.coverage_matrix() + "\n")
     write_atomic(out / "closed_forms.md", _closed_forms())
 
@@ -167,7 +182,7 @@ def _order(v) -> str:
     return _fmt_order(v)
 
 
-def _study_row(act: str, ker: str, s: dict) -> str:
+def _study_row(ker: str, s: dict) -> list[str]:
     what = f"x = {s['x']}" if s["mode"] == "pointwise" else f"{s['mode']} on [-1, 1]"
     if s["observed_order"] is not None:
         lo, hi = s["fit_range"]
@@ -176,26 +191,26 @@ def _study_row(act: str, ker: str, s: dict) -> str:
         obs = f"exact for delta <= {s['exact_below']:.3g}"
     else:
         obs = "-"
+    if s["disagreements"]:
+        obs += " **disagreement**"  # deliberate bold: a cross-check failed
     pc = "-" if s["predicted_constant"] is None else mpmath.nstr(mpmath.mpf(s["predicted_constant"]), 8)
     oc = "-" if s["observed_constant"] is None else mpmath.nstr(mpmath.mpf(s["observed_constant"]), 8)
-    flag = " **disagreement**" if s["disagreements"] else ""
-    return f"| {act} | {ker} | {what} | {_order(s['predicted_order'])} | {obs} | {pc} | {oc} |{flag}"
+    return [markup.code(ker), markup.escape(what), markup.escape(_order(s["predicted_order"])), obs, pc, oc]
 
 
 def gallery_markdown(results: list[dict]) -> str:
-    head = ["| activation | kernel | study | predicted order | observed order (fit range) | predicted constant "
-            "| observed constant |", "|---|---|---|---|---|---|---|"]
+    """Per activation: its figures (one per kernel), then the table of its studies."""
+    head = ["kernel", "study", "predicted order", "observed order (fit range)", "predicted constant",
+            "observed constant"]
     lines = []
     for act in dict.fromkeys(r["activation"] for r in results):
-        lines += [f"### {act}", ""] + head
         rs = [r for r in results if r["activation"] == act]
-        for r in rs:
-            lines += [_study_row(act, r["kernel"], s) for s in r["studies"]]
-            lines += [f"| {act} | {r['kernel']} | {n} | | | | |" for n in r["notes"]]
-        lines.append("")
-        lines += [f'![{act}, {r["kernel"]}](generated/gallery/{_slug(act, r["kernel"])}.png){{ width="32%" }}'
-                  for r in rs]
-        lines.append("")
+        lines += [f"### {markup.escape(act)}", ""]
+        lines += [f'![{markup.escape(act)}, {markup.escape(r["kernel"])}]'
+                  f'(generated/gallery/{_slug(act, r["kernel"])}.png){{ width="32%" }}' for r in rs]
+        rows = [_study_row(r["kernel"], s) for r in rs for s in r["studies"]]
+        rows += [[markup.code(r["kernel"]), markup.prose(n), "", "", "", ""] for r in rs for n in r["notes"]]
+        lines += ["", markup.table(head, rows), ""]
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import mpmath
 import sympy as sp
 
+from . import markup
 from .derivation import derive
 from .parsing import parse_expr
 from .symbols import delta, x
@@ -207,6 +208,39 @@ class PosterAudit:
                      ", ".join(f"{k}: {v}" for k, v in r["derivative_sign_in_band"].items()) + "; no jumps)")
         lines += ["", "corrected NumPy function:", self.corrected_source]
         return "\n".join(lines)
+
+    def markdown(self) -> str:
+        """The findings and the effects of the code as Markdown tables, then the corrected function.
+
+        Expressions are code spans and intervals typeset math, so ``delta**2`` reads as written:
+
+        >>> md = poster().markdown()
+        >>> "(`delta**2` multiplies where it should divide (a factor `delta**4` too many))" in md
+        True
+        """
+        findings = []
+        for d in self.discrepancies:
+            what = markup.prose(d["what"])
+            if d["kind"] == "term":
+                what = (f"term {markup.code(d['term'])}: poster {markup.code(d['poster'])}, "
+                        f"right {markup.code(d['right'])} ({what})")
+            findings.append([markup.escape(d["source"]), _interval_math(d["interval"]), what])
+        e = self.effects["code"]
+        jumps = markup.escape(", ".join(f"{v} at x = {k}" for k, v in e["jumps"].items() if v != "0"))
+        band, horizon = markup.math(r"[-\delta, \delta]"), markup.math(rf"\delta = {float(DELTA)}")
+        effects = [["value at 0", e["value_at_0"], e["right_value_at_0"]],
+                   ["jumps", jumps or "none", "none"],
+                   [f"max error on {band}", f"{e['max_error_on_band']} = {e['max_error_on_band_float']:.6g}", "0"]]
+        return (markup.table(["source", "interval", "finding"], findings) + "\n\n"
+                + markup.table([f"effect of the poster's code ({horizon})", "poster", "derived"], effects) + "\n\n"
+                + "Corrected NumPy function (emitted and checked by `nlc.audit.poster()`):\n\n```python\n"
+                + self.corrected_source + "```\n")
+
+
+def _interval_math(interval: str) -> str:
+    """``"-delta < x < 0"`` as inline math."""
+    lo, hi = (parse_expr(v, {"delta"}) for v in interval.split(" < x < "))
+    return markup.math(f"{sp.latex(lo)} < x < {sp.latex(hi)}")
 
 
 def corrected_numpy_source(expr: sp.Expr | None = None, name: str = "relu_deriv") -> str:

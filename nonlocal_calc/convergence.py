@@ -39,6 +39,7 @@ from typing import Any
 import mpmath
 import sympy as sp
 
+from . import markup
 from .symbols import delta, x, z
 
 #: The horizons of a default study: 1/2, 1/4, ..., 1/1024 (ten values).
@@ -156,10 +157,10 @@ class ConvergenceStudy:
             c = self.crosscheck[i] if i < len(self.crosscheck) else None
             row.append("" if c is None else _fmt(c, 2))
             rows.append(row[: len(head)])
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-        text = self.summary().splitlines()
-        return "\n".join(["**" + text[0] + "**", ""] + [f"- {t}" for t in text[1:]] + [""] + lines) + "\n"
+        title, *facts = self.summary().splitlines()
+        bullets = [f"- {markup.prose(t, cell=False)}" for t in facts]
+        return "\n".join([f"**{markup.escape(title)}**", "", *bullets, "",
+                          markup.table([markup.escape(h) for h in head], rows)]) + "\n"
 
     def plot(self, ax: Any = None, label: str | None = None, reference: bool = True) -> Any:
         """Log-log plot of |error| against delta, with the predicted slope drawn (matplotlib ``Axes``)."""

@@ -41,6 +41,8 @@ from .activations import Activation
 from .antiderivatives import NoAntiderivative, antiderivatives, elementary_polylogs
 from .cache import cache_dir, key_hash, write_atomic
 from .kernels import Kernel, check_delta
+from .markup import code
+from .markup import table as markdown_table
 from .serialize import from_json, to_json
 from .symbols import delta, x, z
 from .timeouts import DerivationTimeout, check_deadline, time_budget
@@ -456,14 +458,9 @@ def coverage_matrix(activation_names=None, kernel_specs=None) -> str:
     cov = coverage(activation_names, kernel_specs)
     acts = list(dict.fromkeys(a for a, _ in cov))
     kers = list(dict.fromkeys(k for _, k in cov))
-    lines = ["| activation | " + " | ".join(kers) + " |", "|---|" + "---|" * len(kers)]
-    for a in acts:
-        cells = ["closed form" if cov[(a, k)] == "closed-form" else "quadrature" for k in kers]
-        lines.append(f"| {a} | " + " | ".join(cells) + " |")
+    rows = [[code(a)] + ["closed form" if cov[(a, k)] == "closed-form" else "quadrature" for k in kers] for a in acts]
     n_cf = sum(v == "closed-form" for v in cov.values())
-    lines.append("")
-    lines.append(f"{n_cf} of {len(cov)} pairs have closed forms.")
-    return "\n".join(lines)
+    return markdown_table(["activation"] + [code(k) for k in kers], rows) + f"\n\n{n_cf} of {len(cov)} pairs have closed forms."
 
 
 __all__ = ["NonlocalDerivative", "derive", "closed_form", "coverage", "coverage_matrix", "defining_integral",

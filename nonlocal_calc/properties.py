@@ -25,6 +25,8 @@ import sympy as sp
 from sympy.calculus.util import function_range
 
 from . import activations as _acts
+from .markup import code, escape
+from .markup import table as markdown_table
 from .parsing import parse_expr
 from .symbols import x
 
@@ -292,14 +294,21 @@ def compare_with_lecture() -> list[Discrepancy]:
 
 
 def table_markdown() -> str:
-    """The recomputed table as Markdown (the lecture's columns)."""
-    head = "| activation | f(x) | f'(x) | range | continuity | monotonic | f' monotonic | ~identity at 0 |"
-    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    """The recomputed table as Markdown (the lecture's columns); names, formulas and sets are code spans,
+    so that ``x**2`` and ``leaky_relu`` read as written (a row: ``| `relu` | `Piecewise((0, x < 0), (x, True))`
+    | `0 ; 1` | `[0, oo)` | C^0 | yes | yes | no |``)."""
+    head = ["activation", "f(x)", "f'(x)", "range", "continuity", "monotonic", "f' monotonic", "~identity at 0"]
+    rows = []
     for name in LECTURE_ACTIVATIONS:
         r = properties(name)
-        deriv = " ; ".join(str(d) for d in r["derivative"])
-        lines.append(
-            f"| {name} | `{r['expr']}` | `{deriv}` | {_fmt(r['range'])} | {_fmt(r['continuity']) if r['continuity'] == sp.oo else 'C^' + str(r['continuity'])} "
-            f"| {_fmt(r['monotonic'])} | {_fmt(r['derivative_monotonic'])} | {_fmt(r['identity_near_origin'])} |"
-        )
-    return "\n".join(lines)
+        cont = _fmt(r["continuity"]) if r["continuity"] == sp.oo else f"C^{r['continuity']}"
+        rows.append([code(name), code(r["expr"]), code(" ; ".join(str(d) for d in r["derivative"])),
+                     code(_fmt(r["range"])), escape(cont)]
+                    + [_cell(r[k]) for k in ("monotonic", "derivative_monotonic", "identity_near_origin")])
+    return markdown_table(head, rows)
+
+
+def _cell(v) -> str:
+    """yes / no as words, a condition (``alpha >= 0``) as code."""
+    text = _fmt(v)
+    return text if text in ("yes", "no") else code(text)

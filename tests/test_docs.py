@@ -150,6 +150,6 @@ def test_mkdocs_build_strict(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    built = (tmp_path / "site" / "theory" / "index.html").read_text()
+    built = (tmp_path / "site" / "theory.html").read_text()
     assert "rho" in built and "arithmatex" in built
-    assert (tmp_path / "site" / "api" / "index.html").read_text().count("nonlocal_calc.convergence.study") >= 1
+    assert (tmp_path / "site" / "api.html").read_text().count("nonlocal_calc.convergence.study") >= 1
