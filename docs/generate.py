@@ -206,8 +206,9 @@ def gallery_markdown(results: list[dict]) -> str:
     for act in dict.fromkeys(r["activation"] for r in results):
         rs = [r for r in results if r["activation"] == act]
         lines += [f"### {markup.escape(act)}", ""]
-        lines += [f'![{markup.escape(act)}, {markup.escape(r["kernel"])}]'
-                  f'(generated/gallery/{_slug(act, r["kernel"])}.png){{ width="32%" }}' for r in rs]
+        figures = [f"generated/gallery/{_slug(act, r['kernel'])}.png" for r in rs]  # two a row, a click enlarges
+        lines += [f'[![{markup.escape(act)}, {markup.escape(r["kernel"])}]({f}){{ width="49%" }}]({f})'
+                  for r, f in zip(rs, figures)]
         rows = [_study_row(r["kernel"], s) for r in rs for s in r["studies"]]
         rows += [[markup.code(r["kernel"]), markup.prose(n), "", "", "", ""] for r in rs for n in r["notes"]]
         lines += ["", markup.table(head, rows), ""]

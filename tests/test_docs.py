@@ -153,3 +153,27 @@ def test_mkdocs_build_strict(tmp_path):
     built = (tmp_path / "site" / "theory.html").read_text()
     assert "rho" in built and "arithmatex" in built
     assert (tmp_path / "site" / "api.html").read_text().count("nonlocal_calc.convergence.study") >= 1
+    # docstring examples are code in the API reference, not prose (``delta**2`` would turn bold)
+    api = (tmp_path / "site" / "api.html").read_text()
+    assert '<span class="gp">&gt;&gt;&gt; </span>' in api and "<p>&gt;&gt;&gt;" not in api
+
+
+# ------------------------------------------------------------------ the site reads offline
+def test_site_assets_ship_with_it():
+    """No script, style or font is fetched from the network: every asset mkdocs.yml names is in docs/."""
+    text = (ROOT / "mkdocs.yml").read_text()
+    assert "http://" not in text and "https://" not in text
+    assets = re.findall(r"^\s+- ((?:vendor|javascripts|stylesheets)/\S+)$", text, re.M)
+    assert len(assets) >= 4 and all((DOCS / a).is_file() for a in assets), assets
+    assert re.search(r"^\s+font: false$", text, re.M), "the theme would load its fonts from the web"
+    for vendored in ("katex", "iframe-worker"):
+        assert (DOCS / "vendor" / vendored / "LICENSE").is_file()
+
+
+def test_api_reference_hook_fences_doctests_and_plains_roles():
+    spec = importlib.util.spec_from_file_location("doctest_blocks", DOCS / "hooks" / "doctest_blocks.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    text = "Intro with :class:`~nonlocal_calc.kernels.Kernel`.\n\n>>> x**2\ny**2\n\n```python\n>>> kept\n```\n"
+    out = hook.plain_roles(hook.fence_doctests(text))
+    assert out == ("Intro with `Kernel`.\n\n```pycon\n>>> x**2\ny**2\n```\n\n```python\n>>> kept\n```\n")

@@ -160,9 +160,11 @@ def requests_made(driver) -> list[str]:
 
 
 def screenshot(driver, path: Path) -> None:
-    """The first screen (``*-top.png``) and the whole page (``*.png``, at most 16000 px tall)."""
+    """The first screen (``*-top.png``) and the whole page with every collapsed block open (``*.png``, at
+    most 16000 px tall)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(path.with_name(path.stem + "-top.png")))
+    driver.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
     height = min(driver.execute_script("return document.documentElement.scrollHeight"), 16000)
     shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
         "format": "png", "captureBeyondViewport": True,
@@ -186,7 +188,7 @@ def test_page_renders_offline(source, site, browser):
     problems = problems_of(page, typeset)
     problems += [f"console {e['level']}: {e['message']}" for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     problems += [f"request to another host: {u}" for u in requests_made(browser)
-                 if not u.startswith((site.as_uri() + "/", "data:", "blob:", "about:"))]
+                 if not u.startswith((site.as_uri() + "/", "data:", "blob:", "about:", "chrome:"))]
     if os.environ.get("NLC_DOCS_SCREENSHOTS"):
         screenshot(browser, Path(os.environ["NLC_DOCS_SCREENSHOTS"]) / (source.with_suffix("").as_posix()
                                                                          .replace("/", "__") + ".png"))

@@ -88,4 +88,4 @@ def test_lecture_disagreements_are_reported_not_fixed():
 def test_markdown_table_has_every_lecture_row():
     md = P.table_markdown()
     for name in P.LECTURE_ACTIVATIONS:
-        assert f"| {name} |" in md
+        assert f"| `{name}` |" in md
