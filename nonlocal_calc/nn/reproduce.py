@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import markup
 from ..cache import write_atomic
 from .curves import new_figure, save_figure
 
@@ -159,7 +160,7 @@ def poster_tables(rows: list[dict], timing: list[dict]) -> tuple[str, dict]:
         te, tr = mean_std(r["test_accuracy"] for r in c), mean_std(r["train_accuracy"] for r in c)
         poster = POSTER_T1.get(d, POSTER_T1["nonlocal"])
         note = "" if d != "poster" else " (its D(ReLU) row)"
-        md.append(f"| {DERIV_LABEL[d]} | {_pct(*te)} | {_pct(*tr)} | {100 * poster:.0f}%{note} |")
+        md.append(f"| {markup.escape(DERIV_LABEL[d])} | {_pct(*te)} | {_pct(*tr)} | {100 * poster:.0f}%{note} |")
         summary["table1"][d] = {"test_accuracy": te, "train_accuracy": tr, "poster": poster, "n": len(c)}
     for d in ("nonlocal", "poster"):
         diffs = _paired(rows, d, "exact", lr=0.1)
@@ -307,10 +308,10 @@ def laaf_tables(rows: list[dict]) -> tuple[str, dict]:
 
     n = len({r["seed"] for r in rows})
     iters = rows[0]["iters"]
+    head = ["variant", "training MSE", "relative L2 error (300 points)", "relative L2 error (2000-point grid)",
+            "iterations to MSE <= 1e-2", "iterations to MSE <= 1e-3", "final n*a, mean per layer"]
     md = [f"### Section 3.1: final errors after {iters} Adam iterations (mean ± std over {n} seeds)", "",
-          "| variant | training MSE | relative L2 error (300 points) | relative L2 error (2000-point grid) "
-          "| iterations to MSE <= 1e-2 | iterations to MSE <= 1e-3 | final n*a, mean per layer |",
-          "|---|---|---|---|---|---|---|"]
+          markup.row(*map(markup.escape, head)), "|---" * len(head) + "|"]
     summary = {}
     for v in VARIANTS:
         c = _cell(rows, variant=v)
@@ -326,7 +327,7 @@ def laaf_tables(rows: list[dict]) -> tuple[str, dict]:
                 reach.append("never")
         slopes = np.mean([r["final_slopes"] for r in c], axis=0) if c[0]["final_slopes"] else []
         sl = ", ".join(f"{s:.2f}" for s in slopes) if len(slopes) else "(fixed: 1)"
-        md.append(f"| {v} | {mse[0]:.2e} ± {mse[1]:.1e} | {e_tr[0]:.4f} ± {e_tr[1]:.4f} | {e_g[0]:.4f} ± {e_g[1]:.4f} "
+        md.append(f"| {markup.escape(v)} | {mse[0]:.2e} ± {mse[1]:.1e} | {e_tr[0]:.4f} ± {e_tr[1]:.4f} | {e_g[0]:.4f} ± {e_g[1]:.4f} "
                   f"| {reach[0]} | {reach[1]} | {sl} |")
         summary[v] = {"mse": mse, "rel_l2_train": e_tr, "rel_l2_grid": e_g, "reach": reach,
                       "final_slopes": [float(s) for s in slopes], "n": len(c)}
