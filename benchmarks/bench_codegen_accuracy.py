@@ -20,6 +20,8 @@ import warnings
 
 import numpy as np
 
+from nonlocal_calc import markup
+
 #: Besides the kernels of the coverage matrix (``derivation.COVERAGE_KERNELS``).
 EXTRA_KERNELS = ["gaussian"]
 QUAD_DELTAS = (1e-6, 1e-2, 0.5, 2.0)
@@ -53,7 +55,7 @@ def table(rows: list[dict]) -> str:
              "| float32 worst abs | points | outside target |", "|" + "---|" * 9]
     for r in rows:
         w64, w32 = r["float64"], r["float32"]
-        lines.append(f"| {r['pair']} | {r['method']} | {r['build']:.1f} | {w64.rel:.1e} | {w64.abs:.1e} | {w32.rel:.1e} "
+        lines.append(f"| {markup.escape(r['pair'])} | {r['method']} | {r['build']:.1f} | {w64.rel:.1e} | {w64.abs:.1e} | {w32.rel:.1e} "
                      f"| {w32.abs:.1e} | {w64.points} | {w64.failures} / {w32.failures} |")
     return "\n".join(lines)
 

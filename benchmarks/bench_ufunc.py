@@ -32,6 +32,8 @@ import warnings
 import numpy as np
 import sympy as sp
 
+from nonlocal_calc import markup
+
 DEFAULT_PAIRS = ["relu/sign", "tanh/sign", "logistic/sign", "softplus/sign", "silu/sign", "elu/sign",
                  "arctan/linear", "gelu/sign"]
 
@@ -200,7 +202,7 @@ def table(rows: list[dict]) -> str:
         def ratio(a, b):
             return f"{a / b:.2f}" if a is not None and b is not None and math.isfinite(a) else "-"
 
-        lines.append(f"| {r['pair']} | {r['dtype']} | {r['delta']:g} | {u * 1e3:.1f} | {ratio(u, r['copyto'])} | "
+        lines.append(f"| {markup.escape(r['pair'])} | {r['dtype']} | {r['delta']:g} | {u * 1e3:.1f} | {ratio(u, r['copyto'])} | "
                      f"{ratio(r.get('lambdify'), u)} | {ratio(r.get('numpy-stable'), u)} | "
                      f"{ratio(r.get('poster'), u)} | {ratio(u, r.get('parallel'))} |")
     return "\n".join(lines)
