@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 ENV_VAR = "NONLOCAL_CALC_CACHE"
@@ -47,13 +47,17 @@ def key_hash(*parts: object) -> str:
 
 
 def write_atomic(path: Path | str, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a mix."""
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a mix.
+
+    The file gets the permissions a newly created file gets (``0o666`` less the process's umask), as
+    ``open(path, "w")`` would give it, so a shared cache or results directory stays readable to whoever the
+    umask lets read it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temporary(path)
     try:
-        with os.fdopen(fd, mode) as fh:
+        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -64,3 +68,15 @@ def write_atomic(path: Path | str, data: str | bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """A new file beside ``path``, open for writing: ``(descriptor, name)``. Created with mode ``0o666`` so
+    that the kernel applies the umask (``tempfile.mkstemp`` would make it ``0o600`` whatever the umask)."""
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
