@@ -76,20 +76,19 @@ def _doc(D, gen_notes=(), accuracy: str = "") -> str:
     return body.replace('"""', "'''").replace("\\", "\\\\")
 
 
-def _module(D, target: str = "cpu", vectorize_series: bool = False):
-    """The imported generated module for D (built and cached on first use)."""
+def _module(D, target: str = "cpu", vectorize_series: bool = False, key: str | None = None):
+    """The imported generated module for D (built and cached on first use); ``key``: its cache key, if known."""
     from . import modcache
 
     if target not in ("cpu", "parallel"):
         raise ValueError(f"unknown target {target!r}: use 'cpu' or 'parallel'")
     with modcache.gc_paused():  # (imports Numba on first use)
-        return _load(D, target, vectorize_series)
+        return _load(D, target, vectorize_series, key or _key(D, target, vectorize_series))
 
 
-def _load(D, target: str, vectorize_series: bool):
+def _load(D, target: str, vectorize_series: bool, key: str):
     from . import modcache
 
-    key = _key(D, target, vectorize_series)
     name = f"D_{D.activation.name}_{D.kernel.name}".replace("(", "_").replace(")", "").replace("/", "_")
     name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
 
@@ -133,20 +132,75 @@ def make_ufunc(D, target: str = "cpu", vectorize_series: bool = False):
     series vectorized over blocks of elements (3-5x faster for pairs that need the series, e.g. softplus or
     SiLU with the sign kernel at delta = 0.1, but about twice the compile time). Generated code is cached on
     disk and reused across processes.
-    """
-    if target == "parallel":
-        return _module(D, target, vectorize_series).ufunc_parallel
-    from . import native
 
-    key = _key(D, target, vectorize_series)
+    The ufunc takes everything a NumPy ufunc takes (``out=``, ``where=``, ``dtype=``, ``casting=``,
+    ``order=``, broadcasting, any strides, 0-d inputs, ``u.outer``, ``u.at``), whether its loops come from
+    the shared library or from Numba. ``u.reduce`` and ``u.accumulate`` are NumPy's, applying ``u`` to
+    successive pairs of elements: that has no meaning for a derivative. It pickles (as a call that makes it
+    again from the cache, or from the derivation where the cache lacks it), so it can be sent to worker
+    processes:
+
+    >>> import pickle
+    >>> import numpy as np
+    >>> import nonlocal_calc as nlc
+    >>> u = make_ufunc(nlc.derive("relu", "sign"))
+    >>> pickle.loads(pickle.dumps(u)) is u
+    True
+    >>> y = np.full(3, -1.0)
+    >>> u(np.array([-0.05, 0.05, 1.0]), 0.1, where=[True, False, True], out=y)
+    array([ 0.125, -1.   ,  1.   ])
+    """
+    return _make(D, target, vectorize_series, _key(D, target, vectorize_series))
+
+
+def _make(D, target: str, vectorize_series: bool, key: str):
+    from . import native, pickling
+
     if key not in _UFUNCS:  # (one ufunc per pair and process, as the imported module's was)
-        u = native.load(key)  # the loops as a shared library: no Numba import
-        if u is None:
-            mod = _module(D, target, vectorize_series)
-            u = mod.ufunc
-            native.export(mod, key)
-        _UFUNCS[key] = u
+        if target == "parallel":
+            u = _module(D, target, vectorize_series, key).ufunc_parallel
+        else:
+            u = native.load(key)  # the loops as a shared library: no Numba import
+            if u is None:
+                mod = _module(D, target, vectorize_series, key)
+                u = native.from_module(mod)  # the same kind of ufunc as the library's
+                native.export(mod, key)
+        parts = (_fields(D.activation), _fields(D.kernel), D.method, _portable(D), D.note)
+        _UFUNCS[key] = pickling.register(u, _rebuild, (key, target, vectorize_series, parts))
     return _UFUNCS[key]
+
+
+def _fields(obj) -> tuple[type, dict]:
+    """A dataclass instance as (class, fields): what rebuilds it, without the values it has cached since."""
+    import dataclasses
+
+    return type(obj), {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
+def _portable(D):
+    """D's closed form as the derivation cache stores it (SymPy's pickles rebuild expressions by evaluating them:
+    ``x < -delta`` comes back as ``delta < -x``, a condition the code generator does not take); the expression
+    itself if that cannot store it; None for a quadrature pair (rebuilt from the activation and the kernel)."""
+    from ..serialize import to_json
+
+    if D.method != "closed-form":
+        return None
+    try:
+        return to_json(D.expr)
+    except ValueError:
+        return D.expr
+
+
+def _rebuild(key: str, target: str, vectorize_series: bool, parts: tuple):
+    """A pickled ufunc in a new process: by its cache key from the cache, or compiled again from the derivation
+    (``parts``) under that key."""
+    from ..derivation import NonlocalDerivative, defining_integral
+    from ..serialize import from_json
+
+    (act_cls, act), (ker_cls, ker), method, expr, note = parts
+    act, ker = act_cls(**act), ker_cls(**ker)
+    expr = defining_integral(act, ker) if expr is None else from_json(expr) if isinstance(expr, str) else expr
+    return _make(NonlocalDerivative(act, ker, method, expr, note), target, vectorize_series, key)
 
 
 def scalar_kernel(D):

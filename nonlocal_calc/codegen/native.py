@@ -217,6 +217,18 @@ def make(addresses: list[int], name: str, doc: str) -> np.ufunc:
                                  1, -1, name_b, doc_b, 0)  # -1: PyUFunc_None (no identity)
 
 
+def from_module(mod) -> np.ufunc:
+    """The ufunc of the imported generated module ``mod``, made from its compiled loops exactly as :func:`load`
+    makes it from the shared library, so that both routes give the same object (Numba's own ufunc, ``mod.ufunc``,
+    marks its output read-write, and NumPy then refuses ``where=``). ``mod.ufunc`` where NumPy's C API cannot be
+    reached from Python."""
+    try:
+        addresses = [mod._LOOPS[np.dtype(dt).type].address for dt in DTYPES]
+        return make(addresses, mod.ufunc.__name__, mod.__doc__ or "")
+    except (AttributeError, KeyError, OSError, TypeError, ValueError):  # pragma: no cover - no ctypes.pythonapi
+        return mod.ufunc
+
+
 def load(key: str) -> np.ufunc | None:
     """The ufunc of the module with cache key ``key`` from its shared library, or None (use the Numba route)."""
     where = paths(key)
