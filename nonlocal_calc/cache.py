@@ -2,7 +2,9 @@
 
 Entries are files in one directory, written atomically (a temporary file in the
 same directory, then :func:`os.replace`), so a crash never leaves half an entry.
-``NONLOCAL_CALC_CACHE`` overrides the default per-user cache directory.
+``NONLOCAL_CALC_CACHE`` overrides the default per-user cache directory. A cache
+directory that cannot be written (read-only, or a file in its place) is replaced,
+with one :class:`CacheFallbackWarning`, by a private temporary directory.
 
 >>> import pathlib, tempfile
 >>> target = pathlib.Path(tempfile.mkdtemp()) / "demo.txt"
@@ -21,18 +23,87 @@ from pathlib import Path
 ENV_VAR = "NONLOCAL_CALC_CACHE"
 
 
-def cache_dir(sub: str = "") -> Path:
-    """The cache directory (created if missing), optionally a subdirectory of it."""
+class CacheFallbackWarning(UserWarning):
+    """The cache directory cannot be written; a temporary directory is used instead."""
+
+
+#: The directory in use for each configured one (probed once per process).
+_USABLE: dict[str, Path] = {}
+#: The temporary directory that replaces each unwritable configured root.
+_FALLBACK: dict[str, Path] = {}
+
+
+def configured_root() -> Path:
+    """The cache directory the user asked for: ``NONLOCAL_CALC_CACHE``, else the per-user cache directory."""
     root = os.environ.get(ENV_VAR)
     if root:
-        path = Path(root).expanduser()
-    else:
-        import platformdirs
+        return Path(root).expanduser()
+    import platformdirs
 
-        path = Path(platformdirs.user_cache_dir("nonlocal-calc"))
-    path = path / sub if sub else path
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return Path(platformdirs.user_cache_dir("nonlocal-calc"))
+
+
+def cache_dir(sub: str = "") -> Path:
+    """The cache directory (created if missing), optionally a subdirectory of it.
+
+    If it cannot be created or written, a private temporary directory takes its place for this process,
+    with one :class:`CacheFallbackWarning`.
+    """
+    root = configured_root()
+    path = root / sub if sub else root
+    usable = _USABLE.get(str(path))
+    if usable is not None and usable.is_dir():
+        return usable
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        _probe(path)
+        usable = path
+    except OSError as exc:
+        usable = _fallback(root, exc) / sub if sub else _fallback(root, exc)
+        usable.mkdir(parents=True, exist_ok=True)
+    _USABLE[str(path)] = usable
+    return usable
+
+
+def _probe(path: Path) -> None:
+    """Raise OSError unless a file can be created in ``path`` (permissions, read-only file systems, ACLs...)."""
+    fd, tmp = _create_temporary(path / ".probe")
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def _fallback(root: Path, exc: OSError) -> Path:
+    """The temporary directory that replaces ``root`` (the same for the whole process; warned about once)."""
+    if str(root) not in _FALLBACK:
+        import warnings
+
+        tmp = _private_temp_dir()
+        warnings.warn(f"the cache directory {root} cannot be written ({type(exc).__name__}: {exc}); using {tmp} "
+                      f"instead. Set {ENV_VAR} to a writable directory to keep compiled code and derivations "
+                      "between sessions", CacheFallbackWarning, stacklevel=3)
+        _FALLBACK[str(root)] = tmp
+    return _FALLBACK[str(root)]
+
+
+def _private_temp_dir() -> Path:
+    """``<tmp>/nonlocal-calc-<uid>``, created mode 0700, if it is a directory of this user's that nobody else
+    can write (generated modules are imported from it); else a new ``tempfile.mkdtemp`` directory."""
+    import getpass
+    import stat
+    import tempfile
+
+    try:
+        user = os.getuid() if hasattr(os, "getuid") else getpass.getuser()
+        path = Path(tempfile.gettempdir()) / f"nonlocal-calc-{user}"
+        path.mkdir(mode=0o700, exist_ok=True)
+        st = path.lstat()
+        own = not hasattr(os, "getuid") or st.st_uid == os.getuid()
+        if stat.S_ISDIR(st.st_mode) and own and not st.st_mode & 0o022:
+            _probe(path)
+            return path
+    except (OSError, KeyError, ImportError):  # (getpass: no user name)
+        pass
+    return Path(tempfile.mkdtemp(prefix="nonlocal-calc-"))
 
 
 def key_hash(*parts: object) -> str:

@@ -354,7 +354,31 @@ def _cache_path(act: Activation, kernel: Kernel):
     return cache_dir("derivations") / f"{key_hash('derive', act.key(), kernel.key(), sp.__version__)}.json"
 
 
-def _load(path) -> tuple[str, sp.Expr, str] | None:
+class ChangedCacheEntryWarning(UserWarning):
+    """A cached derivation changed since it was written; it was checked against the defining integral."""
+
+
+def _checksum(path, data: dict) -> str:
+    """SHA-256 of a cache entry's content and of its file name (the cache key): an entry edited, damaged or copied
+    from another pair's file does not match."""
+    import hashlib
+
+    body = {k: v for k, v in data.items() if k != "sha256"}
+    return hashlib.sha256(json.dumps([path.name, body], sort_keys=True).encode()).hexdigest()
+
+
+def _store(path, data: dict) -> None:
+    """Write a cache entry with its checksum (best effort: a cache that cannot be written costs time, not results)."""
+    try:
+        write_atomic(path, json.dumps({**data, "sha256": _checksum(path, data)}))
+    except OSError as exc:
+        warnings.warn(f"derivation not cached: {path} cannot be written ({exc})", stacklevel=3)
+
+
+def _load(path, act: Activation, ker: Kernel) -> tuple[str, sp.Expr, str] | None:
+    """The cached derivation in ``path``, or None (then derived afresh). An entry whose checksum does not match
+    its content (edited, damaged, or written without one) is used only if its closed form agrees with quadrature
+    of the defining integral at points in every cell (:func:`_recheck`), and then stored again with its checksum."""
     if not path.exists():
         return None
     try:
@@ -363,10 +387,24 @@ def _load(path) -> tuple[str, sp.Expr, str] | None:
         expr = from_json(data["expr"]) if method == "closed-form" else None
         if method not in ("closed-form", "quadrature"):
             raise ValueError(f"unknown method {method!r}")
-        return method, expr, note
     except (ValueError, KeyError, TypeError, OSError) as exc:
         warnings.warn(f"corrupted derivation cache entry {path} ({exc}); rebuilding it", stacklevel=3)
         return None
+    if data.get("sha256") != _checksum(path, data):
+        if method == "closed-form":
+            try:
+                _recheck(act, ker, expr)
+            except NoClosedForm as exc:
+                warnings.warn(f"derivation cache entry {path} changed since it was written and its closed form is "
+                              f"wrong ({exc}); deriving it again", ChangedCacheEntryWarning, stacklevel=3)
+                return None
+        warnings.warn(f"derivation cache entry {path} changed since it was written (checksum mismatch); its "
+                      "closed form agrees with the defining integral at points in every cell: kept" if
+                      method == "closed-form" else f"derivation cache entry {path} changed since it was written "
+                      "(checksum mismatch); it says quadrature, which is the defining integral itself: kept",
+                      ChangedCacheEntryWarning, stacklevel=3)
+        _store(path, {k: v for k, v in data.items() if k != "sha256"})
+    return method, expr, note
 
 
 def derive(
@@ -388,7 +426,7 @@ def derive(
     act = _activations.get(activation)
     ker = _kernels.get(kernel)
     path = _cache_path(act, ker) if cache else None
-    hit = _load(path) if cache else None
+    hit = _load(path, act, ker) if cache else None
     if hit is not None:
         method, expr, note = hit
     else:
@@ -405,7 +443,7 @@ def derive(
             method, note = "quadrature", f"no closed form found (SymPy: {type(exc).__name__}: {exc})"
         if cache:
             stored = to_json(expr) if method == "closed-form" else None
-            write_atomic(path, json.dumps({"method": method, "expr": stored, "note": note}))
+            _store(path, {"method": method, "expr": stored, "note": note})
     if method == "quadrature":
         expr = defining_integral(act, ker)
         note = note + "; evaluated by exact numerical quadrature of the defining integral (mpmath)"
@@ -413,14 +451,16 @@ def derive(
     return NonlocalDerivative(act, ker, method, expr, note)
 
 
-def _verify(act: Activation, ker: Kernel, expr: sp.Expr) -> None:
-    """Check the closed form against quadrature at one point of every cell (SymPy's integrals can be wrong:
-    ``integrate(1/(1 + x + t**2), t)`` returns 0 for real x in SymPy 1.14). Raise NoClosedForm on a mismatch."""
+def _verify(act: Activation, ker: Kernel, expr: sp.Expr, probes=None) -> None:
+    """Check the closed form against quadrature at one point of every cell, or at the points ``probes`` (SymPy's
+    integrals can be wrong: ``integrate(1/(1 + x + t**2), t)`` returns 0 for real x in SymPy 1.14). Raise
+    NoClosedForm on a mismatch."""
     from .reference import nonlocal_quad
 
     f = sp.lambdify((x, delta), expr, "mpmath")
-    probes = [(xr, dr) for _, cells, dr in _cells(act.breakpoints) for _, xr in cells] if act.breakpoints \
-        else [(sp.Rational(37, 100), sp.Rational(1, 2)), (sp.Rational(-161, 100), sp.Rational(3, 10))]
+    if probes is None:
+        probes = [(xr, dr) for _, cells, dr in _cells(act.breakpoints) for _, xr in cells] if act.breakpoints \
+            else [(sp.Rational(37, 100), sp.Rational(1, 2)), (sp.Rational(-161, 100), sp.Rational(3, 10))]
     with mpmath.workdps(25):
         for xr, dr in probes:
             xm, dm = mpmath.mpf(sp.Rational(xr).p) / sp.Rational(xr).q, mpmath.mpf(sp.Rational(dr).p) / sp.Rational(dr).q
@@ -434,6 +474,27 @@ def _verify(act: Activation, ker: Kernel, expr: sp.Expr) -> None:
                     f"the symbolic result failed the numerical check at x = {xr}, delta = {dr} "
                     f"({mpmath.nstr(got, 15)} vs quadrature {mpmath.nstr(ref, 15)})"
                 )
+
+
+def _recheck(act: Activation, ker: Kernel, expr: sp.Expr) -> None:
+    """:func:`_verify` at more points: three in every bounded cell of every delta regime (a quarter, half and
+    three quarters across) and two in each unbounded one, or six spread over x and delta for a smooth activation
+    (an edited expression may be wrong in part of a cell only). Raise NoClosedForm on a mismatch."""
+    q = sp.Rational
+    if not act.breakpoints:
+        probes = [(q(37, 100), q(1, 2)), (q(-161, 100), q(3, 10)), (q(0), q(1, 10)), (q(-3, 7), q(2)),
+                  (q(49, 10), q(1, 20)), (q(-23, 4), q(7, 5))]
+    else:
+        probes = []
+        for _, cells, dr in _cells(act.breakpoints):
+            edges = [upper.subs(delta, dr) for upper, _ in cells[:-1]]
+            for i, (_, xr) in enumerate(cells):
+                if 0 < i < len(cells) - 1:
+                    lo, hi = edges[i - 1], edges[i]
+                    probes += [(lo + (hi - lo) * k / 4, dr) for k in (1, 2, 3)]
+                else:
+                    probes += [(xr, dr), (xr + (1 if i else -1), dr)]
+    _verify(act, ker, expr, probes)
 
 
 def coverage(activation_names=None, kernel_specs=None) -> dict[tuple[str, str], str]:
@@ -464,4 +525,4 @@ def coverage_matrix(activation_names=None, kernel_specs=None) -> str:
 
 
 __all__ = ["NonlocalDerivative", "derive", "closed_form", "coverage", "coverage_matrix", "defining_integral",
-           "QuadratureFallbackWarning", "NoClosedForm"]
+           "QuadratureFallbackWarning", "ChangedCacheEntryWarning", "NoClosedForm"]

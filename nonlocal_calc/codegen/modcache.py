@@ -4,7 +4,8 @@ A module is a file ``nlc_<key>.py`` in ``cache_dir("codegen")``. Because it is a
 Numba's own ``cache=True`` works across processes (its index sits in ``__pycache__`` next to
 the file, or under ``NUMBA_CACHE_DIR``). The first line of every file records its key and a
 SHA-256 of the rest; a file whose line does not match (truncated, edited, foreign) is rebuilt
-with a warning, and so is one that fails to import.
+with a warning, and so is one that fails to import. Damaged files of Numba's cache are removed and
+compiled again (:mod:`.numba_cache`).
 
 A freshly written module that sets ``_PARALLEL_BUILD = True`` compiles its two ufunc loops in two
 processes at once (on a machine with more than one core): a helper process imports it with
@@ -36,6 +37,7 @@ from pathlib import Path
 from types import ModuleType
 
 from ..cache import cache_dir, write_atomic
+from . import numba_cache
 
 _HEADER = "# nonlocal-calc generated module: key={key} sha256={sha}\n"
 
@@ -211,6 +213,7 @@ def _import(path: Path, name: str, body: str | None = None, needs: tuple[ModuleT
             helper: subprocess.Popen | None = None) -> ModuleType:
     """Import the module file; ``body``: its just-written source, which may ask for a parallel build (by the
     ``helper`` process if one was started, else by a new one)."""
+    numba_cache.install()  # (before Numba reads the cache of the module's functions)
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
@@ -262,6 +265,8 @@ def load_module(body: str | None, key: str, build=None, needs: tuple[ModuleType,
         warnings.warn(f"generated module {path} is corrupted: {problem}; rebuilding it", CorruptedModuleWarning,
                       stacklevel=3)
         _clear_numba_cache(path)
+        if problem.startswith("import failed") and not numba_cache.install():
+            numba_cache.clear(path.parent)  # the damaged file may be another module's (the runtime's): all of them
     global _building
     helper = None
     if body is None:
@@ -305,14 +310,10 @@ def gc_paused() -> Iterator[None]:
 
 def _clear_numba_cache(path: Path) -> None:
     """Remove Numba's cache entries of a module file we are about to rewrite (next to it, or under
-    ``NUMBA_CACHE_DIR``)."""
-    places = [path.parent / "__pycache__"]
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        places.append(Path(os.environ["NUMBA_CACHE_DIR"]))
-    for place in places:
-        if place.is_dir():
-            for f in place.rglob(f"{path.stem}.*"):
-                try:
-                    f.unlink()
-                except OSError:
-                    pass
+    ``NUMBA_CACHE_DIR``), and its bytecode."""
+    for place in numba_cache.places(path.parent):
+        for f in place.rglob(f"{path.stem}.*"):
+            try:
+                f.unlink()
+            except OSError:
+                pass

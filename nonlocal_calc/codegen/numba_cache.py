@@ -1,0 +1,122 @@
+"""Damaged entries of Numba's on-disk cache, for the generated modules: removed and rebuilt, with one warning.
+
+Numba keeps the machine code of a ``cache=True`` function in an index file (``*.nbi``) and data files
+(``*.nbc``) beside its module (``__pycache__``) or under ``NUMBA_CACHE_DIR``. It reads them with ``pickle``
+and lets every error through: one garbage or truncated file made every later compile that touched it fail,
+in every new process (an ``UnpicklingError``, ``ValueError`` or ``EOFError`` out of the cache).
+
+:func:`install` makes Numba treat an unreadable index or data file of a generated module (a file named
+``nlc_*``) as a cache miss: the file is removed, the function compiled and saved again, and the first such
+file in a process is reported by one :class:`~.modcache.CorruptedModuleWarning`. This replaces two methods
+of Numba's ``IndexDataCacheFile``, which is not public API, so it is done only for the Numba versions it was
+checked against (:data:`NUMBA_VERSIONS`), and not at all with ``NONLOCAL_CALC_NUMBA_HOOKS=0``. Without it,
+:func:`clear` is the fallback: a generated module that fails to import has all of the generated modules'
+Numba cache files removed before it is imported again (see :func:`.modcache.load_module`), which heals the
+same damage at the cost of compiling everything afresh.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+#: Set to 0 to leave Numba's cache code alone (the fallback route only).
+ENV_VAR = "NONLOCAL_CALC_NUMBA_HOOKS"
+#: The Numba versions whose ``IndexDataCacheFile`` the hook was checked against: ``[first, last)``.
+NUMBA_VERSIONS = ((0, 59), (0, 70))
+#: The prefix of every generated module's file name, hence of its Numba cache files.
+PREFIX = "nlc_"
+
+_installed: bool | None = None
+_removed: list[str] = []
+
+
+def install() -> bool:
+    """Install the hook (once per process; needs Numba); whether it is in place."""
+    global _installed
+    if _installed is None:
+        _installed = os.environ.get(ENV_VAR, "1") != "0" and _patch()
+    return _installed
+
+
+def _version(text: str) -> tuple[int, ...]:
+    parts = []
+    for p in text.split(".")[:2]:
+        digits = "".join(c for c in p if c.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def _patch() -> bool:
+    import numba
+
+    try:
+        from numba.core.caching import IndexDataCacheFile
+
+        load_index, load_data = IndexDataCacheFile._load_index, IndexDataCacheFile._load_data
+    except (ImportError, AttributeError):
+        return False
+    if not NUMBA_VERSIONS[0] <= _version(numba.__version__) < NUMBA_VERSIONS[1]:
+        return False
+
+    def _load_index(self):  # noqa: ANN001, ANN202 - Numba's signature
+        try:
+            return load_index(self)
+        except Exception as exc:
+            if not Path(self._index_path).name.startswith(PREFIX):
+                raise
+            discard(self._index_path, exc)
+            return {}  # no entries: compiled and saved afresh
+
+    def _load_data(self, name):  # noqa: ANN001, ANN202
+        try:
+            return load_data(self, name)
+        except OSError:
+            raise  # a missing file: Numba's own cache miss
+        except Exception as exc:
+            path = self._data_path(name)
+            if not Path(path).name.startswith(PREFIX):
+                raise
+            discard(path, exc)
+            raise OSError(f"damaged Numba cache file {path} removed") from exc  # Numba: a miss
+
+    IndexDataCacheFile._load_index = _load_index
+    IndexDataCacheFile._load_data = _load_data
+    return True
+
+
+def discard(path: str | Path, exc: BaseException) -> None:
+    """Remove the damaged cache file ``path``; warn about the first one of the process."""
+    from .modcache import CorruptedModuleWarning
+
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    if not _removed:
+        warnings.warn(f"damaged Numba cache file {path} ({type(exc).__name__}: {exc}) removed; the code it held is "
+                      "compiled again (further damaged files of the cache are removed without a warning)",
+                      CorruptedModuleWarning, stacklevel=2)
+    _removed.append(str(path))
+
+
+def places(module_dir: Path) -> list[Path]:
+    """Where Numba keeps the cache files of modules in ``module_dir``: its ``__pycache__``, ``NUMBA_CACHE_DIR``."""
+    out = [module_dir / "__pycache__"]
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        out.append(Path(os.environ["NUMBA_CACHE_DIR"]))
+    return [p for p in out if p.is_dir()]
+
+
+def clear(module_dir: Path) -> int:
+    """Remove Numba's cache files of all generated modules in ``module_dir``; how many were removed."""
+    n = 0
+    for place in places(module_dir):
+        for f in place.rglob(f"{PREFIX}*.nb[ic]"):
+            try:
+                f.unlink()
+                n += 1
+            except OSError:
+                pass
+    return n
