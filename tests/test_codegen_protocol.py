@@ -135,7 +135,7 @@ def protocol(u) -> dict:
         except Exception as exc:  # noqa: BLE001 - the error is the answer compared
             out[name] = {"error": type(exc).__name__, "message": str(exc)}
     out["attributes"] = {a: repr(getattr(u, a)) for a in ("nin", "nout", "nargs", "ntypes", "types", "identity",
-                                                         "signature", "__name__", "__doc__")}
+                                                         "signature", "__name__", "__doc__", "method")}
     return out
 
 
@@ -211,6 +211,19 @@ def test_call_protocol_answers_are_numpys(routes):
     assert p["out wrong shape"]["error"] == "ValueError" and p["reduce empty"]["error"] == "ValueError"
     assert p["axis"]["error"] == "TypeError" and p["three inputs"]["error"] == "TypeError"
     assert p["attributes"]["types"] == repr(["ff->f", "dd->d"]) and p["attributes"]["identity"] == "None"
+    assert p["attributes"]["method"] == repr("closed-form")
+
+
+def test_ufunc_says_how_it_evaluates():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gelu/gaussian: a quadrature pair, said so by a warning
+        pairs = [(nlc.derive("relu", "sign"), "closed-form"), (nlc.derive("gelu", "gaussian"), "quadrature")]
+    for D, want in pairs:
+        u = make_ufunc(D)
+        assert u.method == want
+        assert pickle.loads(pickle.dumps(u)).method == want
 
 
 @pytest.mark.xfail(strict=True, reason="the Gauss-Legendre block loop reads x[i] after writing out[i]: an output that "

@@ -60,8 +60,12 @@ def _key(D, target: str, vectorize_series: bool = False) -> str:
                     vectorize_series, _versions())
 
 
-def _doc(D, gen_notes=(), accuracy: str = "") -> str:
-    body = _describe(D)
+#: The docstring line that names how the compiled code evaluates (read back by :func:`_compiled_method`).
+_METHOD_LINE = "Compiled method: "
+
+
+def _doc(D, gen_notes=(), accuracy: str = "", method: str | None = None) -> str:
+    body = _describe(D) + f"{_METHOD_LINE}{method or D.method}\n"
     if D.method == "closed-form":
         body += f"\nClosed form:\n    D(x, delta) = {D.expr}\n"
     else:
@@ -102,7 +106,8 @@ def _load(D, target: str, vectorize_series: bool, key: str):
 
         src, gen = module_source(D, name, "", parallel=(target == "parallel"), vectorize_series=vectorize_series,
                                  on_kernel=kernel_written)
-        return use_runtime(src.replace('""""""', f'"""{_doc(D, gen.notes)}"""', 1), rt.__name__)
+        doc = _doc(D, gen.notes, method=getattr(gen, "method", None))
+        return use_runtime(src.replace('""""""', f'"""{doc}"""', 1), rt.__name__)
 
     return modcache.load_module(None, key, build, needs=(rt,))
 
@@ -133,7 +138,8 @@ def make_ufunc(D, target: str = "cpu", vectorize_series: bool = False):
     SiLU with the sign kernel at delta = 0.1, but about twice the compile time). Generated code is cached on
     disk and reused across processes.
 
-    The ufunc takes everything a NumPy ufunc takes (``out=``, ``where=``, ``dtype=``, ``casting=``,
+    ``u.method`` is ``"closed-form"`` or ``"quadrature"`` (how the compiled code evaluates; its docstring says it
+    too). The ufunc takes everything a NumPy ufunc takes (``out=``, ``where=``, ``dtype=``, ``casting=``,
     ``order=``, broadcasting, any strides, 0-d inputs, ``u.outer``, ``u.at``), whether its loops come from
     the shared library or from Numba. ``u.reduce`` and ``u.accumulate`` are NumPy's, applying ``u`` to
     successive pairs of elements: that has no meaning for a derivative. It pickles (as a call that makes it
@@ -146,6 +152,8 @@ def make_ufunc(D, target: str = "cpu", vectorize_series: bool = False):
     >>> u = make_ufunc(nlc.derive("relu", "sign"))
     >>> pickle.loads(pickle.dumps(u)) is u
     True
+    >>> u.method
+    'closed-form'
     >>> y = np.full(3, -1.0)
     >>> u(np.array([-0.05, 0.05, 1.0]), 0.1, where=[True, False, True], out=y)
     array([ 0.125, -1.   ,  1.   ])
@@ -165,9 +173,19 @@ def _make(D, target: str, vectorize_series: bool, key: str):
                 mod = _module(D, target, vectorize_series, key)
                 u = native.from_module(mod)  # the same kind of ufunc as the library's
                 native.export(mod, key)
+        u.method = _compiled_method(u, D)
         parts = (_fields(D.activation), _fields(D.kernel), D.method, _portable(D), D.note)
         _UFUNCS[key] = pickling.register(u, _rebuild, (key, target, vectorize_series, parts))
     return _UFUNCS[key]
+
+
+def _compiled_method(u, D) -> str:
+    """"closed-form" or "quadrature": how the compiled code evaluates, as its docstring says (the same on both
+    routes: the shared library keeps the module's docstring); D's method where the docstring does not say."""
+    for line in (u.__doc__ or "").splitlines():
+        if line.startswith(_METHOD_LINE):
+            return line[len(_METHOD_LINE):].strip()
+    return D.method
 
 
 def _fields(obj) -> tuple[type, dict]:
@@ -296,6 +314,6 @@ def write_module(D, path, measure: bool = True) -> str:
         from .accuracy import accuracy_text, measure_kernel
 
         acc = accuracy_text(measure_kernel(D, (scalar_kernel(D), make_ufunc(D))))
-    src = src.replace('""""""', f'"""{_doc(D, gen.notes, acc)}"""', 1)
+    src = src.replace('""""""', f'"""{_doc(D, gen.notes, acc, getattr(gen, "method", None))}"""', 1)
     write_atomic(Path(path), src)
     return src
