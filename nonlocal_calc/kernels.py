@@ -29,6 +29,9 @@ from functools import cached_property, lru_cache
 import mpmath
 import sympy as sp
 
+from .kernel_checks import by_antiderivative as _by_antiderivative
+from .kernel_checks import definite as _definite
+from .kernel_checks import moment_mismatch, normalization_mismatch, rho_mismatch
 from .parsing import ExpressionError, parse_expr
 from .symbols import delta, z
 
@@ -73,6 +76,7 @@ class Kernel:
     discrete: bool = False  # point masses at +-delta (mu_plus is then the mass at +delta)
     power: sp.Expr | None = None  # p for the power family sign(z)|z|^p
     info: dict = field(default_factory=dict)
+    _moments: dict = field(default_factory=dict, init=False, repr=False)  # M_k once checked
 
     # ----------------------------------------------------------------- builders
     @staticmethod
@@ -127,10 +131,25 @@ class Kernel:
         """The k-th moment ``int z**k mu(z) dz`` over the horizon (zero for even k)."""
         if k % 2 == 0:
             return sp.Integer(0)
+        if k not in self._moments:
+            self._moments[k] = self._checked_moment(k)
+        return self._moments[k]
+
+    def _checked_moment(self, k: int) -> sp.Expr:
+        """M_k from SymPy (its conditions resolved), checked against quadrature of its definition; else from the
+        antiderivative of z**k mu(z); refused when neither passes."""
         if self.discrete:
             return sp.simplify(2 * delta**k * self.mu_plus)
-        val = sp.integrate((z**k * self.mu_plus).subs(z, _zp), (_zp, 0, delta))
-        return sp.simplify(2 * val)
+        integrand = (z**k * self.mu_plus).subs(z, _zp)
+        failures = []
+        for route in (_definite, _by_antiderivative):
+            val = sp.simplify(2 * route(integrand, _zp, sp.Integer(0), delta))
+            failure = moment_mismatch(self, k, val)
+            if failure is None:
+                return val
+            failures.append(failure)
+        raise KernelError(f"kernel {self.name}: the moment M_{k} could not be computed reliably "
+                          f"({'; '.join(failures)})")
 
     def series_coefficients(self, n: int) -> list[float] | None:
         """``c_j = M_(2j+1) / ((2j+1)! delta**(2j))`` for ``j < n`` as floats; None if they depend on delta.
@@ -185,15 +204,25 @@ class Kernel:
         """The smoothing profile: ``D_mu f(x) = int f'(x+s) rho(s) ds`` for smooth f (a function of z).
 
         Derived as ``rho(s) = int_{|s|}^{delta} mu(t) dt``; it is even and integrates to the first moment.
+        Checked against its defining identities (``rho(delta) = 0``, ``rho' = -mu`` where mu is smooth, and
+        ``int rho = M_1``, i.e. 1 when normalized) at several horizons; SymPy's conditional answers are resolved
+        for ``0 < s < delta`` (:mod:`nonlocal_calc.conditions`), never by picking a branch blindly.
+
+        >>> gaussian("1/10").rho.subs(delta, 1).has(sp.Piecewise)
+        False
         """
         if self.discrete:
             return self.mu_plus  # a constant on (-delta, delta): the mass at delta spread evenly
         t = sp.Dummy("t", positive=True)
-        r = sp.integrate(self.mu_plus.subs(z, t), (t, _s, delta))
-        r = sp.simplify(sp.piecewise_fold(r))
-        if isinstance(r, sp.Piecewise):  # SymPy guards against s > delta: irrelevant inside the horizon
-            r = r.args[-1][0] if r.args[-1][1] == sp.true else r
-        return sp.simplify(r).subs(_s, sp.Abs(z))
+        failures = []
+        for route in (_definite, _by_antiderivative):
+            r = sp.simplify(route(self.mu_plus.subs(z, t), t, _s, delta))
+            failure = rho_mismatch(self, r, _s)
+            if failure is None:
+                return r.subs(_s, sp.Abs(z))
+            failures.append(failure)
+        raise KernelError(f"kernel {self.name}: the smoothing profile rho could not be computed reliably "
+                          f"({'; '.join(failures)})")
 
     @cached_property
     def rho_nonnegative(self) -> bool:
@@ -258,19 +287,20 @@ class Kernel:
 
 
 def _build(name: str, raw_plus: sp.Expr, normalize: bool, first_moment: sp.Expr | None = None, **kw) -> Kernel:
-    """Validate a raw kernel half and (optionally) normalize it.
+    """Validate a raw kernel half and (optionally) normalize it; the normalized first moment is checked to be 1.
 
-    ``first_moment``, when the caller has it in closed form (the power family), skips the checks.
+    ``first_moment``, when the caller has it in closed form (the power family), skips the other checks.
     """
     if first_moment is not None:
         scale = 1 / first_moment if normalize else sp.Integer(1)
-        return Kernel(name=name, mu_plus=sp.powsimp(scale * raw_plus), normalize=normalize, scale=scale, **kw)
+        return _checked(Kernel(name=name, mu_plus=sp.powsimp(scale * raw_plus), normalize=normalize, scale=scale,
+                               **kw))
     zp = _zp
     raw = raw_plus.subs(z, zp)
     if raw.has(sp.I) or raw.has(sp.zoo, sp.nan):
         raise KernelError(f"kernel {name}: mu(z) is not real-valued on 0 < z < delta ({raw_plus})")
     # Weighted integrability: int_0^delta |z mu(z)| dz must converge for D_mu f to exist for smooth f.
-    m1 = sp.integrate(zp * raw, (zp, 0, delta))
+    m1 = _definite(zp * raw, zp, sp.Integer(0), delta)
     if m1.has(sp.Integral) or not _finite(m1):
         raise KernelError(
             f"kernel {name} is not integrable against z: int_0^delta z*mu(z) dz = {m1} does not converge; "
@@ -288,7 +318,15 @@ def _build(name: str, raw_plus: sp.Expr, normalize: bool, first_moment: sp.Expr 
         )
     scale = sp.simplify(1 / m1) if normalize else sp.Integer(1)
     mu_plus = sp.simplify(scale * raw).subs(zp, z)
-    return Kernel(name=name, mu_plus=mu_plus, normalize=normalize, scale=scale, **kw)
+    return _checked(Kernel(name=name, mu_plus=mu_plus, normalize=normalize, scale=scale, **kw))
+
+
+def _checked(kernel: Kernel) -> Kernel:
+    """``kernel`` once its first moment is 1 (when normalized) at several horizons, by quadrature."""
+    failure = normalization_mismatch(kernel)
+    if failure is not None:
+        raise KernelError(f"kernel {kernel.name}: SymPy's normalization fails its check ({failure})")
+    return kernel
 
 
 def _num(e: sp.Expr) -> complex:

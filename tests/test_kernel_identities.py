@@ -1,0 +1,129 @@
+"""Kernel quantities against references computed here from the raw kernel formulas (no engine code).
+
+SymPy's definite integrals of some kernels come back as a Piecewise guarded by conditions such as
+``Ne(2*delta - sqrt(pi)*exp(delta**2)*erf(delta), 0)``; the smoothing profile rho of such kernels was the
+degenerate branch (integrating to 0.964 or 0.082 instead of 1), and every consumer of rho inherited it.
+"""
+
+import json
+import warnings
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+
+import nonlocal_calc as nlc
+from nonlocal_calc import kernel_checks, kernels
+from nonlocal_calc.cli import main
+from nonlocal_calc.conditions import resolve
+from nonlocal_calc.kernels import Kernel, KernelError
+from nonlocal_calc.reference import rho_quad
+from nonlocal_calc.symbols import delta, z
+
+# (how the kernel is built, its raw mu on 0 < t < d as an mpmath function, the kinks of the raw mu in (0, d))
+RAW = {
+    "z*exp(-z**2)": (lambda: Kernel.from_expr("z*exp(-z**2)"), lambda t, d: t * mpmath.exp(-t * t), lambda d: []),
+    "gaussian(1/10)": (lambda: kernels.gaussian(sp.Rational(1, 10)), lambda t, d: t * mpmath.exp(-50 * t * t),
+                       lambda d: []),
+    "sign(z)*exp(-abs(z))": (lambda: Kernel.from_expr("sign(z)*exp(-abs(z))"), lambda t, d: mpmath.exp(-t),
+                             lambda d: []),
+    "z*heaviside(delta/2 - abs(z))": (lambda: Kernel.from_expr("z*heaviside(delta/2 - abs(z))"),
+                                      lambda t, d: t if t < d / 2 else mpmath.mpf(0), lambda d: [d / 2]),
+}
+
+
+def _raw_first_moment(raw, cuts, d):
+    return 2 * mpmath.quad(lambda t: t * raw(t, d), [0, *cuts(d), d])
+
+
+@pytest.mark.parametrize("name", list(RAW))
+def test_rho_is_the_normalized_tail_integral_of_the_raw_kernel(name):
+    build, raw, cuts = RAW[name]
+    k = build()
+    rho = sp.lambdify((z, delta), k.rho, "mpmath")
+    with mpmath.workdps(30):
+        for d in (mpmath.mpf("0.3"), mpmath.mpf("1.7")):
+            m1 = _raw_first_moment(raw, cuts, d)
+            for frac in ("0.05", "0.37", "0.5", "0.81"):
+                s = mpmath.mpf(frac) * d
+                tail = mpmath.quad(lambda t, d=d: raw(t, d), [s, *[c for c in cuts(d) if c > s], d]) / m1
+                assert mpmath.almosteq(rho(s, d), tail, 1e-18), (d, s)
+                assert mpmath.almosteq(rho(-s, d), tail, 1e-18), (d, s)
+            total = mpmath.quad(lambda s, d=d: rho(s, d), [-d, *[-c for c in cuts(d)], 0, *cuts(d), d])
+            assert mpmath.almosteq(total, 1, 1e-18), (d, total)
+
+
+@pytest.mark.parametrize("name", ["gaussian(1/10)", "z*exp(-z**2)"])
+def test_moments_match_the_raw_kernel(name):
+    build, raw, cuts = RAW[name]
+    k = build()
+    with mpmath.workdps(30):
+        for d in (mpmath.mpf("0.3"), mpmath.mpf("1.7")):
+            m1 = _raw_first_moment(raw, cuts, d)
+            for order in (1, 3):  # (SymPy's M_5 of a Gaussian takes half a minute)
+                want = 2 * mpmath.quad(lambda t, d=d, k=order: t**k * raw(t, d), [0, d]) / m1
+                got = sp.lambdify(delta, k.moment(order), "mpmath")(d)
+                assert mpmath.almosteq(got, want, 1e-18), (order, d)
+
+
+def _defining_integral(f, raw, x, d):
+    """D_mu f(x) from the definition with the raw odd kernel, normalized here: no engine code."""
+    with mpmath.workdps(40):
+        x, d = mpmath.mpf(x), mpmath.mpf(d)
+        num = mpmath.quad(lambda t: (f(x + t) - f(x - t)) * raw(t, d), [0, d])  # odd kernel: both halves
+        return num / (2 * mpmath.quad(lambda t: t * raw(t, d), [0, d]))
+
+
+@pytest.mark.parametrize("name", ["gaussian(1/10)", "z*exp(-z**2)"])
+def test_rho_based_reference_and_ufunc_of_the_kernel_are_right(name):
+    build, raw, _ = RAW[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nlc.QuadratureFallbackWarning)
+        D = nlc.derive("tanh", build())
+    xs, d = ("-1.2", "0.3", "2"), "0.3"
+    want = [_defining_integral(mpmath.tanh, raw, xv, d) for xv in xs]
+    for xv, w in zip(xs, want):
+        assert mpmath.almosteq(rho_quad(D.activation, D.kernel, xv, d, dps=25), w, 1e-22), xv
+        assert mpmath.almosteq(D.evaluate(xv, d, dps=25), w, 1e-22), xv
+    got = D.ufunc()(np.array([float(v) for v in xs]), float(d))
+    for g, w in zip(got, want):
+        assert abs(g - float(w)) <= 1e-12 * max(abs(float(w)), 1e-2), (g, w)
+
+
+def test_cli_kernels_prints_the_right_rho(capsys):
+    assert main(["kernels", "sign", "--kernel-expr", "sign(z)*exp(-abs(z))", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["sign", "exp(-Abs(z))*sign(z)"]
+    d = mpmath.mpf("0.3")
+    for row in rows:
+        rho = sp.lambdify(z, sp.sympify(row["rho"], locals={"z": z, "delta": delta}).subs(delta, d), "mpmath")
+        assert mpmath.almosteq(mpmath.quad(rho, [-d, 0, d]), 1, 1e-12), row["name"]
+
+
+def test_conditions_are_decided_over_the_region_or_kept():
+    d = sp.Symbol("d", positive=True)
+    samples = [{d: v} for v in (sp.Rational(1, 10), 1, 3)]
+    assert resolve(sp.Piecewise((1 / d, sp.Ne(d - sp.exp(d), -1)), (0, True)), samples) == 1 / d
+    assert resolve(sp.Piecewise((d, sp.Eq(d, 0)), (2 * d, True)), samples) == 2 * d  # false everywhere: dropped
+    kept = resolve(sp.Piecewise((d, d < 2), (1, True)), samples)  # a genuine case distinction
+    assert isinstance(kept, sp.Piecewise) and kept.subs(d, 1) == 1 and kept.subs(d, 3) == 1
+
+
+def test_a_wrong_symbolic_rho_is_refused_not_used(monkeypatch):
+    """When both of SymPy's routes give a profile failing an identity, rho raises instead of returning it."""
+    k = Kernel.from_expr("z*exp(-z**2)")
+    wrong = lambda integrand, var, lo, hi: (delta**2 - lo**2) / 2  # noqa: E731  (integrates to 2/3 d**3, not 1)
+    monkeypatch.setattr(kernels, "_definite", wrong)
+    monkeypatch.setattr(kernels, "_by_antiderivative", wrong)
+    with pytest.raises(KernelError, match="rho could not be computed reliably.*not"):
+        _ = k.rho
+    with pytest.raises(KernelError, match="moment M_3 could not be computed reliably"):
+        k.moment(3)
+
+
+def test_normalization_is_checked():
+    k = kernels.sign()
+    bad = Kernel(name="bad", mu_plus=2 * k.mu_plus, normalize=True)
+    assert "not 1" in kernel_checks.normalization_mismatch(bad)
+    assert kernel_checks.normalization_mismatch(k) is None
