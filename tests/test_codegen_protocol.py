@@ -311,3 +311,19 @@ def test_ufunc_maps_over_a_dask_array_on_a_local_cluster(route, monkeypatch):
     assert len({pid for _, pid in workers.values()} | {os.getpid()}) == 3  # two worker processes besides this one
     assert {numba for numba, _ in workers.values()} == {route == "numba"}
 
+
+
+def test_parallel_target_takes_where_and_pickles():
+    """``target="parallel"`` is Numba's multi-threaded ufunc, remade with NumPy's own output flags: NumPy refused
+    ``where=`` for it ("An iterator operand was flagged as the ARRAYMASK...")."""
+    D = nlc.derive(*PAIR)
+    up, u = make_ufunc(D, target="parallel"), make_ufunc(D)
+    x = np.linspace(-3, 3, 40_001)
+    d = np.geomspace(1e-3, 2, x.size)
+    mask = np.sin(7 * x) > 0
+    for dt in (np.float64, np.float32):
+        y = np.full(x.shape, -7.0, dt)
+        assert up(x.astype(dt), d.astype(dt), where=mask, out=y) is y
+        np.testing.assert_array_equal(y, np.where(mask, u(x.astype(dt), d.astype(dt)), dt(-7.0)))  # per-element delta
+    assert up.types == ["ff->f", "dd->d"] and up.method == "closed-form"
+    assert pickle.loads(pickle.dumps(up)) is up

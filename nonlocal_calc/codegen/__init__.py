@@ -166,7 +166,7 @@ def _make(D, target: str, vectorize_series: bool, key: str):
 
     if key not in _UFUNCS:  # (one ufunc per pair and process, as the imported module's was)
         if target == "parallel":
-            u = _module(D, target, vectorize_series, key).ufunc_parallel
+            u = native.remake(_module(D, target, vectorize_series, key).ufunc_parallel)  # (Numba's: no where=)
         else:
             u = native.load(key)  # the loops as a shared library: no Numba import
             if u is None:

@@ -208,13 +208,49 @@ def _from_func_and_data():
 def make(addresses: list[int], name: str, doc: str) -> np.ufunc:
     """A two-input, one-output ufunc from the addresses of its float32 and float64 loops (in :data:`DTYPES`
     order), as the generated modules make it (the float32 loop gets the float64 loop as its data)."""
-    funcs = (ctypes.c_void_p * 2)(*addresses)
-    data = (ctypes.c_void_p * 2)(addresses[1], None)
-    types = ctypes.create_string_buffer(bytes(np.dtype(dt).num for dt in DTYPES for _ in range(3)), 6)
-    name_b, doc_b = name.encode(), doc.encode()
-    _KEEP.append((funcs, data, types, name_b, doc_b))
-    return _from_func_and_data()(ctypes.addressof(funcs), ctypes.addressof(data), ctypes.addressof(types), 2, 2,
-                                 1, -1, name_b, doc_b, 0)  # -1: PyUFunc_None (no identity)
+    types = bytes(np.dtype(dt).num for dt in DTYPES for _ in range(3))
+    return _new_ufunc(addresses, [addresses[1], None], types, 2, 1, name, doc)
+
+
+def _new_ufunc(funcs: list, data: list, types: bytes, nin: int, nout: int, name: str, doc: str,
+               keep: object = None) -> np.ufunc:
+    """``PyUFunc_FromFuncAndData`` (no identity) with buffers kept alive for the process (NumPy does not copy
+    them), and ``keep`` (what owns the loops' code)."""
+    n = len(funcs)
+    bufs = ((ctypes.c_void_p * n)(*funcs), (ctypes.c_void_p * n)(*data),
+            ctypes.create_string_buffer(types, len(types)), name.encode(), doc.encode())
+    _KEEP.append((bufs, keep))
+    return _from_func_and_data()(*(ctypes.addressof(b) for b in bufs[:3]), n, nin, nout, -1, bufs[3], bufs[4], 0)
+
+
+class _UFuncHead(ctypes.Structure):
+    """The leading fields of NumPy's ``PyUFuncObject`` (unchanged since NumPy 1.0; checked against the Python
+    attributes before use)."""
+
+    _fields_ = [("ob_refcnt", ctypes.c_ssize_t), ("ob_type", ctypes.c_void_p), ("nin", ctypes.c_int),
+                ("nout", ctypes.c_int), ("nargs", ctypes.c_int), ("identity", ctypes.c_int),
+                ("functions", ctypes.POINTER(ctypes.c_void_p)), ("data", ctypes.POINTER(ctypes.c_void_p)),
+                ("ntypes", ctypes.c_int), ("reserved1", ctypes.c_int), ("name", ctypes.c_char_p),
+                ("types", ctypes.POINTER(ctypes.c_char))]
+
+
+def remake(u: np.ufunc) -> np.ufunc:
+    """The loops of the ufunc ``u`` (one Numba made, e.g. ``numba.vectorize(target="parallel")``) in a ufunc made
+    as :func:`make` makes them: Numba marks the output read-write, and NumPy then refuses ``where=``. ``u``
+    itself where its fields do not read back as its attributes (another NumPy or Python layout)."""
+    try:
+        head = _UFuncHead.from_address(id(u))
+        if (head.nin, head.nout, head.nargs, head.ntypes) != (u.nin, u.nout, u.nargs, u.ntypes) or not u.ntypes:
+            return u
+        types = ctypes.string_at(head.types, u.ntypes * u.nargs)
+        if list(types) != [np.dtype(t).num for sig in u.types for t in sig.replace("->", "")]:
+            return u
+        funcs = [head.functions[i] for i in range(u.ntypes)]
+        data = [head.data[i] if head.data else None for i in range(u.ntypes)]
+        doc = (u.__doc__ or "").partition("\n\n")[2]  # (NumPy puts the call signature first)
+        return _new_ufunc(funcs, data, types, u.nin, u.nout, u.__name__, doc, keep=u)
+    except (AttributeError, OSError, TypeError, ValueError):  # pragma: no cover - no ctypes.pythonapi
+        return u
 
 
 def from_module(mod) -> np.ufunc:
