@@ -192,7 +192,7 @@ def _fields(obj) -> tuple[type, dict]:
     """A dataclass instance as (class, fields): what rebuilds it, without the values it has cached since."""
     import dataclasses
 
-    return type(obj), {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    return type(obj), {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init}
 
 
 def _portable(D):
