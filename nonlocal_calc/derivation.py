@@ -50,8 +50,9 @@ from .timeouts import DerivationTimeout, check_deadline, time_budget
 _w = sp.Symbol("w", positive=True)  # |z| on one side of the horizon
 _u = sp.Symbol("u", real=True)  # the argument of an activation piece
 
-#: Default time budget (seconds) for the symbolic part of one derivation.
-DEFAULT_TIMEOUT = 8.0
+#: Default time budget (seconds of CPU time) for the symbolic part of one derivation: twice the CPU time of
+#: the slowest closed form of the catalogue on a heavily loaded machine (see docs/dev/architecture.md).
+DEFAULT_TIMEOUT = 20.0
 
 
 class NoClosedForm(Exception):
@@ -350,8 +351,13 @@ def defining_integral(act: Activation, kernel: Kernel) -> sp.Expr:
 
 
 # ============================================================== cache + entry point
+#: Version of the cache entries' format (2: a fallback caused by the time budget records that budget).
+CACHE_FORMAT = 2
+
+
 def _cache_path(act: Activation, kernel: Kernel):
-    return cache_dir("derivations") / f"{key_hash('derive', act.key(), kernel.key(), sp.__version__)}.json"
+    key = key_hash("derive", CACHE_FORMAT, act.key(), kernel.key(), sp.__version__)
+    return cache_dir("derivations") / f"{key}.json"
 
 
 class ChangedCacheEntryWarning(UserWarning):
@@ -375,10 +381,12 @@ def _store(path, data: dict) -> None:
         warnings.warn(f"derivation not cached: {path} cannot be written ({exc})", stacklevel=3)
 
 
-def _load(path, act: Activation, ker: Kernel) -> tuple[str, sp.Expr, str] | None:
+def _load(path, act: Activation, ker: Kernel) -> tuple[str, sp.Expr, str, float | None] | None:
     """The cached derivation in ``path``, or None (then derived afresh). An entry whose checksum does not match
     its content (edited, damaged, or written without one) is used only if its closed form agrees with quadrature
-    of the defining integral at points in every cell (:func:`_recheck`), and then stored again with its checksum."""
+    of the defining integral at points in every cell (:func:`_recheck`), and then stored again with its checksum.
+    The last item is the CPU time the closed-form search had when it ran out of time (a fallback to search again
+    with more time), None otherwise."""
     if not path.exists():
         return None
     try:
@@ -387,6 +395,9 @@ def _load(path, act: Activation, ker: Kernel) -> tuple[str, sp.Expr, str] | None
         expr = from_json(data["expr"]) if method == "closed-form" else None
         if method not in ("closed-form", "quadrature"):
             raise ValueError(f"unknown method {method!r}")
+        budget = data.get("budget_exhausted")
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget >= 0):
+            raise ValueError(f"bad budget {budget!r}")
     except (ValueError, KeyError, TypeError, OSError) as exc:
         warnings.warn(f"corrupted derivation cache entry {path} ({exc}); rebuilding it", stacklevel=3)
         return None
@@ -404,7 +415,7 @@ def _load(path, act: Activation, ker: Kernel) -> tuple[str, sp.Expr, str] | None
                       "(checksum mismatch); it says quadrature, which is the defining integral itself: kept",
                       ChangedCacheEntryWarning, stacklevel=3)
         _store(path, {k: v for k, v in data.items() if k != "sha256"})
-    return method, expr, note
+    return method, expr, note, budget
 
 
 def derive(
@@ -418,37 +429,60 @@ def derive(
 
     ``activation`` is a catalogue name or an :class:`~nonlocal_calc.activations.Activation`;
     ``kernel`` a kernel spec (``"sign"``, ``"linear"``, ``"power(-1/2)"``, ``"dirac_pair"``...) or a
-    :class:`~nonlocal_calc.kernels.Kernel`. The symbolic work gets ``timeout`` seconds; results are cached on disk.
+    :class:`~nonlocal_calc.kernels.Kernel`.
+
+    The symbolic search gets ``timeout`` seconds of **CPU time** (None: no limit; see
+    :mod:`nonlocal_calc.timeouts`): time the process spends waiting for a core on a loaded machine does not
+    count, so the answer does not depend on the machine's load. Results are cached on disk (``cache=False``
+    neither reads nor writes the cache). A closed form, or a fallback to quadrature because SymPy finds none,
+    is cached for good; a fallback because the budget ran out is cached with that budget and searched again
+    by a later call that allows more time (or ``timeout=None``).
 
     >>> derive("binary_step", "linear").expr
     Piecewise((0, x < -delta), (3/(4*delta) - 3*x**2/(4*delta**3), x < delta), (0, True))
     """
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0):
+        raise ValueError(f"timeout must be a number of seconds >= 0 (CPU time), or None for no limit; got {timeout!r}")
     act = _activations.get(activation)
     ker = _kernels.get(kernel)
     path = _cache_path(act, ker) if cache else None
     hit = _load(path, act, ker) if cache else None
+    if hit is not None and hit[3] is not None and (timeout is None or timeout > hit[3]):
+        hit = None  # the last search ran out of time, and this call allows more: search again
     if hit is not None:
-        method, expr, note = hit
+        method, expr, note, _ = hit
     else:
-        method, note = "closed-form", ""
-        try:
-            with time_budget(timeout):
-                expr = closed_form(act, ker)
-            _verify(act, ker, expr)
-        except (NoClosedForm, NoAntiderivative) as exc:
-            method, note = "quadrature", f"no closed form found: {exc}"
-        except DerivationTimeout:
-            method, note = "quadrature", f"no closed form found within the time budget of {timeout} s"
-        except (NotImplementedError, sp.PolynomialError, ValueError, TypeError, RecursionError) as exc:
-            method, note = "quadrature", f"no closed form found (SymPy: {type(exc).__name__}: {exc})"
+        method, expr, note, exhausted = _search(act, ker, timeout)
         if cache:
             stored = to_json(expr) if method == "closed-form" else None
-            _store(path, {"method": method, "expr": stored, "note": note})
+            _store(path, {"method": method, "expr": stored, "note": note, "budget_exhausted": exhausted})
     if method == "quadrature":
         expr = defining_integral(act, ker)
         note = note + "; evaluated by exact numerical quadrature of the defining integral (mpmath)"
         warnings.warn(f"D_mu {act.name} for kernel {ker.name}: {note}", QuadratureFallbackWarning, stacklevel=2)
     return NonlocalDerivative(act, ker, method, expr, note)
+
+
+def _search(act: Activation, ker: Kernel, timeout: float | None) -> tuple[str, sp.Expr | None, str, float | None]:
+    """``(method, expr, note, exhausted)``: the verified closed form, or the reason there is none; ``exhausted`` is
+    ``timeout`` when the budget ran out (SymPy may turn the interrupt into another error: the budget decides)."""
+    budget = None
+    try:
+        with time_budget(timeout) as budget:
+            expr = closed_form(act, ker)
+        _verify(act, ker, expr)
+        return "closed-form", expr, "", None
+    except DerivationTimeout as exc:
+        if exc.budget is not budget:
+            raise  # a budget of the caller ran out: not this search's answer
+        reason = None
+    except (NoClosedForm, NoAntiderivative) as exc:
+        reason = f"no closed form found: {exc}"
+    except (NotImplementedError, sp.PolynomialError, ValueError, TypeError, RecursionError) as exc:
+        reason = f"no closed form found (SymPy: {type(exc).__name__}: {exc})"
+    if reason is None or (budget is not None and budget.expired):
+        return "quadrature", None, f"no closed form found within the time budget of {timeout:g} s of CPU time", timeout
+    return "quadrature", None, reason, None
 
 
 def _verify(act: Activation, ker: Kernel, expr: sp.Expr, probes=None) -> None:
