@@ -267,7 +267,7 @@ def poster() -> PosterAudit:
     """Run the audit; see :class:`PosterAudit` (``str(report)`` is the human-readable version)."""
     right = derive("relu", "sign").expr
     regions = _regions(right)
-    formula = [(parse_expr(e, {"x", "delta"}), tuple(parse_expr(v, {"delta"}) for v in iv))
+    formula = [(parse_expr(e, {"x", "delta"}), tuple(parse_expr(v, {"delta"}, allow_infinity=True) for v in iv))
                for e, iv in POSTER_FORMULA]
     code = poster_code_expr()
     disc: list[dict] = []

@@ -6,6 +6,14 @@ vocabulary is translated: numbers, the symbols a caller allows, the operators
 subscripts, lambdas, unknown names, keyword arguments...) is refused with an
 error that names the offending piece.
 
+Every formula is also bounded, so that parsing any text takes a few milliseconds: at most
+:data:`MAX_LENGTH` characters nested at most :data:`MAX_DEPTH` deep; numbers no larger than the
+largest float64 (about 1.8e308) with at most :data:`MAX_DIGITS` digits in numerator and denominator;
+exponents of at most :data:`MAX_EXPONENT` in size; exact roots of numbers limited by :data:`MAX_ROOT`;
+and, behind these bounds, :data:`BUILD_BUDGET` seconds of CPU time. A formula that is infinite,
+undefined or complex where it is built (``x/0``, ``log(0)``, ``1e400``, ``sqrt(-1)``) is refused:
+the toolkit works with real, finite functions.
+
 >>> from nonlocal_calc.parsing import parse_expr
 >>> parse_expr("x/(1+exp(-x))", {"x"})
 x/(1 + exp(-x))
@@ -13,15 +21,25 @@ x/(1 + exp(-x))
 Traceback (most recent call last):
 ...
 nonlocal_calc.parsing.ExpressionError: cannot parse ...: attribute access ('.system') is not allowed; ...
+>>> parse_expr("x*10**10**10", {"x"})  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+nonlocal_calc.parsing.ExpressionError: cannot parse 'x*10**10**10': the number 10**10**10 is too large ...
 """
 
 from __future__ import annotations
 
 import ast
+import gc
+import math
+import sys
+import warnings
+from decimal import Decimal, InvalidOperation
 
 import sympy as sp
 
 from .symbols import delta, x, z
+from .timeouts import DerivationTimeout, check_deadline, time_budget
 
 #: Functions a user may call in a formula, by the name they type.
 FUNCTIONS: dict[str, object] = {
@@ -48,18 +66,38 @@ FUNCTIONS: dict[str, object] = {
     "tan": sp.tan,
     "tanh": sp.tanh,
 }
+#: Functions taking several arguments; all others take exactly one.
+_VARIADIC = {"max", "min"}
 # Aliases that people type out of habit.
 _ALIASES = {"Abs": "abs", "arctan": "atan", "ln": "log", "Heaviside": "heaviside", "Max": "max", "Min": "min"}
-CONSTANTS = {"pi": sp.pi, "E": sp.E, "e": sp.E, "oo": sp.oo, "inf": sp.oo}
+CONSTANTS = {"pi": sp.pi, "E": sp.E, "e": sp.E}
 SYMBOLS = {"x": x, "z": z, "delta": delta}
-
-_BINOPS = {
-    ast.Add: lambda a, b: a + b,
-    ast.Sub: lambda a, b: a - b,
-    ast.Mult: lambda a, b: a * b,
-    ast.Div: lambda a, b: a / b,
-    ast.Pow: lambda a, b: a**b,
+#: Names that are refused with an explanation rather than as unknown.
+_REFUSED_NAMES = {
+    **dict.fromkeys(("oo", "inf", "infinity", "Infinity", "zoo"), "infinite values are not allowed"),
+    **dict.fromkeys(("nan", "NaN"), "nan is not allowed"),
+    **dict.fromkeys(("I", "j", "J"), "complex numbers are not allowed (formulas are real)"),
 }
+
+#: The longest formula accepted, in characters.
+MAX_LENGTH = 1000
+#: The deepest nesting of operations and calls accepted (a chain ``a + b - c`` or ``a * b / c`` is one level).
+MAX_DEPTH = 20
+#: The largest number in a formula, in absolute value: the largest float64 (about 1.8e308).
+MAX_NUMBER = sp.Rational(*float.as_integer_ratio(sys.float_info.max))
+#: The most digits of a numerator or a denominator in a formula.
+MAX_DIGITS = 400
+#: The largest exponent, in absolute value, of a power in a formula.
+MAX_EXPONENT = 1000
+#: The largest root of a number built exactly: digits of the number times the root's order (``sqrt(10**99)``:
+#: 100 * 2). SymPy factors the number to simplify the root, at a cost that grows fast with both.
+MAX_ROOT = 1000
+#: CPU seconds a formula may take to build: a guard behind the bounds above, for SymPy's costlier
+#: automatic simplifications (a typical formula takes about a millisecond).
+BUILD_BUDGET = 0.05
+
+_COMPARE = {ast.Lt: sp.StrictLessThan, ast.LtE: sp.LessThan, ast.Gt: sp.StrictGreaterThan, ast.GtE: sp.GreaterThan}
+_INFINITIES = (sp.S.Infinity, sp.S.NegativeInfinity)
 
 
 class ExpressionError(ValueError):
@@ -70,14 +108,12 @@ def _hint() -> str:
     return "write a formula using +, -, *, /, ** and the functions " + ", ".join(sorted(FUNCTIONS))
 
 
-_COMPARE = {ast.Lt: sp.StrictLessThan, ast.LtE: sp.LessThan, ast.Gt: sp.StrictGreaterThan, ast.GtE: sp.GreaterThan}
-
-
 def parse_expr(
     text: str,
     allowed: set[str] | frozenset[str],
     extra: dict[str, sp.Basic] | None = None,
     numpy_where: bool = False,
+    allow_infinity: bool = False,
 ) -> sp.Expr:
     """Parse ``text`` into a SymPy expression in the symbols named by ``allowed``.
 
@@ -85,66 +121,269 @@ def parse_expr(
     constants or renamings (for example ``{"Z": x}`` or a parameter ``alpha`` with a value).
     Numbers are kept exact: ``0.01`` becomes ``1/100``. With ``numpy_where=True``,
     ``np.where(cond, a, b)`` is read as ``Piecewise((a, cond), (b, True))`` and comparisons
-    are allowed inside it (used to transcribe the poster's code).
+    are allowed inside it (used to transcribe the poster's code). ``allow_infinity=True``
+    accepts ``oo`` and ``-oo`` (for interval ends in the package's own tables, not for user formulas).
 
     >>> parse_expr("np.where(Z <= -delta, 0, Z/delta)", {"delta"}, {"Z": x}, numpy_where=True)
     Piecewise((0, x <= -delta), (x/delta, True))
+    >>> parse_expr("x/0", {"x"})
+    Traceback (most recent call last):
+    ...
+    nonlocal_calc.parsing.ExpressionError: cannot parse 'x/0': division by zero in x/0
     """
     if not isinstance(text, str):
         raise ExpressionError(f"expected a formula as a string, got {type(text).__name__}")
-    if len(text) > 2000:
-        raise ExpressionError("formula too long (over 2000 characters)")
-    names = {k: v for k, v in SYMBOLS.items() if k in allowed}
-    names.update(CONSTANTS)
-    names.update(extra or {})
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"formula too long ({len(text)} characters, at most {MAX_LENGTH})")
+    source = text.replace("^", "**").strip()
     try:
-        tree = ast.parse(text.replace("^", "**").strip(), mode="eval")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)  # e.g. "1if x": refused below or read as Python does
+            tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(f"cannot parse {text!r}: invalid syntax ({exc.msg}); {_hint()}") from None
-
-    def conv(node: ast.AST) -> sp.Expr:
-        if isinstance(node, ast.Expression):
-            return conv(node.body)
-        if isinstance(node, ast.Constant):
-            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-                raise ExpressionError(f"cannot parse {text!r}: {node.value!r} is not a number; {_hint()}")
-            return sp.nsimplify(node.value, rational=True) if isinstance(node.value, float) else sp.Integer(node.value)
-        if isinstance(node, ast.Name):
-            if node.id in names:
-                return names[node.id]
-            raise ExpressionError(
-                f"cannot parse {text!r}: unknown name {node.id!r}; the variables allowed here are "
-                f"{', '.join(sorted(k for k in SYMBOLS if k in allowed))} (and pi, E)"
-            )
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            return _BINOPS[type(node.op)](conv(node.left), conv(node.right))
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            val = conv(node.operand)
-            return -val if isinstance(node.op, ast.USub) else val
-        if numpy_where and isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            if isinstance(node.func.value, ast.Name) and node.func.value.id in ("np", "numpy") and node.func.attr == "where":
-                if len(node.args) != 3 or node.keywords:
-                    raise ExpressionError(f"cannot parse {text!r}: np.where takes (condition, a, b)")
-                cond, a, b = node.args
-                return sp.Piecewise((conv(a), conv(cond)), (conv(b), True), evaluate=False)
-        if numpy_where and isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARE:
-            return _COMPARE[type(node.ops[0])](conv(node.left), conv(node.comparators[0]))
-        if isinstance(node, ast.Call):
-            if not isinstance(node.func, ast.Name):
-                return conv(node.func)  # reports the attribute access or other construct
-            fname = _ALIASES.get(node.func.id, node.func.id)
-            if fname not in FUNCTIONS:
-                raise ExpressionError(f"cannot parse {text!r}: unknown function {node.func.id!r}; {_hint()}")
-            if node.keywords:
-                raise ExpressionError(f"cannot parse {text!r}: keyword arguments are not allowed")
-            return FUNCTIONS[fname](*[conv(a) for a in node.args])
-        if isinstance(node, ast.Attribute):
-            raise ExpressionError(f"cannot parse {text!r}: attribute access ('.{node.attr}') is not allowed; {_hint()}")
-        raise ExpressionError(f"cannot parse {text!r}: {type(node).__name__} is not allowed; {_hint()}")
-
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes; nesting beyond the parser's stack
+        raise ExpressionError(f"cannot parse {text!r}: {type(exc).__name__}: {exc}") from None
+    _check_depth(tree, text)
+    names = {k: v for k, v in SYMBOLS.items() if k in allowed}
+    names.update(CONSTANTS)
+    if allow_infinity:
+        names["oo"] = sp.oo
+    names.update(extra or {})
+    builder = _Builder(text, source, names, allowed, numpy_where, allow_infinity)
+    _warm_up()
+    budget, collecting = None, gc.isenabled()
     try:
-        return sp.sympify(conv(tree))
-    except ExpressionError:
-        raise
-    except (TypeError, ValueError) as exc:
-        raise ExpressionError(f"cannot parse {text!r}: {exc}") from None
+        gc.disable()  # a collection of the whole process's garbage is not the formula's cost
+        with time_budget(BUILD_BUDGET) as budget:
+            return sp.sympify(builder.build(tree.body))
+    except DerivationTimeout as exc:
+        if exc.budget is not budget:
+            raise  # the caller's budget
+        raise ExpressionError(f"cannot parse {text!r}: too costly to build (over {BUILD_BUDGET} s of CPU time); "
+                              "simplify the formula") from None
+    finally:
+        if collecting:
+            gc.enable()
+
+
+_warm = False
+
+
+def _warm_up() -> None:
+    """Build one formula of every kind once per process outside the budget: SymPy imports modules on first use
+    (about 0.1 s), which is not the cost of the formula."""
+    global _warm
+    if not _warm:
+        _warm = True
+        text = "max(0, x) + abs(x)*exp(-x)/(1 + x**2) - sqrt(2)*erf(x)*sign(x) + tanh(x)**0.5 + asin(1/2)"
+        _Builder(text, text, {"x": x, **CONSTANTS}, {"x"}, False, False).build(ast.parse(text, mode="eval").body)
+
+
+def _chain_family(op: ast.operator) -> str | None:
+    """Operators whose left-nested chains are built in one step (``a + b - c``, ``a * b / c``)."""
+    return "add" if isinstance(op, (ast.Add, ast.Sub)) else "mul" if isinstance(op, (ast.Mult, ast.Div)) else None
+
+
+def _check_depth(tree: ast.AST, text: str) -> None:
+    """Refuse formulas nested more than MAX_DEPTH deep (checked without recursion)."""
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ExpressionError(f"cannot parse {text!r}: nested too deeply (more than {MAX_DEPTH} levels)")
+        for child in ast.iter_child_nodes(node):
+            same_chain = (isinstance(node, ast.BinOp) and child is node.left and isinstance(child, ast.BinOp)
+                          and _chain_family(child.op) is not None
+                          and _chain_family(child.op) == _chain_family(node.op))
+            stack.append((child, depth if same_chain else depth + 1))
+
+
+def _decimal(literal: str) -> sp.Rational:
+    """The exact value of a float literal as written (``0.1`` is 1/10, ``1e400`` is 10**400), bounded first."""
+    try:
+        d = Decimal(literal.replace("_", ""))
+    except InvalidOperation:
+        raise ValueError(f"{literal!r} is not a number") from None
+    if not d.is_finite() or abs(d.adjusted()) > MAX_DIGITS or len(d.as_tuple().digits) > MAX_DIGITS:
+        raise _OutOfRange(f"the number {literal} has too many digits (at most {MAX_DIGITS})")
+    return sp.Rational(*d.as_integer_ratio())
+
+
+class _OutOfRange(ValueError):
+    """A number or power beyond the parser's bounds (the message says which and why)."""
+
+
+def _number_problem(r: sp.Rational) -> str | None:
+    if abs(r) > MAX_NUMBER:
+        return "is larger than the largest float64 (about 1.8e308)"
+    if len(str(abs(r.p))) > MAX_DIGITS or len(str(r.q)) > MAX_DIGITS:
+        return f"has too many digits (at most {MAX_DIGITS} in numerator and denominator)"
+    return None
+
+
+class _Builder:
+    """Translate one syntax tree into SymPy, checking every piece as it is built."""
+
+    def __init__(self, text: str, source: str, names: dict, allowed, numpy_where: bool, allow_infinity: bool):
+        self.text, self.source, self.names, self.allowed = text, source, names, allowed
+        self.numpy_where, self.allow_infinity = numpy_where, allow_infinity
+        self._checked: set[sp.Basic] = set()
+
+    def fail(self, why: str) -> ExpressionError:
+        return ExpressionError(f"cannot parse {self.text!r}: {why}")
+
+    def piece(self, node: ast.AST) -> str:
+        return ast.get_source_segment(self.source, node) or ast.unparse(node)
+
+    def build(self, node: ast.AST) -> sp.Basic:
+        check_deadline()  # the budget, in threads without signals
+        try:
+            value = self._convert(node)
+            self._check(value, node)
+        except (ExpressionError, DerivationTimeout):
+            raise
+        except _OutOfRange as exc:
+            raise self.fail(str(exc)) from None
+        except ZeroDivisionError:
+            raise self.fail(f"division by zero in {self.piece(node)}") from None
+        except Exception as exc:  # SymPy refusing the arguments (TypeError, ValueError, its own bugs)
+            raise self.fail(f"{self.piece(node)}: {type(exc).__name__}: {exc}") from None
+        return value
+
+    # ---------------------------------------------------------------- translation
+    def _convert(self, node: ast.AST) -> sp.Basic:
+        if isinstance(node, ast.Constant):
+            return self._number(node)
+        if isinstance(node, ast.Name):
+            return self._name(node)
+        if isinstance(node, ast.BinOp) and _chain_family(node.op) == "add":
+            return self._sum(node)
+        if isinstance(node, ast.BinOp) and _chain_family(node.op) == "mul":
+            return self._product(node)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            return self._power(self.build(node.left), self.build(node.right), node)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            val = self.build(node.operand)
+            return -val if isinstance(node.op, ast.USub) else val
+        if self.numpy_where and _is_np_where(node):
+            if len(node.args) != 3 or node.keywords:
+                raise self.fail("np.where takes (condition, a, b)")
+            cond, a, b = (self.build(n) for n in node.args)
+            return sp.Piecewise((a, cond), (b, True), evaluate=False)
+        if self.numpy_where and isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARE:
+            return _COMPARE[type(node.ops[0])](self.build(node.left), self.build(node.comparators[0]))
+        if isinstance(node, ast.Call):
+            return self._call(node)
+        if isinstance(node, ast.Attribute):
+            raise self.fail(f"attribute access ('.{node.attr}') is not allowed; {_hint()}")
+        raise self.fail(f"{type(node).__name__} is not allowed; {_hint()}")
+
+    def _number(self, node: ast.Constant) -> sp.Rational:
+        value = node.value
+        if isinstance(value, complex):
+            raise self.fail(f"{self.piece(node)}: complex numbers are not allowed (formulas are real)")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(f"{value!r} is not a number; {_hint()}")
+        if isinstance(value, int):
+            if len(str(abs(value))) > MAX_DIGITS + 1:  # checked exactly once built
+                raise _OutOfRange(f"the number {self.piece(node)} has too many digits (at most {MAX_DIGITS})")
+            return sp.Integer(value)
+        return _decimal(self.piece(node))
+
+    def _name(self, node: ast.Name) -> sp.Basic:
+        if node.id in self.names:
+            return self.names[node.id]
+        if node.id in _REFUSED_NAMES:
+            raise self.fail(f"{node.id}: {_REFUSED_NAMES[node.id]}")
+        allowed = ", ".join(sorted(k for k in SYMBOLS if k in self.allowed))
+        raise self.fail(f"unknown name {node.id!r}; the variables allowed here are {allowed} (and pi, E)")
+
+    def _chain(self, node: ast.BinOp) -> list[tuple[type, ast.AST]]:
+        """``a + b - c`` as [(Add, a), (Add, b), (Sub, c)], without recursion."""
+        family, items = _chain_family(node.op), []
+        while isinstance(node, ast.BinOp) and _chain_family(node.op) == family:
+            items.append((type(node.op), node.right))
+            node = node.left
+        items.append((ast.Add if family == "add" else ast.Mult, node))
+        return items[::-1]
+
+    def _sum(self, node: ast.BinOp) -> sp.Expr:
+        return sp.Add(*[self.build(n) if op is ast.Add else -self.build(n) for op, n in self._chain(node)])
+
+    def _product(self, node: ast.BinOp) -> sp.Expr:
+        factors = []
+        for op, n in self._chain(node):
+            value = self.build(n)
+            if op is ast.Div:
+                if value.is_zero:
+                    raise self.fail(f"division by zero in {self.piece(node)}")
+                value = self._power(value, sp.Integer(-1), n)
+            factors.append(value)
+        return sp.Mul(*factors)
+
+    def _power(self, base: sp.Basic, exponent: sp.Basic, node: ast.AST) -> sp.Basic:
+        """``base**exponent``, refused before it is built when the result would be too large."""
+        if base.is_zero and exponent.is_extended_negative:
+            raise self.fail(f"division by zero in {self.piece(node)}")
+        if exponent.is_Rational and not exponent.is_Integer and base.is_Rational:
+            digits = len(str(abs(base.p))) + (len(str(base.q)) if base.q != 1 else 0)
+            if digits * exponent.q > MAX_ROOT:
+                raise self.fail(f"the root {self.piece(node)} is too costly to simplify exactly (a {digits}-digit number "
+                                f"to the power 1/{exponent.q}; at most {MAX_ROOT} digits times the order): "
+                                "write it as a decimal number")
+        if exponent.is_Rational:
+            if base.is_Rational and base != 0:
+                digits = abs(float(exponent)) * max(math.log10(abs(base.p)), math.log10(base.q))
+                if digits > MAX_DIGITS + 1:  # an estimate: the exact check follows once built
+                    raise _OutOfRange(f"the number {self.piece(node)} is too large (over {MAX_DIGITS} digits)")
+            elif abs(exponent) > MAX_EXPONENT:
+                raise _OutOfRange(f"the power {self.piece(node)} has too large an exponent (at most {MAX_EXPONENT})")
+        return base**exponent
+
+    def _call(self, node: ast.Call) -> sp.Basic:
+        if not isinstance(node.func, ast.Name):
+            return self._convert(node.func)  # reports the attribute access or other construct
+        fname = _ALIASES.get(node.func.id, node.func.id)
+        if fname not in FUNCTIONS:
+            raise self.fail(f"unknown function {node.func.id!r}; {_hint()}")
+        if node.keywords:
+            raise self.fail("keyword arguments are not allowed")
+        if len(node.args) != 1 and not (fname in _VARIADIC and node.args):
+            takes = "one or more arguments" if fname in _VARIADIC else "one argument"
+            raise self.fail(f"{node.func.id} takes {takes}, got {len(node.args)} in {self.piece(node)}")
+        return FUNCTIONS[fname](*[self.build(a) for a in node.args])
+
+    # ---------------------------------------------------------------- checks
+    def _check(self, value: sp.Basic, node: ast.AST) -> None:
+        """Refuse infinite, undefined or complex constants and oversized numbers or powers in ``value``.
+
+        Subexpressions already checked (those of the operands) are skipped, so the whole formula is
+        walked about once."""
+        stack = [value]
+        while stack:
+            e = stack.pop()
+            if e in self._checked:
+                continue
+            self._checked.add(e)
+            self._check_node(e, node)
+            stack.extend(a for a in e.args if isinstance(a, sp.Basic))
+
+    def _check_node(self, e: sp.Basic, node: ast.AST) -> None:
+        if e is sp.S.NaN or e is sp.S.ComplexInfinity:
+            raise self.fail(f"{self.piece(node)} is undefined or infinite (a division by zero?)")
+        if e in _INFINITIES and not self.allow_infinity:
+            raise self.fail(f"{self.piece(node)} is infinite")
+        if e is sp.S.ImaginaryUnit:
+            raise self.fail(f"{self.piece(node)} is complex (formulas are real)")
+        if e.is_Rational and _number_problem(e):
+            raise _OutOfRange(f"the number {self.piece(node)} {_number_problem(e)}")
+        if e.is_Pow and e.exp.is_Rational and abs(e.exp) > MAX_EXPONENT:
+            raise _OutOfRange(f"the power {self.piece(node)} has too large an exponent (at most {MAX_EXPONENT})")
+        if (e.is_Function or e.is_Pow) and e.is_number and e.is_extended_real is False:
+            raise self.fail(f"{self.piece(node)} is complex: {e} is not a real number (formulas are real)")
+
+
+def _is_np_where(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in ("np", "numpy") and node.func.attr == "where")

@@ -194,7 +194,7 @@ def _lecture_range(value, params) -> sp.Set:
     names = _names(params)
     if "set" in value:
         return sp.FiniteSet(*[parse_expr(v, set(), names) for v in value["set"]])
-    lo, hi = (parse_expr(v, set(), names) for v in value["interval"])
+    lo, hi = (parse_expr(v, set(), names, allow_infinity=True) for v in value["interval"])
     return sp.Interval(lo, hi, *value["open"])
 
 
