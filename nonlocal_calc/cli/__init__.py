@@ -2,6 +2,9 @@
 
 Each module named in :data:`COMMANDS` defines ``register(subparsers)``, which adds
 its parser and sets ``func`` (called with the parsed arguments, returning an exit code).
+
+Exit status: 0 on success, 2 on bad input (one line on stderr, no traceback), 130 when
+interrupted (Ctrl-C: one line); commands document their own others (``converge``: 1 on a disagreement).
 """
 
 from __future__ import annotations
@@ -26,8 +29,15 @@ EPILOG = """examples:
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that reports a bad option in one line (argparse prints the usage first)."""
+
+    def error(self, message: str):  # noqa: ANN201
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="nonlocal-calc",
         description="Calculus of nonlocal operators: D_mu f(x) = int_{-delta}^{delta} [f(x+z) - f(x)] mu(z) dz.",
         epilog=EPILOG,
@@ -44,21 +54,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``nonlocal-calc`` console script."""
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        print("nonlocal-calc: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from ..parsing import ExpressionError
-
     try:
         return int(args.func(args) or 0)
-    except (ExpressionError, ValueError, FileNotFoundError) as exc:
-        print(f"nonlocal-calc {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
+    except (ValueError, OSError) as exc:  # bad input, or a path that cannot be read or written
+        print(f"nonlocal-calc {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,7 @@ import sys
 import warnings
 
 from .derive import add_pair_arguments, resolve_pair
+from .options import add_search_arguments
 
 
 def register(sub) -> None:
@@ -26,7 +27,7 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="FILE.py", help="the module to write")
     p.add_argument("--no-measure", action="store_true",
                    help="skip the accuracy measurement against mpmath (faster; the docstring then says so)")
-    p.add_argument("--timeout", type=float, default=8.0, help="seconds for the symbolic work (default 8)")
+    add_search_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -42,7 +43,7 @@ def run(args) -> int:
     act, ker = resolve_pair(args)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", QuadratureFallbackWarning)
-        D = derive(act, ker, timeout=args.timeout)
+        D = derive(act, ker, timeout=args.timeout, cache=not args.no_cache)
     write_module(D, args.output, measure=not args.no_measure)
     print(f"wrote {args.output}: D_mu {act.name} for the kernel {ker.name} ({D.method})", file=sys.stderr)
     return 0

@@ -7,6 +7,7 @@ import io
 import json
 
 from .derive import add_pair_arguments, resolve_pair
+from .options import add_search_arguments
 
 EXAMPLES = """examples:
   nonlocal-calc converge tanh --kernel sign                       pointwise at x = 0.3, ten horizons, 50 digits
@@ -41,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the study as JSON")
     p.add_argument("--no-crosscheck", action="store_true", help="skip the independent quadrature cross-check")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_search_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     act, ker = resolve_pair(args)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", QuadratureFallbackWarning)  # the study reports the method itself
-        D = derive(act, ker)
+        D = derive(act, ker, timeout=args.timeout, cache=not args.no_cache)
     dps = args.dps if args.dps is not None else (30 if args.interval else 50)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", convergence.ConvergenceWarning)  # printed below, in the report

@@ -8,6 +8,8 @@ import warnings
 
 import sympy as sp
 
+from .options import add_search_arguments, positive_int
+
 
 def add_pair_arguments(p: argparse.ArgumentParser, activation_required: bool = False) -> None:
     """The arguments that name an activation and a kernel (shared by several subcommands)."""
@@ -22,7 +24,24 @@ def add_pair_arguments(p: argparse.ArgumentParser, activation_required: bool = F
 
 
 def resolve_pair(args):
-    """(Activation, Kernel) from the parsed arguments, with clear errors."""
+    """(Activation, Kernel) from the parsed arguments, with clear errors; analysing them (a typed kernel's
+    moments, say) gets the same CPU-time budget as the search, ``--timeout``."""
+    from ..derivation import DEFAULT_TIMEOUT
+    from ..timeouts import DerivationTimeout, time_budget
+
+    seconds = getattr(args, "timeout", DEFAULT_TIMEOUT)
+    budget = None
+    try:
+        with time_budget(seconds) as budget:
+            return _resolve_pair(args)
+    except DerivationTimeout as exc:
+        if exc.budget is not budget:
+            raise
+        raise ValueError(f"analysing the activation and the kernel took more than {seconds:g} s of CPU time "
+                         "(--timeout): simplify the formula, or allow more time") from None
+
+
+def _resolve_pair(args):
     from .. import activations, kernels
     from ..parsing import parse_expr
 
@@ -59,9 +78,9 @@ def register(sub) -> None:
     add_pair_arguments(p)
     p.add_argument("--latex", action="store_true", help="print LaTeX")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--series", type=int, metavar="N", help="also print the expansion in delta up to O(delta**N)")
+    p.add_argument("--series", type=positive_int, metavar="N", help="also print the expansion in delta up to O(delta**N)")
     p.add_argument("--delta", type=float, metavar="VALUE", help="substitute a value for delta")
-    p.add_argument("--timeout", type=float, default=8.0, help="seconds for the symbolic work (default 8)")
+    add_search_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -73,7 +92,7 @@ def run(args) -> int:
     act, ker = resolve_pair(args)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", QuadratureFallbackWarning)
-        D = derive(act, ker, timeout=args.timeout)
+        D = derive(act, ker, timeout=args.timeout, cache=not args.no_cache)
     expr = D.expr
     if args.delta is not None:
         check_delta(args.delta)

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from .options import nonnegative_int, positive_float, positive_int, unit_interval
+
 EXAMPLES = """examples:
   nonlocal-calc train --derivative nonlocal --delta 0.1 --lr 0.1 --iters 1500      the poster's setting
   nonlocal-calc train --hidden 50,50 --optimizer adam --lr 1e-3 --batch-size 128 --iters 3000 --json
@@ -46,25 +48,26 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--kernel", default="sign", help="kernel of the nonlocal derivative (default sign)")
     g.add_argument("--kernel-expr", metavar="EXPR", help='a kernel formula in z and delta instead, e.g. "z**3"')
     g.add_argument("--no-normalize", action="store_true", help="keep the raw kernel (default: D_mu x = 1)")
-    g.add_argument("--delta", type=float, default=0.1, help="horizon of the nonlocal derivative (default 0.1)")
+    g.add_argument("--delta", type=positive_float, default=0.1, help="horizon of the nonlocal derivative (default 0.1)")
     g.add_argument("--init", choices=INITS, default="auto", help="weight initialization (default auto)")
     g.add_argument("--adaptive", choices=ADAPTIVE, default="none",
                    help="adaptive slopes: global (GAAF), layer (L-LAAF), neuron (N-LAAF)")
-    g.add_argument("--slope-scale", type=float, default=10.0, metavar="N", help="scaling factor n (default 10)")
+    g.add_argument("--slope-scale", type=positive_float, default=10.0, metavar="N", help="scaling factor n (default 10)")
     g.add_argument("--slope-recovery", action="store_true", help="add the slope recovery term S(a) to the loss")
-    g.add_argument("--dropout", type=float, default=0.0, metavar="RATE", help="dropout rate of hidden units (0 = off)")
+    g.add_argument("--dropout", type=unit_interval, default=0.0, metavar="RATE",
+                   help="dropout rate of hidden units (0 = off)")
     g.add_argument("--loss", choices=("auto", "cross_entropy", "mse"), default="auto")
     o = p.add_argument_group("optimization")
     o.add_argument("--optimizer", choices=("gd", "sgd", "momentum", "adam"), default="gd")
-    o.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
-    o.add_argument("--momentum", type=float, default=0.9, help="momentum coefficient (default 0.9)")
-    o.add_argument("--iters", type=int, default=1500, help="number of parameter updates (default 1500)")
-    o.add_argument("--batch-size", type=int, default=0, help="mini-batch size (0 = full batch, the default)")
-    o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--lr", type=positive_float, default=0.1, help="learning rate (default 0.1)")
+    o.add_argument("--momentum", type=unit_interval, default=0.9, help="momentum coefficient (default 0.9)")
+    o.add_argument("--iters", type=nonnegative_int, default=1500, help="number of parameter updates (default 1500)")
+    o.add_argument("--batch-size", type=nonnegative_int, default=0, help="mini-batch size (0 = full batch, the default)")
+    o.add_argument("--seed", type=nonnegative_int, default=0)
     o.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    o.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
+    o.add_argument("--early-stopping", type=nonnegative_int, default=0, metavar="PATIENCE",
                    help="stop when the held-out loss has not improved for PATIENCE evaluations (0 = off)")
-    o.add_argument("--log-every", type=int, default=10, metavar="N", help="evaluate and log every N iterations")
+    o.add_argument("--log-every", type=positive_int, default=10, metavar="N", help="evaluate and log every N iterations")
 
 
 def pointwise_from_args(args: argparse.Namespace):  # noqa: ANN201
@@ -110,10 +113,11 @@ def register(sub) -> None:  # noqa: ANN001
                      help="print one JSON object (test_accuracy, train_accuracy, final_loss, time_per_iteration, ...)")
     out.add_argument("--curves", metavar="PREFIX", help="write learning curves to PREFIX.csv and PREFIX.png")
     out.add_argument("--checkpoint", metavar="FILE", help="save the run to FILE (atomically)")
-    out.add_argument("--checkpoint-every", type=int, default=0, metavar="N", help="also save every N iterations")
+    out.add_argument("--checkpoint-every", type=nonnegative_int, default=0, metavar="N",
+                     help="also save every N iterations (0 = only at the end)")
     out.add_argument("--resume", action="store_true", help="continue the run saved in --checkpoint if it exists")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
-    out.add_argument("--threads", type=int, default=None, metavar="N",
+    out.add_argument("--threads", type=positive_int, default=None, metavar="N",
                      help="limit BLAS threads to N (needs threadpoolctl; 1 is faster for small layers)")
     p.set_defaults(func=run)
 

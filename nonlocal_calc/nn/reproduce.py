@@ -8,9 +8,12 @@ Every cell is run for several seeds; runs are independent and are spread over pr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-from collections.abc import Callable, Iterable
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +72,7 @@ def run_parallel(fn: Callable[[dict], dict], specs: list[dict], n_jobs: int = 1,
     indexed = [dict(s, _index=i) for i, s in enumerate(specs)]
     out: list[dict | None] = [None] * len(specs)
     try:
-        with ctx:
+        with ctx, _interrupt_parent_only():
             gen = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(delayed(_indexed)(fn, s) for s in indexed)
             for i, row in tqdm(gen, total=len(specs), desc=desc, disable=(not progress) if progress is not None else None):
                 out[i] = row
@@ -77,6 +80,35 @@ def run_parallel(fn: Callable[[dict], dict], specs: list[dict], n_jobs: int = 1,
         if client is not None:
             client.close()
     return out  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def _interrupt_parent_only() -> Iterator[None]:
+    """Ctrl-C stops this process, which stops its workers, and prints one line.
+
+    A terminal sends SIGINT to the whole process group, and every worker would print its own
+    KeyboardInterrupt traceback. So SIGINT is blocked in this thread while the workers are started
+    (they inherit the signal mask), and a thread started before the block, waiting on an event,
+    receives it for this process: Python then raises KeyboardInterrupt here, and joblib ends the workers.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    from multiprocessing import resource_tracker
+
+    from joblib.externals.loky.backend import resource_tracker as loky_tracker
+
+    # the resource trackers unblock SIGINT when they start: start them first
+    resource_tracker.ensure_running()
+    loky_tracker.ensure_running()
+    done = threading.Event()
+    threading.Thread(target=done.wait, name="sigint-receiver", daemon=True).start()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        done.set()
 
 
 def _indexed(fn: Callable[[dict], dict], spec: dict) -> tuple[int, dict]:
@@ -93,10 +125,29 @@ def _dataset(name: str, n_train: int | None, n_test: int | None):  # noqa: ANN20
     return ds.subset(n_train, n_test) if (n_train or n_test) else ds
 
 
-def mean_std(values: Iterable[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof = 1; 0 for a single value)."""
+def mean_std(values: Iterable[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (ddof = 1; None for a single value: no spread was measured).
+
+    >>> mean_std([1.0, 2.0, 3.0])
+    (2.0, 1.0)
+    >>> mean_std([0.5])
+    (0.5, None)
+    """
     v = np.asarray(list(values), dtype=float)
-    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else None
+
+
+def _pm(m: float, s: float | None, spec: str, spread_spec: str | None = None) -> str:
+    """``m ± s`` with the given format specs, or ``m (n = 1)`` when a single run gave no spread.
+
+    >>> _pm(0.5, None, ".2f"), _pm(-0.25, 0.125, "+.2f", ".2f")
+    ('0.50 (n = 1)', '-0.25 ± 0.12')
+    """
+    return f"{m:{spec}} (n = 1)" if s is None else f"{m:{spec}} ± {s:{spread_spec or spec}}"
+
+
+def _scaled(s: float | None) -> float | None:
+    return None if s is None else 100 * s
 
 
 def _write_csv(path: Path, rows: list[dict], cols: list[str]) -> None:
@@ -104,8 +155,8 @@ def _write_csv(path: Path, rows: list[dict], cols: list[str]) -> None:
     write_atomic(path, "\n".join(lines) + "\n")
 
 
-def _pct(m: float, s: float) -> str:
-    return f"{100 * m:.1f} ± {100 * s:.1f}"
+def _pct(m: float, s: float | None) -> str:
+    return _pm(100 * m, None if s is None else 100 * s, ".1f")
 
 
 # -------------------------------------------------------------------------------------- the poster
@@ -131,6 +182,7 @@ def poster_specs(seeds: int, iters: int = 1500, t3_iters: tuple[int, int] = (500
                  n_test: int | None = None, dtype: str = "float32",
                  poster_code_all_lrs: bool = False) -> tuple[list[dict], list[dict]]:
     """The runs of Tables 1-2 (Table 1 is the alpha = 0.1 row of Table 2) and, separately, of Table 3."""
+    _check_counts(seeds=seeds, iters=iters, table3_iters=min(t3_iters))
     sub = {"n_train": n_train, "n_test": n_test}
     main = [{"table": "1-2", "derivative": deriv, "lr": lr, "iters": iters, "seed": seed, "dtype": dtype, **sub}
             for seed in range(seeds) for deriv in ("exact", "nonlocal", "poster") for lr in POSTER_LRS
@@ -142,6 +194,12 @@ def poster_specs(seeds: int, iters: int = 1500, t3_iters: tuple[int, int] = (500
                 timing.append({"table": "3", "derivative": deriv, "lr": lr, "iters": it, "seed": seed,
                                "poster_iters": p_it, "dtype": dtype, **sub})
     return main, timing
+
+
+def _check_counts(**counts: int) -> None:
+    for name, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
 def _cell(rows: list[dict], **match) -> list[dict]:
@@ -165,7 +223,7 @@ def poster_tables(rows: list[dict], timing: list[dict]) -> tuple[str, dict]:
     for d in ("nonlocal", "poster"):
         diffs = _paired(rows, d, "exact", lr=0.1)
         m, s = mean_std(diffs)
-        md.append(f"| paired difference {d} - exact | {100 * m:+.2f} ± {100 * s:.2f} | | "
+        md.append(f"| paired difference {d} - exact | {_pm(100 * m, _scaled(s), '+.2f', '.2f')} | | "
                   f"{100 * (POSTER_T1['nonlocal'] - POSTER_T1['exact']):+.0f} |")
         summary["table1"][f"{d}-exact"] = {"mean": m, "std": s, "n": len(diffs)}
     md += ["", f"### Table 2: learning rates (held-out accuracy %, {iters} iterations, {n} seeds)", "",
@@ -179,7 +237,7 @@ def poster_tables(rows: list[dict], timing: list[dict]) -> tuple[str, dict]:
         summary["table2"][str(lr)] = {d: {"test_accuracy": cells[d], "diverged": diverged[d]} for d in cells}
         summary["table2"][str(lr)]["poster_number"] = POSTER_T2[lr]
         pm, ps = mean_std(_paired(rows, "nonlocal", "exact", lr=lr))
-        md.append(f"| {lr:g} | {txt['nonlocal']} | {txt['exact']} | {100 * pm:+.2f} ± {100 * ps:.2f} "
+        md.append(f"| {lr:g} | {txt['nonlocal']} | {txt['exact']} | {_pm(100 * pm, _scaled(ps), '+.2f', '.2f')} "
                   f"| {txt.get('poster', 'not run')} | {100 * POSTER_T2[lr]:.1f}% |")
         summary["table2"][str(lr)]["nonlocal-exact"] = {"mean": pm, "std": ps}
     if timing:
@@ -194,7 +252,7 @@ def poster_tables(rows: list[dict], timing: list[dict]) -> tuple[str, dict]:
             it = c[0]["iters"]
             tt, tpi = mean_std(r["train_time"] for r in c), mean_std(1e3 * r["time_per_iteration"] for r in c)
             te, tr = mean_std(r["test_accuracy"] for r in c), mean_std(r["train_accuracy"] for r in c)
-            md.append(f"| {it} | {lr:g} | {d} | {tt[0]:.2f} ± {tt[1]:.2f} | {tpi[0]:.2f} ± {tpi[1]:.2f} | {_pct(*te)} "
+            md.append(f"| {it} | {lr:g} | {d} | {_pm(*tt, '.2f')} | {_pm(*tpi, '.2f')} | {_pct(*te)} "
                       f"| {_pct(*tr)} | {int(pt // 60)}m {pt % 60:g}s, {100 * pa:.1f}% |")
             summary["table3"][f"{it}/{lr:g}/{d}"] = {"train_time": tt, "ms_per_iteration": tpi, "test_accuracy": te,
                                                      "train_accuracy": tr, "poster_time": pt, "poster_accuracy": pa}
@@ -207,7 +265,7 @@ def poster_tables(rows: list[dict], timing: list[dict]) -> tuple[str, dict]:
                 it = _cell(timing, derivative="exact", poster_iters=p_it)[0]["iters"]
                 m, s = mean_std(ratios)
                 pr = POSTER_T3[(p_it, lr, "nonlocal")][0] / POSTER_T3[(p_it, lr, "exact")][0]
-                md.append(f"| {it} | {m:.3f} ± {s:.3f} | {pr:.2f} |")
+                md.append(f"| {it} | {_pm(m, s, '.3f')} | {pr:.2f} |")
                 summary["table3"][f"ratio/{p_it}"] = {"mean": m, "std": s, "poster": pr}
     return "\n".join(md) + "\n", summary
 
@@ -322,12 +380,12 @@ def laaf_tables(rows: list[dict]) -> tuple[str, dict]:
             hit = [x for x in vals if x is not None]
             if hit:
                 m, s = mean_std(hit)
-                reach.append(f"{m:.0f} ± {s:.0f}" + (f" ({len(vals) - len(hit)} never)" if len(hit) < len(vals) else ""))
+                reach.append(_pm(m, s, ".0f") + (f" ({len(vals) - len(hit)} never)" if len(hit) < len(vals) else ""))
             else:
                 reach.append("never")
         slopes = np.mean([r["final_slopes"] for r in c], axis=0) if c[0]["final_slopes"] else []
         sl = ", ".join(f"{s:.2f}" for s in slopes) if len(slopes) else "(fixed: 1)"
-        md.append(f"| {markup.escape(v)} | {mse[0]:.2e} ± {mse[1]:.1e} | {e_tr[0]:.4f} ± {e_tr[1]:.4f} | {e_g[0]:.4f} ± {e_g[1]:.4f} "
+        md.append(f"| {markup.escape(v)} | {_pm(*mse, '.2e', '.1e')} | {_pm(*e_tr, '.4f')} | {_pm(*e_g, '.4f')} "
                   f"| {reach[0]} | {reach[1]} | {sl} |")
         summary[v] = {"mse": mse, "rel_l2_train": e_tr, "rel_l2_grid": e_g, "reach": reach,
                       "final_slopes": [float(s) for s in slopes], "n": len(c)}
@@ -408,6 +466,7 @@ def reproduce_laaf(out: str | Path, seeds: int = 5, iters: int = 10000, n_jobs: 
     ``loss.png``, ``slopes.png``, ``solution.png``."""
     from .laaf import VARIANTS
 
+    _check_counts(seeds=seeds, iters=iters, log_every=log_every)
     out = Path(out)
     specs = [{"variant": v, "seed": s, "iters": iters, "log_every": log_every} for s in range(seeds) for v in VARIANTS]
     rows = run_parallel(laaf_run, specs, n_jobs, scheduler, "LAAF section 3.1", progress)

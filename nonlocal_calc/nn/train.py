@@ -76,6 +76,8 @@ class TrainConfig:
             raise ValueError(f"log_every must be >= 1, got {self.log_every}")
         if self.early_stopping < 0:
             raise ValueError(f"early_stopping (patience) must be >= 0, got {self.early_stopping}")
+        if not (math.isfinite(self.delta) and self.delta > 0):
+            raise ValueError(f"delta (the horizon of the nonlocal derivative) must be a finite number > 0, got {self.delta}")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

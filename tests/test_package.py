@@ -1,0 +1,81 @@
+"""What a user reaches from ``import nonlocal_calc``, and the reproduction command's options and tables."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+def test_subpackages_the_docs_use_are_reachable_from_the_package_in_a_fresh_process():
+    code = ("import sys, nonlocal_calc as nlc\n"
+            "heavy = [m for m in ('numba', 'matplotlib', 'nonlocal_calc.nn') if m in sys.modules]\n"
+            "assert not heavy, heavy  # imported on first use only\n"
+            "assert callable(nlc.convergence.study) and callable(nlc.nn.train) and callable(nlc.audit.poster)\n"
+            "assert callable(nlc.codegen.make_ufunc) and callable(nlc.properties.compare_with_lecture)\n"
+            "assert {'convergence', 'nn'} <= set(dir(nlc))\n"
+            "try:\n    nlc.no_such_thing\nexcept AttributeError:\n    print('ok')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and r.stdout == "ok\n", r.stderr
+
+
+# ---------------------------------------------------------------- reproduce: options reach every run
+@pytest.mark.parametrize("argv, iters, t3_iters", [
+    ([], 1500, (500, 600)),
+    (["--iters", "7"], 7, (7, 7)),
+    (["--iters", "7", "--table3-iters", "3", "4"], 7, (3, 4)),
+])
+def test_reproduce_iters_reach_every_table(argv, iters, t3_iters, tmp_path, monkeypatch, capsys):
+    from nonlocal_calc.cli import main
+    from nonlocal_calc.nn import reproduce
+
+    seen = {}
+
+    def fake(out, **kw):
+        seen.update(kw)
+        (out / "tables.md").parent.mkdir(parents=True, exist_ok=True)
+        (out / "tables.md").write_text("tables\n")
+
+    monkeypatch.setattr(reproduce, "reproduce_poster", fake)
+    assert main(["reproduce", "poster", "--seeds", "1", "--out", str(tmp_path / "o"), *argv]) == 0
+    assert seen["iters"] == iters and seen["t3_iters"] == t3_iters
+
+
+def test_reproduction_api_refuses_zero_iterations(tmp_path):
+    from nonlocal_calc.nn import reproduce
+
+    with pytest.raises(ValueError, match="iters must be an integer >= 1"):
+        reproduce.reproduce_poster(tmp_path, seeds=1, iters=0)
+    with pytest.raises(ValueError, match="seeds must be an integer >= 1"):
+        reproduce.reproduce_laaf(tmp_path, seeds=0)
+
+
+# ---------------------------------------------------------------- one seed: no spread is claimed
+def _fake_poster_rows(seeds: int):
+    from nonlocal_calc.nn import reproduce
+
+    main, timing = reproduce.poster_specs(seeds, iters=10, t3_iters=(5, 6))
+    for k, r in enumerate(main + timing):
+        r.update(test_accuracy=0.8 + 0.001 * k, train_accuracy=0.85 + 0.001 * k, status="completed",
+                 train_time=1.0 + 0.01 * k, time_per_iteration=0.1 + 0.001 * k)
+    return main, timing
+
+
+def test_one_seed_tables_say_n_1_instead_of_a_zero_spread():
+    from nonlocal_calc.nn import reproduce
+
+    md, summary = reproduce.poster_tables(*_fake_poster_rows(1))
+    assert "± 0.0" not in md and "±" not in md.replace("mean ± std", "")
+    assert md.count("(n = 1)") >= 20
+    assert summary["table1"]["exact"]["test_accuracy"][1] is None  # no spread measured, none stored
+    md, _ = reproduce.poster_tables(*_fake_poster_rows(3))
+    assert "(n = 1)" not in md and md.count(" ± ") >= 20
+
+
+def test_one_seed_laaf_table_says_n_1():
+    from nonlocal_calc.nn import reproduce
+    from nonlocal_calc.nn.laaf import VARIANTS
+
+    rows = [{"variant": v, "seed": 0, "iters": 10, "mse": 1e-3, "rel_l2_train": 0.01, "rel_l2_grid": 0.02,
+             "iters_to_0.01": 5, "iters_to_0.001": None, "final_slopes": []} for v in VARIANTS]
+    md, _ = reproduce.laaf_tables(rows)
+    assert " ± " not in md.split("\n", 1)[1] and "(n = 1)" in md
