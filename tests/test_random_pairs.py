@@ -1,0 +1,354 @@
+"""Random (activation, kernel, x, delta) drawn from the grammar of accepted inputs (tests/grammar.py), checked
+against the test's own reference computed from the raw formulas (tests/independent.py, which shares nothing with
+the package: not its rho, moments, kernel halves, breakpoints or quadrature).
+
+For every drawn pair the engine either refuses it with one of its documented errors (ActivationError,
+KernelError, ExpressionError) or:
+
+* ``evaluate(x, delta, dps=30)`` agrees with the reference to 25 digits (a PrecisionWarning counts as the
+  engine saying it could not certify the value);
+* the float64 ufunc is within 1e-13 (1e-12 where it evaluates by quadrature) and the float32 ufunc within 2e-6,
+  relative to max(|value|, 1e-2), of the reference at the (rounded) inputs it was given;
+* for polynomials of degree <= 3, D_mu f(x) = f'(x) + a_3 M_3 / M_1 exactly (times M_1 for a raw kernel), with
+  the moments M_k = int z^k mu(z) dz integrated by the reference: every kernel, every horizon, every x.
+
+Each example is one pair (derived and compiled once) with several points. Failures are collected over the whole
+run, not raised at the first one (each new pair costs a derivation and a compilation, so Hypothesis' shrinking is
+off), and listed at the end with a reproducer each. Failures of known open bugs (``KNOWN_BUGS``, each naming its
+entry in the project's findings list) are reported as KnownBugWarning instead.
+
+Profiles (tests/conftest.py): "ci" runs a couple of derandomized pairs per test (compilation dominates its
+time); ``--hypothesis-profile=thorough`` one pair per example, 320 pairs per test. Set NLC_PROPERTY_LOG to a
+file to get one JSON line per pair (the thorough run's record; see docs/dev/property-tests.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import grammar
+import independent as ind
+import mpmath
+import numpy as np
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
+
+import nonlocal_calc as nlc
+from nonlocal_calc.activations import ActivationError
+
+N = settings.default.max_examples
+THOROUGH = N >= 100
+#: pairs per test: each costs a derivation (up to the CPU budget) and a compilation (5-25 s)
+PAIRS = N if THOROUGH else 2
+#: CPU budget of the symbolic search: the default in the thorough run; shorter in CI (a fallback to quadrature
+#: is a correct answer too, and is checked the same way)
+TIMEOUT = None if THOROUGH else 5.0
+REFUSALS = (ActivationError, nlc.KernelError, nlc.ExpressionError)
+TARGETS = {"float64": 1e-13, "float64-quadrature": 1e-12, "float32": 2e-6}
+DIGITS = 25
+SMALL = 1e-2  # the ufunc targets are relative to max(|value|, SMALL)
+SETTINGS = dict(max_examples=PAIRS, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+
+
+class KnownBugWarning(UserWarning):
+    """A check failed in the way an open entry of the findings list describes."""
+
+
+@dataclass
+class KnownBug:
+    """An open bug: ``applies(case, check, detail)`` says whether a failed check is an instance of it."""
+
+    name: str  # the entry in the findings list
+    applies: object
+
+
+def exponent_at_zero(kcase) -> float:
+    """q with mu(z) ~ c z^q as z -> 0+ (the reference's probe on the raw formula; 1 for the point masses)."""
+    if kcase.raw is None:
+        return 1.0
+    with mpmath.workdps(30):
+        return float(ind.exponent_at_zero(ind.mp_function(kcase.raw, (ind.Z, ind.DELTA)), mpmath.mpf(1)))
+
+
+#: Open bugs the properties find, each narrowly matched (kept until the fix lands on main).
+KNOWN_BUGS: list[KnownBug] = [
+    KnownBug("kernel-eval: evaluate is not a 25-digit reference for strongly singular kernels",
+             lambda case, check, d: check == "evaluate" and "got" in d and exponent_at_zero(case.kernel) < -0.5),
+    KnownBug("kernel-eval: power(p) refused near p = -2 (normalization check)",
+             lambda case, check, d: check == "refused" and "normalization fails its check" in str(d["exc"])),
+    KnownBug("codegen-math: quadrature ufunc limit at infinite x printed in an undefined delta",
+             lambda case, check, d: check == "compile" and "name 'delta' is not defined" in str(d["exc"])),
+]
+
+
+# ----------------------------------------------------------------------------- bookkeeping
+@dataclass
+class Tally:
+    """What one test saw over its pairs."""
+
+    pairs: int = 0
+    refused: int = 0
+    points: int = 0
+    checks: int = 0
+    uncheckable: int = 0  # the reference could not certify its digits, or the integral diverges
+    failures: list = field(default_factory=list)
+    known: dict = field(default_factory=dict)
+
+
+@dataclass
+class Case:
+    activation: object
+    kernel: object
+    D: object = None
+    method: str = ""
+    log: dict = field(default_factory=dict)
+
+    def reproducer(self, x=None, d=None, call="evaluate(x, delta, dps=30)") -> str:
+        text = f"derive({self.activation}, {self.kernel})"
+        return text if x is None else f"{text}.{call} at x = {x!r}, delta = {d!r}"
+
+
+def _log(entry: dict) -> None:
+    path = os.environ.get("NLC_PROPERTY_LOG")
+    if path:
+        with open(path, "a") as fh:
+            fh.write(json.dumps(entry, default=str) + "\n")
+
+
+def _fail(tally: Tally, case: Case, check: str, message: str, detail: dict) -> None:
+    for bug in KNOWN_BUGS:
+        if bug.applies(case, check, detail):
+            tally.known.setdefault(bug.name, []).append(message)
+            case.log.setdefault("known", []).append([bug.name, message])
+            return
+    tally.failures.append(message)
+    case.log.setdefault("failures", []).append(message)
+
+
+def _finish(tally: Tally, what: str) -> None:
+    for name, msgs in tally.known.items():
+        warnings.warn(f"{len(msgs)} failed checks of the open bug '{name}', e.g. {msgs[0]}", KnownBugWarning,
+                      stacklevel=2)
+    summary = (f"{what}: {tally.pairs} pairs ({tally.refused} refused), {tally.points} points, {tally.checks} "
+               f"checks, {tally.uncheckable} points without a certified reference")
+    print(summary)
+    assert tally.pairs > 0
+    assert not tally.failures, f"{summary}; {len(tally.failures)} failed:\n" + "\n".join(tally.failures[:40])
+
+
+def _derive(case: Case, tally: Tally) -> bool:
+    """Build and derive the pair; False (counted) when the engine refuses it with a documented error; a failure
+    for any other exception."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", nlc.QuadratureFallbackWarning)
+            case.D = nlc.derive(case.activation.make(), case.kernel.make(), timeout=TIMEOUT)
+    except REFUSALS as exc:
+        tally.refused += 1
+        case.log["refused"] = f"{type(exc).__name__}: {exc}"
+        if case.kernel.route == "power":  # the catalogue documents every p > -2, which is all the grammar draws
+            _fail(tally, case, "refused", f"{case.reproducer()} refused: {type(exc).__name__}: {exc}", {"exc": exc})
+        return False
+    except Exception as exc:  # noqa: BLE001 (every other exception is a bug)
+        _fail(tally, case, "derive", f"{case.reproducer()}: {type(exc).__name__}: {exc}", {"exc": exc})
+        return False
+    case.method = case.D.method
+    case.log["method"] = case.method
+    return True
+
+
+def _ufunc(case: Case, tally: Tally):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            u = case.D.ufunc()
+    except Exception as exc:  # noqa: BLE001
+        tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        _fail(tally, case, "compile", f"{case.reproducer()}.ufunc(): {tb[:300]}", {"exc": exc})
+        return None
+    case.log["ufunc_method"] = u.method
+    return u
+
+
+# ----------------------------------------------------------------------------- references
+def reference(acase, kcase, xv: float, dv: float, dps: int = 30):
+    """D f(x) from the raw formulas; None where the reference cannot certify it (counted, not checked)."""
+    try:
+        if kcase.raw is None:
+            return ind.dirac_pair(acase.raw, xv, dv, dps, kcase.normalize)
+        return ind.nonlocal_derivative(acase.raw, kcase.raw, xv, dv, dps, kcase.normalize)
+    except (ind.Divergent, ind.Inaccurate):
+        return None
+
+
+def _check_evaluate(case: Case, tally: Tally, xv: float, dv: float, want) -> None:
+    tally.checks += 1
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = case.D.evaluate(xv, dv, dps=30)
+    except Exception as exc:  # noqa: BLE001
+        _fail(tally, case, "evaluate", f"{case.reproducer(xv, dv)}: {type(exc).__name__}: {exc}",
+              {"x": xv, "delta": dv, "exc": exc})
+        return
+    if any(issubclass(w.category, nlc.PrecisionWarning) for w in caught):
+        case.log.setdefault("precision_warnings", []).append([xv, dv])
+        return  # the engine says it could not certify this value
+    with mpmath.workdps(60):
+        err = abs(mpmath.mpf(got) - want)
+        ok = mpmath.isfinite(got) and err <= mpmath.mpf(10) ** -DIGITS * max(abs(want), mpmath.mpf(10) ** -80)
+    if not ok:
+        _fail(tally, case, "evaluate", f"{case.reproducer(xv, dv)} = {mpmath.nstr(got, 30)}, reference "
+              f"{mpmath.nstr(want, 30)} (method {case.method})", {"x": xv, "delta": dv, "got": got, "want": want})
+
+
+def _check_ufunc(case: Case, tally: Tally, u, dtype, xs: list[float], dv: float, wants: list) -> None:
+    """``u`` over the array ``xs`` with a scalar delta (the loop its users run), against the reference values."""
+    name = np.dtype(dtype).name
+    rtol = TARGETS["float64-quadrature" if name == "float64" and u.method == "quadrature" else name]
+    with np.errstate(all="ignore"):
+        got = u(np.array(xs, dtype=dtype), dtype(dv))
+    for xv, g, want in zip(xs, got, wants):
+        if want is None:
+            continue
+        tally.checks += 1
+        w = float(want)
+        g = float(g)
+        if not (np.isfinite(g) and abs(g - w) <= rtol * max(abs(w), SMALL)):
+            err = abs(g - w) / max(abs(w), SMALL) if np.isfinite(g) else float("inf")
+            _fail(tally, case, name, f"{case.reproducer(xv, dv, 'ufunc()')} in {name} = {g!r}, reference {w!r} "
+                  f"(error {err:.2g} of max(|value|, 1e-2), target {rtol:g}; method {u.method})",
+                  {"x": xv, "delta": dv, "got": g, "want": w, "err": err})
+
+
+def _as(dtype, v: float) -> float:
+    return float(dtype(v))
+
+
+def _distinct(pts: list) -> list:
+    """The drawn points without repeats: {delta: [x, ...]} in drawing order."""
+    out: dict[float, list[float]] = {}
+    for dv, xs in pts:
+        out.setdefault(dv, [])
+        out[dv] += [xv for xv in xs if xv not in out[dv]]
+    return list(out.items())
+
+
+# ----------------------------------------------------------------------------- (a), (b), (c)
+def test_random_pairs_against_the_independent_reference():
+    """evaluate to 25 digits, float64 and float32 ufuncs to their targets, at random points of random pairs."""
+    tally = Tally()
+
+    @settings(**SETTINGS)
+    @given(grammar.activations, grammar.kernels(), st.data())
+    def run(acase, kcase, data):
+        case = Case(acase, kcase)
+        case.log.update(test="reference", activation=str(acase), kernel=str(kcase))
+        start = time.time()
+        try:
+            if not _derive(case, tally):
+                return
+            tally.pairs += 1
+            pts = _distinct(data.draw(grammar.points(acase.kinks), label="points"))
+            case.log["points"] = pts
+            u = _ufunc(case, tally)
+            for dv, xs in pts:
+                refs = {}
+                for dtype in (np.float64, np.float32):
+                    d = _as(dtype, dv)
+                    if d <= 0:
+                        continue
+                    xd = [_as(dtype, xv) for xv in xs]
+                    wants = []
+                    for xv in xd:
+                        if (xv, d) not in refs:
+                            refs[(xv, d)] = reference(acase, kcase, xv, d)
+                            tally.points += 1
+                            tally.uncheckable += refs[(xv, d)] is None
+                            if refs[(xv, d)] is not None and dtype is np.float64:
+                                _check_evaluate(case, tally, xv, d, refs[(xv, d)])
+                        wants.append(refs[(xv, d)])
+                    if u is not None:
+                        _check_ufunc(case, tally, u, dtype, xd, d, wants)
+        finally:
+            case.log["seconds"] = round(time.time() - start, 1)
+            _log(case.log)
+
+    run()
+    _finish(tally, "random pairs against the reference")
+
+
+# ----------------------------------------------------------------------------- (d)
+_poly_coef = st.sampled_from([Fraction(0), Fraction(1), Fraction(-1), Fraction(1, 3), Fraction(-5, 2), Fraction(7)])
+
+
+@st.composite
+def polynomials(draw):
+    """a0 + a1 x + a2 x^2 + a3 x^3 with a nonzero leading coefficient (degree 1 to 3), and its coefficients."""
+    deg = draw(st.integers(1, 3))
+    coefs = [draw(_poly_coef) for _ in range(deg)] + [draw(_poly_coef.filter(bool))]
+    text = " + ".join(f"{grammar._q(c)}*x**{k}" for k, c in enumerate(coefs) if c)
+    return text, coefs + [Fraction(0)] * (3 - deg)
+
+
+def _moments(kcase, dv: float):
+    """(M_1, M_3) of the raw kernel at the horizon dv, integrated by the reference (point masses: 2 delta^k)."""
+    if kcase.raw is None:
+        with mpmath.workdps(60):
+            return 2 * mpmath.mpf(dv), 2 * mpmath.mpf(dv) ** 3
+    m1 = ind.odd_integral(None, kcase.raw, 0, dv, dps=40)[0]
+    m3 = ind.odd_integral(ind.X**3, kcase.raw, 0, dv, dps=40)[0]  # int_0^d [w^3 - (-w)^3] mu = M_3
+    return m1, m3
+
+
+def test_polynomials_have_their_exact_derivative_for_every_kernel():
+    """D_mu (a0 + a1 x + a2 x^2 + a3 x^3) = a1 + 2 a2 x + 3 a3 x^2 + a3 M_3/M_1 (odd mu: the even moments vanish),
+    times M_1 when the kernel is not normalized; evaluate to 25 digits and both ufuncs to their targets."""
+    tally = Tally()
+
+    @settings(**SETTINGS)
+    @given(polynomials(), grammar.kernels(), st.data())
+    def run(poly, kcase, data):
+        text, (a0, a1, a2, a3) = poly
+        acase = grammar.ActivationCase("text", text, ind.parse(text))
+        case = Case(acase, kcase)
+        case.log.update(test="polynomial", activation=str(acase), kernel=str(kcase))
+        start = time.time()
+        try:
+            if not _derive(case, tally):
+                return
+            tally.pairs += 1
+            pts = _distinct(data.draw(grammar.points(()), label="points"))
+            case.log["points"] = pts
+            u = _ufunc(case, tally)
+            for dv, xs in pts:
+                for dtype in (np.float64, np.float32):
+                    d = _as(dtype, dv)
+                    if d <= 0:
+                        continue
+                    m1, m3 = _moments(kcase, d)
+                    xd = [_as(dtype, xv) for xv in xs]
+                    wants = []
+                    with mpmath.workdps(60):
+                        c1, c2, c3 = (mpmath.mpf(c.numerator) / c.denominator for c in (a1, a2, a3))
+                        for xv in xd:
+                            fp = c1 + 2 * c2 * xv + 3 * c3 * mpmath.mpf(xv) ** 2
+                            wants.append(fp + c3 * m3 / m1 if kcase.normalize else fp * m1 + c3 * m3)
+                    tally.points += len(xd)
+                    if dtype is np.float64:
+                        for xv, want in zip(xd, wants):
+                            _check_evaluate(case, tally, xv, d, want)
+                    if u is not None:
+                        _check_ufunc(case, tally, u, dtype, xd, d, wants)
+        finally:
+            case.log["seconds"] = round(time.time() - start, 1)
+            _log(case.log)
+
+    run()
+    _finish(tally, "polynomials")
