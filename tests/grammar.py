@@ -28,6 +28,13 @@ def _q(v) -> str:
     return f"({v.numerator}/{v.denominator})" if v.denominator != 1 else f"({v.numerator})"
 
 
+def _code(v) -> str:
+    """A parameter as the Python code that makes it (a SymPy rational prints as 1/3, which reads as a float)."""
+    if isinstance(v, sp.Rational) and not isinstance(v, sp.Integer):
+        return f"sp.Rational({v.p}, {v.q})"
+    return repr(v)
+
+
 # ----------------------------------------------------------------------------- kernels
 @dataclass(frozen=True)
 class KernelCase:
@@ -51,7 +58,7 @@ class KernelCase:
         return getattr(k, self.route)(normalize=self.normalize)  # sign, linear, dirac_pair
 
     def __str__(self) -> str:
-        args = [] if self.arg is None else [repr(self.arg)]
+        args = [] if self.arg is None else [_code(self.arg)]
         args += [] if self.normalize else ["normalize=False"]
         call = "Kernel.from_expr" if self.route == "text" else f"kernels.{self.route}"
         return f"{call}({', '.join(args)})"
@@ -163,7 +170,7 @@ class ActivationCase:
     def __str__(self) -> str:
         if self.route == "text":
             return f"Activation.from_expr({self.arg!r})"
-        args = "".join(f", {k}={v!r}" for k, v in self.params)
+        args = "".join(f", {k}={_code(v)}" for k, v in self.params)
         return f"activations.get({self.arg!r}{args})"
 
 
