@@ -186,15 +186,15 @@ class Kernel:
             return [float(c) for c in rows[0]]
 
     def _monomials(self) -> list[tuple[sp.Expr, sp.Expr]] | None:
-        """``[(a_i, p_i)]`` with ``mu = sum a_i z^p_i`` inside the horizon (a_i free of z, p_i > -1 rational), or
-        None."""
+        """``[(a_i, p_i)]`` with ``mu = sum a_i z^p_i`` inside the horizon (a_i free of z, p_i > -2 rational: every
+        odd moment ``int z^k mu``, k >= 1, converges), or None."""
         if self.discrete:
             return None
         out = []
         for term in sp.Add.make_args(sp.expand(self.mu_plus)):
             a, zpart = term.as_independent(z, as_Add=False)
             base, p = zpart.as_base_exp() if zpart != 1 else (z, sp.Integer(0))
-            if base != z or not p.is_Rational or p <= -1:
+            if base != z or not p.is_Rational or p <= -2:
                 return None
             out.append((a, p))
         return out

@@ -133,3 +133,13 @@ def test_series_coefficients_of_monomial_sums_are_the_moments(spec):
     expected = None if any(c.free_symbols for c in slow) else [float(c) for c in slow]
     assert k.series_coefficients(6) == expected
     assert (expected is None) == ("z" in spec)
+
+
+@pytest.mark.parametrize("p", ["-19/10", "-3/2", "-1", "-1/2"])
+def test_series_coefficients_of_singular_powers(p):
+    """Strongly singular kernels (-2 < p <= -1) have every odd moment although mu is not integrable: the moment
+    series coefficients are (p + 2) / ((2j + 1)! (2j + p + 2)), exactly (power(-1) raised KernelError: its M_17
+    was checked against a quadrature that is not accurate there)."""
+    pr = sp.Rational(p)
+    want = [float((pr + 2) / (sp.factorial(2 * j + 1) * (2 * j + pr + 2))) for j in range(10)]
+    assert kernels.power(pr).series_coefficients(10) == want

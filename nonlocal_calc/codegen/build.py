@@ -748,8 +748,9 @@ def _vpoly(C, off, nx, nX, xv, Xv, k, acc, tmp):
 
 @numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True, error_model="numpy", fastmath={"contract"})
 def _series_block(xs, d, out, start, stop, done, work):
-    """The series for xs[start:stop] (scalar delta > 0), vectorized over the elements; done[i - start] tells
-    where it is certified (the caller evaluates the other elements with the scalar kernel)."""
+    """The series for the elements start..stop - 1 (scalar delta > 0), whose x are xs[0:stop - start] (a copy),
+    vectorized over the elements; done[i - start] tells where it is certified (the caller evaluates the other
+    elements with the scalar kernel)."""
     T = type(d)
     IS32 = T(1.0) + T(1e-08) == T(1.0)
     EPS = T(5.960464477539063e-08) if IS32 else T(1.1102230246251565e-16)
@@ -776,7 +777,7 @@ def _series_block(xs, d, out, start, stop, done, work):
             neg = g % 2 == 0
             k = 0
             for i in range(start, stop):
-                x = xs[i]
+                x = xs[i - start]
                 if not (abs(x) < T(math.inf)):
                     continue
                 if (x < T(0.0)) != neg:
@@ -799,7 +800,7 @@ def _series_block(xs, d, out, start, stop, done, work):
             nd = _SG[g, 2]
             sc = T(1.0) / T(_SG[g, 3]) if neg else -T(1.0) / T(_SG[g, 3])
             for i in range(k):
-                xv[i] = xs[idx[i]]
+                xv[i] = xs[idx[i] - start]
             if _SG[g, 4] == 1:
                 for i in range(k):
                     Xv[i] = _vexp(xv[i] * sc)
@@ -1328,7 +1329,7 @@ def gauss_source(gp, lo, hi) -> tuple[str, set, str, bool]:
     ``kernel`` here: inlined, LLVM may speculate its arithmetic on inf and raise FP flags)."""
     from . import gauss
 
-    lp = NumbaPrinter()
+    lp = NumbaPrinter({delta: "d"})  # (the limits of a raw kernel depend on delta)
     lo_s, hi_s = lp.doprint(lo), lp.doprint(hi)
 
     blk = Block()
@@ -1339,6 +1340,7 @@ def gauss_source(gp, lo, hi) -> tuple[str, set, str, bool]:
         ts += gp.nodes[nn][0]
         ws += gp.nodes[nn][1]
     blk.add("_EXPMASK = np.int64(0x7FF0000000000000)")
+    blk.add("_MANMASK = np.int64(0x000FFFFFFFFFFFFF)")
     blk.add(f"_GEMIN = {gauss.EMIN}")
     blk.add(f"_GEMAX = {gauss.EMAX}")
     blk.add(f"_GN = np.array({list(gp.table)!r}, dtype=np.int64)")
@@ -1389,12 +1391,15 @@ def gauss_source(gp, lo, hi) -> tuple[str, set, str, bool]:
                 'not finite"""', 1)
         blk.add(f"acc = _scratch(256, {ft})", 1)
         blk.add(f"xb = _scratch(256, {ft})", 1)
+        blk.add("xo = _scratch(256, np.float64)", 1)
         blk.add("T = type(d)", 1)
         blk.add("for start in range(0, xs.shape[0], 256):", 1)
         blk.add("m = min(start + 256, xs.shape[0]) - start", 2)
         blk.add("bad = 0", 2)
+        blk.add("# the whole block is read before any of it is written: out may be xs itself, or overlap it", 2)
         blk.add("for i in range(m):", 2)
         blk.add("xv = np.float64(xs[start + i])", 3)
+        blk.add("xo[i] = xv", 3)
         blk.add("nf = (xv.view(np.int64) & _EXPMASK) == _EXPMASK  # NaN or inf, tested on the bits: no FP flag", 3)
         blk.add(f"xb[i] = {ft}(0.0 if nf else xv)  # the rule never sees them (f' of inf would raise FP flags)", 3)
         blk.add("bad += nf", 3)
@@ -1410,9 +1415,10 @@ def gauss_source(gp, lo, hi) -> tuple[str, set, str, bool]:
         blk.add("out[start + i] = acc[i]", 3)
         blk.add("if bad:", 2)
         blk.add("for i in range(m):", 3)
-        blk.add("xv = np.float64(xs[start + i])", 4)
-        blk.add("if (xv.view(np.int64) & _EXPMASK) == _EXPMASK:", 4)
-        blk.add(f"out[start + i] = {hi_s} if xv > 0.0 else ({lo_s} if xv < 0.0 else xs[start + i])", 5)
+        blk.add("xv = np.float64(xo[i])", 4)
+        blk.add("bits = xv.view(np.int64)  # (an ordered comparison with NaN raises the invalid flag once vectorized)", 4)
+        blk.add("if (bits & _EXPMASK) == _EXPMASK:", 4)
+        blk.add(f"out[start + i] = T(xv) if bits & _MANMASK else ({hi_s} if bits > 0 else {lo_s})", 5)
         blk.add()
 
     def runs(table):
@@ -1668,33 +1674,44 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
         ''')
     loops = LOOPS.replace("            #FASTLOOP\n", gblock + "            #FASTLOOP\n")
     if vectorize_series and gen.has_series and not gen.fast:
+        # each block of x is copied before any of its results is written (out may be x itself)
         loops = loops.replace("            #FASTLOOP\n", "            if d > 0 and d < np.inf:\n"
                               "                done = _scratch(256, np.bool_)\n"
                               "                work = _scratch(2560, dtype)\n"
+                              "                xin = _scratch(256, dtype)\n"
                               "                for start in range(0, n, 256):\n"
                               "                    stop = min(start + 256, n)\n"
-                              "                    _series_block(xs, d, out, start, stop, done, work)\n"
+                              "                    for i in range(start, stop):\n"
+                              "                        xin[i - start] = xs[i]\n"
+                              "                    _series_block(xin, d, out, start, stop, done, work)\n"
                               "                    for i in range(start, stop):\n"
                               "                        if not done[i - start]:\n"
-                              "                            xv = xs[i]\n"
+                              "                            xv = xin[i - start]\n"
                               "                            #ELEM xv d\n"
                               "                            out[i] = v\n"
                               "                return\n")
     if gen.fast:
         # NaN and +-inf take the scalar kernel afterwards: the branch-free form on them would raise FP flags
-        # (NumPy's "invalid value" warnings) though its selected result is right; counted in the same pass
+        # (NumPy's "invalid value" warnings) though its selected result is right; counted in the same pass, in
+        # blocks whose x are kept (out may be x itself: the fix-up must not read x after out was written). A
+        # select of the special values in the same pass lets LLVM call _kfast on them (it folds the argument's
+        # select into the result's) and raise those flags.
         loops = loops.replace("            #FASTLOOP\n", "            if d > 0 and d < np.inf:\n"
                               "                P = _prep(d)\n"
-                              "                bad = 0\n"
-                              "                for i in range(n):\n"
-                              "                    xv = xs[i]\n"
-                              "                    ok = abs(xv) < np.inf\n"
-                              "                    bad += not ok\n"
-                              "                    out[i] = _kfast(xv if ok else d, d, P)\n"
-                              "                if bad:\n"
-                              "                    for i in range(n):\n"
-                              "                        if not (abs(xs[i]) < np.inf):\n"
-                              "                            out[i] = kernel(xs[i], d)\n"
+                              "                xo = _scratch(256, dtype)\n"
+                              "                for start in range(0, n, 256):\n"
+                              "                    m = min(start + 256, n) - start\n"
+                              "                    bad = 0\n"
+                              "                    for i in range(m):\n"
+                              "                        xv = xs[start + i]\n"
+                              "                        xo[i] = xv\n"
+                              "                        ok = abs(xv) < np.inf\n"
+                              "                        bad += not ok\n"
+                              "                        out[start + i] = _kfast(xv if ok else d, d, P)\n"
+                              "                    if bad:\n"
+                              "                        for i in range(m):\n"
+                              "                            if not (abs(xo[i]) < np.inf):\n"
+                              "                                out[start + i] = kernel(xo[i], d)\n"
                               "                return\n")
     else:
         loops = loops.replace("            #FASTLOOP\n", "")
