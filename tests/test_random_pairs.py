@@ -82,8 +82,6 @@ KNOWN_BUGS: list[KnownBug] = [
              lambda case, check, d: check == "evaluate" and "got" in d and exponent_at_zero(case.kernel) < -0.5),
     KnownBug("kernel-eval: power(p) refused near p = -2 (normalization check)",
              lambda case, check, d: check == "refused" and "normalization fails its check" in str(d["exc"])),
-    KnownBug("codegen-math: quadrature ufunc limit at infinite x printed in an undefined delta",
-             lambda case, check, d: check == "compile" and "name 'delta' is not defined" in str(d["exc"])),
     KnownBug("codegen-math: activations with polynomial growth do not compile (complex constant oo)",
              lambda case, check, d: check == "compile" and "complex constant oo" in str(d["exc"])),
 ]
