@@ -92,17 +92,16 @@ def test_same_seed_same_bits_and_resume(tmp_path: Path, small) -> None:
 def test_full_batch_sparse_path_is_repeatable_and_agrees_with_the_dense_products(monkeypatch) -> None:
     """Full batches of >= 2**20 input values go through prepare_input (sparse for MNIST, Numba threads): the
     same bits with one thread or two, and the same training as the plain BLAS products up to rounding."""
-    import importlib
+    from nonlocal_calc.nn import batches, prepare_input
 
-    T = importlib.import_module("nonlocal_calc.nn.train")  # the module, not the function nn.train
     ds = load_dataset("mnist10k").subset(1400, 100)
     cfg = TrainConfig(hidden=(10,), derivative="nonlocal", iters=30, lr=0.1, init="uniform", dtype="float64",
                       log_every=30)
     a = train(cfg, ds, progress=False)
     b = train(cfg, ds, progress=False, threads=1)
-    assert T.prepare_input(ds.arrays("float64")[0]).sparse
+    assert prepare_input(ds.arrays("float64")[0]).sparse
     assert np.array_equal(a.params, b.params)
-    monkeypatch.setattr(T, "_PREPARE_MIN_SIZE", 1 << 62)  # plain products
+    monkeypatch.setattr(batches, "PREPARE_MIN_SIZE", 1 << 62)  # plain products
     c = train(cfg, ds, progress=False)
     assert not np.array_equal(a.params, c.params)  # another summation order...
     np.testing.assert_allclose(a.params, c.params, rtol=1e-9, atol=1e-12)  # ...the same training
