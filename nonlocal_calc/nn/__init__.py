@@ -15,10 +15,12 @@ The embedded data set is the MNIST test set by Yann LeCun, Corinna Cortes and Ch
 ['test_accuracy', 'train_accuracy']
 """
 
+from . import laaf  # noqa: F401  (adds the 'laaf' data set to load_dataset)
+from .config import TrainConfig
 from .data import DataError, Dataset, load_dataset, load_path
 from .derivatives import DERIVATIVES, Pointwise, resolve
 from .model import MLP, PreparedInput, prepare_input
-from .train import TrainConfig, TrainResult, build_model, train
+from .train import TrainResult, build_model, train
 
 __all__ = [
     "DERIVATIVES",

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..cache import write_atomic
+from .config import TrainConfig
 from .data import Dataset, to_bytes_npz
 
 if TYPE_CHECKING:
     from .state import RunState
-    from .train import TrainConfig
 
 FORMAT = 1
 

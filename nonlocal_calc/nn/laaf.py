@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import Dataset
+from .data import Dataset, register
 
 #: The paper's setting (section 3.1).
 DOMAIN = (-3.0, 3.0)
@@ -57,6 +57,9 @@ def laaf_dataset(n: int = N_POINTS, n_grid: int = N_GRID) -> Dataset:
     x = np.linspace(*DOMAIN, n)[:, None]
     xg = np.linspace(*DOMAIN, n_grid)[:, None]
     return Dataset(x, target(x), xg, target(xg), "laaf", None, "LAAF paper, section 3.1, equation (4)")
+
+
+register("laaf", laaf_dataset)
 
 
 def relative_l2(pred: np.ndarray, truth: np.ndarray) -> float:
