@@ -1,14 +1,33 @@
+"""README.md: its generated blocks are fresh (tools/readme.py), its setup commands are the ones CI runs."""
+
+import importlib.util
 import re
+import subprocess
+import sys
 from pathlib import Path
 
-from nonlocal_calc import readme
-
 ROOT = Path(__file__).resolve().parents[1]
+TOOL = ROOT / "tools" / "readme.py"
+_spec = importlib.util.spec_from_file_location("readme_tool", TOOL)
+readme = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(readme)
 
 
 def test_generated_blocks_are_up_to_date():
     text = (ROOT / "README.md").read_text()
-    assert readme.render(text) == text, "README is stale: run python -m nonlocal_calc.readme"
+    assert readme.render(text) == text, "README is stale: run python tools/readme.py"
+
+
+def test_the_tool_checks_and_rewrites_a_stale_block(tmp_path):
+    stale = tmp_path / "README.md"
+    stale.write_text("intro\n<!-- coverage:start -->\nold table\n<!-- coverage:end -->\nend\n")
+    check = [sys.executable, str(TOOL), "--check", "--path", str(stale)]
+    r = subprocess.run(check, capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert r.returncode == 1 and "out of date: run python tools/readme.py" in r.stderr
+    assert subprocess.run([sys.executable, str(TOOL), "--path", str(stale)], cwd=tmp_path, timeout=600).returncode == 0
+    text = stale.read_text()
+    assert "old table" not in text and "| `relu` |" in text and text.startswith("intro\n") and text.endswith("end\n")
+    assert subprocess.run(check, cwd=tmp_path, timeout=600).returncode == 0
 
 
 def test_readme_opens_with_the_two_setup_commands_and_ci_runs_the_same_test_command():

@@ -1,4 +1,9 @@
-"""Keep the generated blocks of README.md up to date: ``python -m nonlocal_calc.readme [--check]``."""
+"""Keep the generated blocks of README.md up to date: ``python tools/readme.py [--check] [--path README.md]``.
+
+A block is the text between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``; :func:`blocks` says what each
+holds (``coverage``: the coverage matrix of ``nonlocal-calc catalogue --coverage``). ``--check`` changes
+nothing and exits with 1 when a block is stale. A tool of the repository, not of the package.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ def blocks() -> dict[str, str]:
     """Generated README blocks by name."""
     import warnings
 
-    from .derivation import QuadratureFallbackWarning, coverage_matrix
+    from nonlocal_calc.derivation import QuadratureFallbackWarning, coverage_matrix
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", QuadratureFallbackWarning)
@@ -33,11 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     new = render(old)
     if "--check" in argv:
         if new != old:
-            print(f"{path} is out of date: run python -m nonlocal_calc.readme", file=sys.stderr)
+            print(f"{path} is out of date: run python tools/readme.py", file=sys.stderr)
             return 1
         return 0
     if new != old:
-        from .cache import write_atomic
+        from nonlocal_calc.cache import write_atomic
 
         write_atomic(path, new)
     return 0
