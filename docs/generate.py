@@ -35,7 +35,7 @@ import sympy as sp  # noqa: E402
 import nonlocal_calc as nlc  # noqa: E402
 from nonlocal_calc import markup  # noqa: E402
 from nonlocal_calc.cache import write_atomic  # noqa: E402
-from nonlocal_calc.convergence import _fixed  # noqa: E402
+from nonlocal_calc.convergence.text import fixed as _fixed  # noqa: E402
 from nonlocal_calc.derivation import COVERAGE_KERNELS  # noqa: E402
 
 #: The gallery's study points: a smooth point and the origin (the kink of the piecewise activations).
@@ -177,9 +177,9 @@ def gallery_pair(act: str, ker: str) -> dict:
 def _order(v) -> str:
     if v is None:
         return "-"
-    from nonlocal_calc.convergence import _fmt_order
+    from nonlocal_calc.convergence.text import fmt_order
 
-    return _fmt_order(v)
+    return fmt_order(v)
 
 
 def _study_row(ker: str, s: dict) -> list[str]:
