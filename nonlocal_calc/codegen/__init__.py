@@ -20,7 +20,7 @@ from .printer import PrinterError
 __all__ = ["make_ufunc", "jit_scalar", "write_module", "PrinterError", "CODEGEN_VERSION"]
 
 #: Bumped whenever the generated code changes: part of every cache key.
-CODEGEN_VERSION = "21"
+CODEGEN_VERSION = "22"
 
 
 def _numba_version() -> str:

@@ -4,8 +4,9 @@ Only the constructs the code generator emits are supported; anything else is ref
 error naming the construct. Numbers become ``T(c)`` with ``T`` the float type of the arguments,
 so a float32 call computes in float32 throughout. Numerically better library functions are
 chosen where SymPy's form would lose accuracy: ``log(1 + a) -> log1p(a)``,
-``exp(a) - 1 -> expm1(a)``, ``log(1 + exp(u)) -> _log1pexp(u)``, ``Li_s(-exp(u)) -> _li{s}_negexp(u)``
-(these special functions run in float64: see :func:`.specfun.call`).
+``exp(a) - 1 -> expm1(a)``, ``log(1 + exp(u)) -> _log1pexp(u)``, ``Li_s(-exp(u)) -> _li{s}_negexp(u)`` (orders
+2 to 4; ``_polylog_negexp(s, u)`` for any other) (these special functions run in float64: see
+:func:`.specfun.call`).
 
 >>> import sympy as sp
 >>> from nonlocal_calc.symbols import x, delta
@@ -184,6 +185,14 @@ class NumbaPrinter:
         self.helpers.add(name)
         return specfun.call(name, self.doprint(arg))
 
+    def _polylog(self, fixed: str, general: str, s: int, arg) -> str:
+        """A polylogarithm of order s: the helper of that order where there is one (``fixed``, formatted with s),
+        else the helper of any order (``general``, s its first argument)."""
+        if s in specfun.FIXED_ORDERS:
+            return self._special(fixed.format(s=s), arg)
+        self.helpers.add(general)
+        return specfun.call_order(general, s, self.doprint(arg))
+
     def _p_func(self, e):
         f = e.func
         if f is sp.log:
@@ -195,8 +204,8 @@ class NumbaPrinter:
                 return f"math.log1p({self.doprint(rest)})", _PREC["call"]
         if f is sp.polylog:
             s, a = e.args
-            if not (s.is_Integer and 0 <= int(s) <= 4):
-                raise PrinterError(f"polylog of order {s} (supported: integer orders 0..4)")
+            if not (s.is_Integer and int(s) >= 0):
+                raise PrinterError(f"polylog of order {s} (supported: integer orders >= 0)")
             s = int(s)
             if s == 0:
                 return self._p(a / (1 - a))
@@ -204,15 +213,17 @@ class NumbaPrinter:
                 return f"-math.log1p({self.doprint(-a)})", _PREC["unary"]
             neg = -a
             if isinstance(neg, sp.exp):
-                return self._special(f"_li{s}_negexp", neg.args[0]), _PREC["call"]
-            return self._special(f"_li{s}", a), _PREC["call"]
+                return self._polylog("_li{s}_negexp", "_polylog_negexp", s, neg.args[0]), _PREC["call"]
+            return self._polylog("_li{s}", "_polylog", s, a), _PREC["call"]
         if f.__name__ in ("expm1", "log1p", "erfc"):
             return f"math.{f.__name__}({self.doprint(e.args[0])})", _PREC["call"]
         if f.__name__ == "LiNegExp":
+            if not (e.args[0].is_Integer and int(e.args[0]) >= 0):
+                raise PrinterError(f"polylog of order {e.args[0]} (supported: integer orders >= 0)")
             s = int(e.args[0])
             if s == 1:
                 return "-" + self._special("_log1pexp", e.args[1]), _PREC["unary"]
-            return self._special(f"_li{s}_negexp", e.args[1]), _PREC["call"]
+            return self._polylog("_li{s}_negexp", "_polylog_negexp", s, e.args[1]), _PREC["call"]
         if f.__name__ == "Log1pExp":
             return self._special("_log1pexp", e.args[0]), _PREC["call"]
         if f is sp.erfi:

@@ -12,6 +12,10 @@ printed with 17 significant digits.
   ``d/dw Li_s = Li_{s-1} / (e^w - 1)``), whose coefficients fall like ``(2 pi)^-n``;
   below -1 the inversion formula, above 1/2 the expansion in ``log x`` about 1.
 * ``_li{s}_negexp(u) = Li_s(-exp(u))`` for every real u without overflow (inversion for u > 0).
+* ``_polylog(s, x)`` and ``_polylog_negexp(s, u) = Li_s(-exp(u))``: the same for any integer order s >= 0,
+  an argument (series in ``-e^u``, in ``u`` with Dirichlet eta coefficients, the inversion formula; the series
+  in ``log x`` with zeta coefficients): closed forms of higher-degree kernels need orders beyond 4
+  (softplus with the kernel ``z**3``: Li_5).
 * ``_log1pexp(u) = log(1 + exp(u))`` without overflow, ``_erfi(x)``.
 
 >>> src = source(["_li2"])
@@ -104,6 +108,16 @@ def call(name: str, arg: str) -> str:
     return f"T({name}_d(np.float64({arg})))"
 
 
+def call_order(name: str, s: int, arg: str) -> str:
+    """Source of ``name(s, arg)`` (a helper of any integer order s, see :data:`OF_ORDER`) for generated code whose
+    float type is ``T``, in float64 as :func:`call`.
+
+    >>> call_order("_polylog_negexp", 5, "x")
+    'T(_polylog_negexp_d(np.int64(5), np.float64(x)))'
+    """
+    return f"T({name}_d(np.int64({int(s)}), np.float64({arg})))"
+
+
 def _li_source(s: int) -> str:
     c = li_w_coeffs(s)
     p = _inversion_poly(s)
@@ -142,6 +156,145 @@ def _li{s}_d(x):
     if x == T(1):
         return T({_f(zeta_s)})
     return T(math.nan)
+'''
+
+
+#: Integer arguments tabulated for Dirichlet's eta and Riemann's zeta functions in :data:`_POLYLOG`: the series
+#: of Li_s stop within 48 terms past the order (their coefficients then fall like pi^-n / n!), and above 60 the
+#: functions are 1 - 2^-n (eta) and 1 + 2^-n (zeta) to the last bit.
+TABLE_LO, TABLE_HI = -64, 60
+
+
+@cache
+def _eta_zeta_tables() -> tuple[list[float], list[float]]:
+    """eta(n), zeta(n) for TABLE_LO <= n <= TABLE_HI (zeta(1), the pole, as 0: never read)."""
+    with mpmath.workdps(40):
+        eta = [float(mpmath.altzeta(n)) for n in range(TABLE_LO, TABLE_HI + 1)]
+        zeta = [0.0 if n == 1 else float(mpmath.zeta(n)) for n in range(TABLE_LO, TABLE_HI + 1)]
+    return eta, zeta
+
+
+def _polylog_source() -> str:
+    """The polylogarithm of any integer order s >= 0 (an argument of the compiled function, not a constant)."""
+    eta, zeta = _eta_zeta_tables()
+    return f'''
+_ETA = np.array({eta!r})
+_ZETA = np.array({zeta!r})
+
+
+@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True)
+def _eta_at(n):
+    """Dirichlet's eta(n) = (1 - 2^(1-n)) zeta(n) at an integer n >= {TABLE_LO} (an entire function)."""
+    if n > {TABLE_HI}:
+        return 1.0 - 2.0 ** (-np.float64(n))
+    return _ETA[n - ({TABLE_LO})]
+
+
+@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True)
+def _zeta_at(n):
+    """Riemann's zeta(n) at an integer n >= {TABLE_LO}, n != 1."""
+    if n > {TABLE_HI}:
+        return 1.0 + 2.0 ** (-np.float64(n))
+    return _ZETA[n - ({TABLE_LO})]
+
+
+@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True)
+def _polylog_small(s, u):
+    """Li_s(-e^u) for u <= 1: the power series in -e^u below u = -1 (ratio <= 1/e), else
+    -sum_k eta(s - k) u^k / k! (convergent for |u| < pi; all its terms are read from the eta table)."""
+    if u < -1.0:
+        x = -math.exp(u)
+        total = x
+        term = x
+        for k in range(2, 200):
+            term = term * x
+            t = term / np.float64(k) ** s
+            total += t
+            if abs(t) <= 1e-17 * abs(total):
+                break
+        return total
+    total = 0.0
+    a = 1.0  # u^k / k!
+    last = 0.0
+    for k in range({-TABLE_LO} + 1):
+        if s - k < {TABLE_LO}:
+            break
+        c = _eta_at(s - k) * a
+        total += c
+        # past the order every other eta vanishes (eta(-2n) = 0): stop after two negligible terms
+        if k > s and abs(c) + abs(last) <= 1e-17 * abs(total):
+            break
+        last = c
+        a = a * u / np.float64(k + 1)
+    return -total
+
+
+@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True)
+def _polylog_negexp_d(s, u):
+    """Li_s(-exp(u)) for an integer order s >= 0 and every real u, without overflow of exp(u): above u = 1 the
+    inversion formula Li_s(-e^u) = -(-1)^s Li_s(-e^-u) - 2 sum_(k <= s/2) eta(2k) u^(s-2k) / (s-2k)!, whose
+    polynomial has terms of one sign."""
+    if u != u:
+        return u
+    if u <= 1.0:
+        return _polylog_small(s, u)
+    if u == np.inf:
+        return -np.inf
+    j = s % 2  # the powers u^j / j!, j = s - 2k, from the lowest up
+    a = u if j == 1 else 1.0
+    p = 0.0
+    for k in range(s // 2, -1, -1):
+        p += _eta_at(2 * k) * a
+        a = a * u * u / np.float64((j + 1) * (j + 2))
+        j += 2
+    r = _polylog_small(s, -u)
+    return (r if s % 2 == 1 else -r) - 2.0 * p
+
+
+@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True)
+def _polylog_d(s, x):
+    """The real polylogarithm Li_s(x) of an integer order s >= 0 for x <= 1 (NaN above 1): through
+    Li_s(-e^u) below -1/2, the power series up to 1/2, above it the series in mu = log x about 1,
+    sum_(k != s-1) zeta(s - k) mu^k / k! + mu^(s-1) / (s-1)! (H_(s-1) - log(-mu))."""
+    if x != x or x > 1.0:
+        return np.nan
+    if x == 1.0:
+        return _zeta_at(s) if s > 1 else np.inf
+    if s == 0:
+        return x / (1.0 - x)
+    if s == 1:
+        return -math.log1p(-x)
+    if x < -0.5:
+        return _polylog_negexp_d(s, math.log(-x))
+    if x <= 0.5:  # (alternating below 0, with terms falling by half at least)
+        total = x
+        term = x
+        for k in range(2, 200):
+            term = term * x
+            t = term / np.float64(k) ** s
+            total += t
+            if abs(t) <= 1e-17 * abs(total):
+                break
+        return total
+    mu = math.log(x)
+    h = 0.0  # H_(s-1)
+    a = 1.0  # mu^(s-1) / (s-1)!
+    for k in range(1, s):
+        a = a * mu / np.float64(k)
+        h += 1.0 / np.float64(k)
+    total = a * (h - math.log(-mu))  # the k = s - 1 term
+    a = 1.0
+    last = 0.0
+    for k in range({-TABLE_LO} + 1):
+        if s - k < {TABLE_LO}:
+            break
+        c = 0.0 if k == s - 1 else _zeta_at(s - k) * a
+        total += c
+        if k > s and abs(c) + abs(last) <= 1e-17 * abs(total):
+            break
+        last = c
+        a = a * mu / np.float64(k + 1)
+    return total
 '''
 
 
@@ -311,6 +464,8 @@ def source(names) -> str:
     for s in (2, 3, 4):
         if names & {f"_li{s}", f"_li{s}_negexp", f"_lis_core{s}"}:
             parts.append(_li_source(s))
+    if names & {"_polylog", "_polylog_negexp", "_polylog_small", "_eta_at", "_zeta_at"}:
+        parts.append(_polylog_source())
     if "_log1pexp" in names:
         parts.append(_LOG1PEXP)
     if "_erfi" in names:
@@ -321,6 +476,11 @@ def source(names) -> str:
 
 
 #: The helpers that run in float64 for both float types (emitted as their ``_d`` bodies, called through :func:`call`).
-IN_FLOAT64 = ("_li2", "_li3", "_li4", "_li2_negexp", "_li3_negexp", "_li4_negexp", "_log1pexp", "_erfi")
+IN_FLOAT64 = ("_li2", "_li3", "_li4", "_li2_negexp", "_li3_negexp", "_li4_negexp", "_log1pexp", "_erfi", "_polylog",
+              "_polylog_negexp")
+#: The helpers of any order s (their first argument, an int64): :func:`call_order` calls them.
+OF_ORDER = ("_polylog", "_polylog_negexp")
+#: The orders with helpers of their own (series coefficients as constants: faster than the general ones).
+FIXED_ORDERS = (2, 3, 4)
 #: Names of the helpers :func:`source` can emit.
 HELPERS = IN_FLOAT64 + ("_vexp", "_vlog", "_vlog1p")

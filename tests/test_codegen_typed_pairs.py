@@ -1,0 +1,62 @@
+"""Pairs typed as a user would, outside the catalogue: the ufunc compiles for every pair ``derive`` accepts and
+is right, checked against the test's own reference from the raw formulas (tests/independent.py), in both dtypes.
+
+Points are float32 numbers, so one reference serves both loops. Targets: float64 1e-13 relative (1e-12 for a
+quadrature pair), float32 2e-6, relative to max(|value|, 1e-2)."""
+
+import warnings
+
+import numpy as np
+import pytest
+import sympy as sp
+from independent import Z, nonlocal_derivative, parse
+
+import nonlocal_calc as nlc
+from nonlocal_calc.activations import Activation
+from nonlocal_calc.codegen import make_ufunc, scalar_kernel
+from nonlocal_calc.kernels import Kernel
+
+XS = (-30.0, -2.5, -1.0, -0.3125, 0.0, 0.203125, 1.0, 2.5, 40.0)
+DS = (2.0**-14, 0.5, 2.0)
+
+
+def derive(act: str, ker: str):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return nlc.derive(Activation.from_expr(act), Kernel.from_expr(ker))
+
+
+def check(D, f: str, mu: str, xs=XS, ds=DS):
+    """The scalar kernel and the ufunc (whole arrays, and one element at a time) at every (x, delta), both dtypes,
+    against the reference of the raw formulas f (in x) and mu (in z, delta; normalized here)."""
+    u, k = make_ufunc(D), scalar_kernel(D)
+    fe, me = parse(f), parse(mu, (Z,))
+    tol64 = 1e-12 if D.method == "quadrature" else 1e-13
+    for d in ds:
+        refs = [nonlocal_derivative(fe, me, xv, d, dps=20) for xv in xs]
+        for dt, tol in ((np.float64, tol64), (np.float32, 2e-6)):
+            arr = u(np.array(xs, dt), dt(d))
+            assert arr.dtype == dt
+            for i, xv in enumerate(xs):
+                for got in (arr[i], u(dt(xv), dt(d)), k(dt(xv), dt(d))):  # (the scalar kernel returns a Python float)
+                    err = abs(float(got) - refs[i]) / max(abs(refs[i]), 1e-2)
+                    assert err <= tol, (f, mu, dt.__name__, xv, d, float(got), refs[i])
+
+
+@pytest.mark.parametrize("act", ["log(1 + exp(x))", "x/(1 + exp(-2*x))"])
+def test_polylog_of_order_five(act):
+    """The closed forms with the kernel z**3 need Li_5(-e^u): the generated module called a helper that did not
+    exist (NameError: _li5_negexp_d); now the polylogarithm of any order."""
+    D = derive(act, "z**3")
+    assert D.method == "closed-form" and any(p.args[0] == 5 for p in D.expr.atoms(sp.polylog))
+    check(D, act, "z**3")
+
+
+@pytest.mark.parametrize("act,f", [("relu", "Max(0, x)"), ("tanh", "tanh(x)")])
+def test_kernel_one_over_z(act, f):
+    """power(-1): rho ~ log(delta/s) at 0, which the quadrature's Gauss-Kronrod panels integrated to 7e-6 only;
+    the substitution s = delta t^8 makes the weight t^7 log t."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        D = nlc.derive(act, "power(-1)")
+    check(D, f, "sign(z)/Abs(z)", xs=(-2.5, -0.3125, 0.0, 2.0**-16, 0.203125, 1.0), ds=(2.0**-20, 2.0**-7, 0.5, 2.0))
