@@ -1,4 +1,4 @@
-"""Accuracy (and first-generation time) of every compiled pair, against mpmath on the issue-3 grid.
+"""Accuracy (and first-generation time) of every compiled pair, against mpmath on the accuracy grid.
 
 For each activation of the catalogue and each kernel of the coverage matrix, and the Gaussian kernel: build the
 ufunc from a cold cache (timing it), then measure the worst float64/float32 errors of the scalar kernel and of the ufunc against

@@ -80,7 +80,7 @@ def _fallback(root: Path, exc: OSError) -> Path:
         tmp = _private_temp_dir()
         warnings.warn(f"the cache directory {root} cannot be written ({type(exc).__name__}: {exc}); using {tmp} "
                       f"instead. Set {ENV_VAR} to a writable directory to keep compiled code and derivations "
-                      "between sessions", CacheFallbackWarning, stacklevel=3)
+                      "from one run to the next", CacheFallbackWarning, stacklevel=3)
         _FALLBACK[str(root)] = tmp
     return _FALLBACK[str(root)]
 

@@ -192,7 +192,7 @@ class NonlocalDerivative:
         s = sp.series(terms, delta, 0, n)
         return s if order else s.removeO()
 
-    # ------------------------------------------------------------ compiled code (issue 3)
+    # ------------------------------------------------------------ compiled code
     def ufunc(self, **options):
         """The derivative as a compiled NumPy ufunc ``u(x, delta)`` (see :mod:`nonlocal_calc.codegen`)."""
         from .codegen import make_ufunc

@@ -172,7 +172,7 @@ PAIRS = ("relu", "tanh")
 @pytest.fixture(scope="module")
 def built_cache(tmp_path_factory):
     """A cache holding relu/sign and tanh/sign (modules, the shared runtime, Numba's cache, shared libraries,
-    derivations), copied from the test session's, to damage."""
+    derivations), copied from the one the other tests use, to damage."""
     import shutil
     import warnings
 

@@ -1,4 +1,4 @@
-"""The ufuncs: dtype loops, broadcasting, out=, strides, special values, accuracy on the issue's grid."""
+"""The ufuncs: dtype loops, broadcasting, out=, strides, special values, accuracy on the accuracy grid."""
 
 import os
 import warnings
@@ -120,7 +120,7 @@ def test_whole_grid_arrays_raise_no_warning(act, ker):
             np.testing.assert_allclose(got, want, rtol=4e-6 if dt is np.float32 else 1e-13, atol=1e-30)
 
 
-# The issue's accuracy grid. Every pair of the coverage matrix with a closed form is checked on every CI run:
+# The accuracy grid (codegen.accuracy: DELTAS, random points, TARGETS). Every pair of the coverage matrix with a closed form is checked on every CI run:
 # these representative pairs on the full grid (7 deltas, 6 random points), the others on four of the deltas
 # (the smallest, the largest and two between) with two random points; NLC_SLOW_TESTS=1 runs the full grid for
 # every pair (the table in docs/ufuncs.md comes from benchmarks/bench_codegen_accuracy.py, same grid).
@@ -176,14 +176,14 @@ def test_quadrature_pair_accuracy(act, ker):
         for xv in (-30.0, -1.0, -d / 3, 0.0, d / 2, 2.0, 40.0):
             ref = D.evaluate(xv, d, dps=40)  # (tanh(40 + z) - tanh(40) cancels 41 digits at delta = 1e-6)
             assert abs(k(xv, d) - ref) <= 1e-12 * abs(ref) + 1e-300, (xv, d)
-            tol = rtol32 * abs(ref) if abs(ref) >= SMALL else atol32  # the issue's float32 targets
+            tol = rtol32 * abs(ref) if abs(ref) >= SMALL else atol32  # the float32 targets of accuracy.TARGETS
             assert abs(float(u(np.float32(xv), np.float32(d))) - ref) <= tol, (xv, d)
 
 
 @pytest.mark.parametrize("act,ker", [("arctan", "linear"), ("silu", "sign")])
 def test_gauss_loop_used_and_accurate(act, ker):
     """Scalar delta, breakpoint-free activation, checked kernel: the ufunc loop is the fixed-order
-    Gauss-Legendre rule (said in the docstring); it meets the issue's targets on the grid, both dtypes, and
+    Gauss-Legendre rule (said in the docstring); it meets the accuracy targets on the grid, both dtypes, and
     non-finite x get the scalar kernel's values."""
     D = nlc.derive(act, ker)
     u, mod = make_ufunc(D), _module(D)

@@ -273,7 +273,7 @@ def _progress_bar(total: int, initial: int, progress: bool | None) -> Any:
 
 def _threads_for(batches: Batches) -> contextlib.AbstractContextManager:
     """One BLAS thread while the sparse first layer runs on Numba's threads: idle OpenBLAS threads spin against
-    them (measured: 12.7 ms per iteration instead of 3.8 ms), and the other products of such a network are too
+    them (a loop three times slower, docs/dev/performance.md), and the other products of such a network are too
     small for threads."""
     if batches.prepared is not None and batches.prepared.sparse:
         return _thread_limits(blas=1)
