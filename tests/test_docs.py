@@ -177,3 +177,25 @@ def test_api_reference_hook_fences_doctests_and_plains_roles():
     text = "Intro with :class:`~nonlocal_calc.kernels.Kernel`.\n\n>>> x**2\ny**2\n\n```python\n>>> kept\n```\n"
     out = hook.plain_roles(hook.fence_doctests(text))
     assert out == ("Intro with `Kernel`.\n\n```pycon\n>>> x**2\ny**2\n```\n\n```python\n>>> kept\n```\n")
+
+
+#: A path in a code span of the developer notes: a file or directory name with a suffix, or one ending in "/".
+DEV_PATH = re.compile(r"`([\w./-]+(?:\.(?:py|md|yml|cfg|toml|json)|/))`")
+
+
+def named_paths(text: str) -> list[str]:
+    return [m for m in DEV_PATH.findall(text) if not m.startswith(("http", "."))]
+
+
+def path_exists(name: str) -> bool:
+    """Named from the repository root, the package, or a subpackage (a table of nn/ may say `nn/train.py`)."""
+    return any((base / name).exists() for base in (ROOT, ROOT / "nonlocal_calc", *ROOT.glob("nonlocal_calc/*/")))
+
+
+def test_developer_notes_name_only_files_that_exist():
+    assert named_paths("`nn/train.py`, `convergence/`, `x < a`, `setup.cfg`") == ["nn/train.py", "convergence/",
+                                                                              "setup.cfg"]
+    assert not path_exists("convergence.py") and path_exists("nn/state.py") and path_exists("native.py")
+    for page in sorted((DOCS / "dev").glob("*.md")):
+        missing = [n for n in named_paths(page.read_text()) if not path_exists(n)]
+        assert not missing, f"{page.relative_to(ROOT)} names files that do not exist: {missing}"

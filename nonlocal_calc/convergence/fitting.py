@@ -56,6 +56,8 @@ def _lsq(pts):
 
 
 def fit_into(out: ConvergenceStudy, floor: mpmath.mpf) -> None:
+    """Fill in the observed order, its range and constant, and the horizons below which the error is zero
+    (errors at most ``floor`` count as zero)."""
     errs = out.errors
     zero = [abs(e) <= floor for e in errs]
     if zero[-1]:
