@@ -9,9 +9,9 @@ For every pair (the symbolic derivation is warmed up first, so it is not counted
   compiled), after removing this pair's module and its Numba files: the time of a new pair in a cache in use;
 * ``load``: another fresh process calls ``D.ufunc()`` again and finds the loops in the cache (goal: <= 0.3 s):
   by default as a shared library (``codegen/native.py``: no Numba import);
-* ``load, Numba route``: the same with ``NONLOCAL_CALC_NATIVE=0`` (where there is no C compiler): the module
-  and Numba's machine code, which includes ``import numba``; ``import numba alone`` is the time of that import in
-  yet another fresh process, for scale;
+* ``load, Numba route``: the same without the shared library (``NONLOCAL_CALC_INTERNALS=loops,cache-hooks``, as
+  where there is no C compiler): the module and Numba's machine code, which includes ``import numba``;
+  ``import numba alone`` is the time of that import in yet another fresh process, for scale;
 * ``process``: wall time of the whole loading process (interpreter start-up, ``import nonlocal_calc``,
   ``derive`` from its cache, ``D.ufunc()``, one call).
 
@@ -97,7 +97,7 @@ def _measure(act: str, ker: str, derive: str, shared: dict) -> dict:
     _run(derive, env, act, ker)  # warm this cache's derivation (not timed): derive only, no ufunc
     build, _ = probe(act, ker, env)
     load, wall = probe(act, ker, env)
-    load_numba, _ = probe(act, ker, {**env, "NONLOCAL_CALC_NATIVE": "0"})
+    load_numba, _ = probe(act, ker, {**env, "NONLOCAL_CALC_INTERNALS": "loops,cache-hooks"})
     numba_alone, _ = probe(act, ker, env, "numba")
     _run(FORGET, shared, act, ker)
     warm, _ = probe(act, ker, shared)

@@ -245,7 +245,7 @@ def test_damaged_numba_cache_files_heal_with_one_warning(built_cache, tmp_path, 
     cache = _fresh_copy(built_cache, tmp_path)
     pyc = cache / "codegen" / "__pycache__"
     assert _damage(list(pyc.glob("nlc_*.nbi")), "mixed") + _damage(list(pyc.glob("nlc_*.nbc")), "mixed") > 10
-    env = {"NONLOCAL_CALC_CACHE": str(cache), "NONLOCAL_CALC_NATIVE": "0", "NONLOCAL_CALC_NUMBA_HOOKS": hooks}
+    env = {"NONLOCAL_CALC_CACHE": str(cache), "NONLOCAL_CALC_INTERNALS": "loops,cache-hooks" if hooks == "1" else "loops"}
     first = _child(_VALUES_CHILD, env)
     assert len(first["warnings"]) == 1 and "CorruptedModuleWarning" in first["warnings"][0], first["warnings"]
     assert first["v"] == _expected_values()
@@ -269,7 +269,8 @@ def test_damaged_package_files_heal_with_one_warning(built_cache, tmp_path, what
              "derivation garbage": [cache / "derivations" / _cache_path(D.activation, D.kernel).name]}[what]
     assert _damage(list(files), "garbage" if "garbage" in what else "truncate") == 1
     # the bytecode is read only on the Numba route; the library only on the other
-    env = {"NONLOCAL_CALC_CACHE": str(cache), "NONLOCAL_CALC_NATIVE": "0" if what.startswith("bytecode") else "1"}
+    env = {"NONLOCAL_CALC_CACHE": str(cache),
+           "NONLOCAL_CALC_INTERNALS": "loops,cache-hooks" if what.startswith("bytecode") else "1"}
     first = _child(_VALUES_CHILD, env)
     assert len(first["warnings"]) == 1, first["warnings"]
     assert first["v"] == _expected_values()

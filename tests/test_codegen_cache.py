@@ -54,7 +54,7 @@ def test_cache_hit_needs_neither_numba_runtime_nor_array_module():
     want = [make_ufunc(D)(x, 0.1).tolist(), make_ufunc(D)(x.astype(np.float32), np.float32(0.1)).tolist()]
     res = _child("""
         import json, os, sys
-        os.environ["NONLOCAL_CALC_NATIVE"] = "0"  # the Numba route (a shared library would bypass Numba)
+        os.environ["NONLOCAL_CALC_INTERNALS"] = "loops,cache-hooks"  # the Numba route (a shared library would bypass Numba)
         import numpy as np
         import nonlocal_calc as nlc
         from numba.core.runtime import nrt
@@ -114,34 +114,75 @@ def test_foreign_file_and_bad_numba_cache_are_rebuilt(tmp_path):
     assert res["v"] == 0.25
 
 
+#: The Numba API a standalone module of the default (public) route may use: attributes of ``numba`` and options.
+PUBLIC_NUMBA = {"njit", "vectorize"}
+PUBLIC_OPTIONS = {"cache", "error_model", "fastmath", "inline", "target"}
+
+
+def numba_use(src: str) -> dict:
+    """What the module text ``src`` imports and which attributes of ``numba`` and options of its calls it uses."""
+    tree = ast.parse(src)
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+             and isinstance(n.func.value, ast.Name) and n.func.value.id == "numba"]
+    return {"imports": {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names},
+            "from": {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)},
+            "numba": {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                      and isinstance(n.value, ast.Name) and n.value.id == "numba"},
+            "options": {k.arg for c in calls for k in c.keywords}}
+
+
+def _run_standalone(tmp_path, stem: str, code: str) -> list:
+    """Run ``code`` after importing the module ``stem`` from tmp_path, in a fresh process without nonlocal_calc."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["NUMBA_CACHE_DIR"] = str(tmp_path / "nb")
+    code = (f"import sys, json, numpy as np; sys.path.insert(0, {str(tmp_path)!r}); import {stem} as m; "
+            f"assert 'nonlocal_calc' not in sys.modules; {code}")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=str(tmp_path),
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
 def test_standalone_module_in_a_fresh_interpreter(tmp_path):
+    """The default standalone module uses Numba's public API only (a file kept for years runs on later Numba
+    releases) and gives the bits of make_ufunc's ufunc on contiguous arrays with a scalar delta."""
     D = nlc.derive("tanh", "sign")
     src = write_module(D, tmp_path / "tanh_sign.py", measure=True)
-    imports = {n.names[0].name.split(".")[0] for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Import)}
-    imports |= {n.module.split(".")[0] for n in ast.walk(ast.parse(src)) if isinstance(n, ast.ImportFrom)}
-    assert imports <= {"math", "numpy", "numba"}, imports
+    use = numba_use(src)
+    assert use["imports"] <= {"math", "numpy", "numba"} and not use["from"], use
+    assert use["numba"] <= PUBLIC_NUMBA and use["options"] <= PUBLIC_OPTIONS, use
     doc = ast.get_docstring(ast.parse(src))
     assert "kernel sign" in doc and "normalized so that D_mu x = 1" in doc and "Accuracy measured" in doc
     assert "0 outside the targets" in doc
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["NUMBA_CACHE_DIR"] = str(tmp_path / "nb")
-    code = ("import sys, json, numpy as np; sys.path.insert(0, %r); import tanh_sign as m; "
-            "assert 'nonlocal_calc' not in sys.modules; "
-            "print(json.dumps([float(m.ufunc(0.3, 0.5)), float(m.kernel(np.float32(0.3), np.float32(0.5)))]))")
-    out = subprocess.run([sys.executable, "-c", code % str(tmp_path)], capture_output=True, text=True, env=env,
-                         cwd=str(tmp_path), timeout=600)
-    assert out.returncode == 0, out.stderr
-    v64, v32 = json.loads(out.stdout)
+    x = np.linspace(-2, 2, 301)
+    v64, v32, bits = _run_standalone(tmp_path, "tanh_sign", (
+        "x = np.linspace(-2, 2, 301); "
+        "print(json.dumps([float(m.ufunc(0.3, 0.5)), float(m.kernel(np.float32(0.3), np.float32(0.5))), "
+        "[float(v).hex() for v in m.ufunc(x, 0.5)] + [float(v).hex() for v in m.ufunc(x.astype(np.float32), "
+        "np.float32(0.1))]]))"))
     ref = float(D.evaluate(0.3, 0.5, dps=30))
     assert abs(v64 - ref) < 1e-15 and abs(v32 - ref) < 2e-7
+    u = make_ufunc(D)
+    assert bits == [float(v).hex() for v in u(x, 0.5)] + [float(v).hex() for v in u(x.astype(np.float32),
+                                                                                        np.float32(0.1))]
 
 
 def test_cli_codegen(tmp_path, capsys):
+    """The default module and the --fast-internals one (Numba's internals, the vectorized loops): the same bits."""
     from nonlocal_calc.cli import main
 
-    out = tmp_path / "relu_sign.py"
-    assert main(["codegen", "relu", "--kernel", "sign", "-o", str(out), "--no-measure"]) == 0
-    assert "def kernel(x, delta)" in out.read_text()
+    for stem, extra in (("relu_sign", []), ("relu_sign_fast", ["--fast-internals"])):
+        out = tmp_path / f"{stem}.py"
+        assert main(["codegen", "relu", "--kernel", "sign", "-o", str(out), "--no-measure", *extra]) == 0
+        use = numba_use(out.read_text())
+        assert "def kernel(x, delta)" in out.read_text()
+        assert (use["numba"] <= PUBLIC_NUMBA and not use["from"]) == (not extra), use
+    x = np.linspace(-0.3, 0.3, 61)
+    want = [float(v).hex() for v in make_ufunc(nlc.derive("relu", "sign"))(x, 0.1)]
+    for stem, fast in (("relu_sign", False), ("relu_sign_fast", True)):
+        got = _run_standalone(tmp_path, stem, "x = np.linspace(-0.3, 0.3, 61); "
+                              "print(json.dumps([hasattr(m, '_LOOPS'), [float(v).hex() for v in m.ufunc(x, 0.1)]]))")
+        assert got == [fast, want], stem
     assert main(["codegen", "relu", "-o", str(tmp_path / "bad-name.py")]) == 2
     assert "valid module name" in capsys.readouterr().err
 
@@ -288,11 +329,11 @@ def test_damaged_shared_library_is_rebuilt_with_a_warning_and_can_be_turned_off(
     assert res == {"warned": True, "v": v}
     assert so.read_bytes() != good[:1000] + b"garbage" + good[1007:]  # rewritten by the Numba route
     assert native.load(key) is not None
-    # NONLOCAL_CALC_NATIVE=0: neither loaded nor written
+    # no library part (NONLOCAL_CALC_INTERNALS without it): neither loaded nor written
     so.unlink()
     res = _child("""
         import json, os, sys
-        os.environ["NONLOCAL_CALC_NATIVE"] = "0"
+        os.environ["NONLOCAL_CALC_INTERNALS"] = "loops,cache-hooks"
         import nonlocal_calc as nlc
         u = nlc.derive("logistic", "sign").ufunc()
         print(json.dumps({"numba": "numba" in sys.modules, "v": float(u(0.0, 0.1))}))

@@ -1,7 +1,7 @@
 """The ufuncs as NumPy ufuncs: the whole call protocol, the same on both routes; pickling to worker processes.
 
 A ufunc comes either from the shared library (a process that finds it in the cache: no Numba) or from the loops
-Numba compiled or loaded (the first call on an empty cache, or ``NONLOCAL_CALC_NATIVE=0``). Both must behave
+Numba compiled or loaded (the first call on an empty cache, or ``NONLOCAL_CALC_INTERNALS=loops,cache-hooks``). Both must behave
 identically, so the protocol is exercised in fresh processes on each route and the answers compared.
 """
 
@@ -155,7 +155,7 @@ def routes():
     """The protocol answers of the pair's ufunc in a fresh process on each route."""
     D = nlc.derive(*PAIR)
     make_ufunc(D)  # the module, and the shared library where one can be linked, are in the cache
-    numba_route = _child(_PROTOCOL_CHILD, NONLOCAL_CALC_NATIVE="0")
+    numba_route = _child(_PROTOCOL_CHILD, NONLOCAL_CALC_INTERNALS="loops,cache-hooks")
     assert numba_route["numba"]
     if not NATIVE:
         return numba_route, None
@@ -287,7 +287,7 @@ def test_ufunc_pickles_into_fresh_processes_on_both_routes(tmp_path):
                           "numba": "numba" in sys.modules, "module": modcache.module_path({_key(D, "cpu")!r}).exists()}}))
     """
     want = {"v": _bits(u(x, 0.1)), "name": "D_relu_sign", "module": True}
-    for env, numba in ((dict(NONLOCAL_CALC_NATIVE="0"), True), ({}, not NATIVE),
+    for env, numba in ((dict(NONLOCAL_CALC_INTERNALS="loops,cache-hooks"), True), ({}, not NATIVE),
                        (dict(NONLOCAL_CALC_CACHE=str(tmp_path / "empty")), True)):
         res = _child(code, **env)
         assert res == dict(want, numba=numba), env
@@ -318,7 +318,7 @@ def test_ufunc_maps_over_a_dask_array_on_a_local_cluster(route, monkeypatch):
     if route == "native" and not NATIVE:
         pytest.skip("no C compiler or not Linux: there is only the Numba route")
     if route == "numba":
-        monkeypatch.setenv("NONLOCAL_CALC_NATIVE", "0")  # the workers inherit the environment
+        monkeypatch.setenv("NONLOCAL_CALC_INTERNALS", "loops,cache-hooks")  # the workers inherit the environment
     D = nlc.derive("tanh", "sign")
     u = make_ufunc(D)
     x = np.linspace(-3, 3, 20_001)

@@ -16,7 +16,8 @@ def register(sub) -> None:
         help="write a standalone Numba module (ufunc + scalar kernel) for D_mu f",
         description="Write a Python module that imports only numpy, numba and math and defines the NumPy ufunc "
                     "`ufunc(x, delta)` and the Numba scalar function `kernel(x, delta)` for D_mu f. Its docstring "
-                    "states the formula, the kernel, its normalization and the accuracy measured against mpmath.",
+                    "states the formula, the kernel, its normalization and the accuracy measured against mpmath. "
+                    "It uses Numba's public API only (numba.njit, numba.vectorize), so later Numba releases run it.",
         epilog="examples:\n  nonlocal-calc codegen relu --kernel sign -o relu_sign.py\n"
                "  nonlocal-calc codegen tanh --kernel linear -o tanh_linear.py --no-measure\n"
                '  nonlocal-calc codegen --activation-expr "x/(1+exp(-x))" -o swish_sign.py\n\n'
@@ -27,6 +28,10 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="FILE.py", help="the module to write")
     p.add_argument("--no-measure", action="store_true",
                    help="skip the accuracy measurement against mpmath (faster; the docstring then says so)")
+    p.add_argument("--fast-internals", action="store_true",
+                   help="write the fast loops that make_ufunc uses instead (vectorized paths: faster on arrays, "
+                        "see docs/ufuncs.md); they use Numba internals and are tied to the Numba versions they were "
+                        "verified on")
     add_search_arguments(p)
     p.set_defaults(func=run)
 
@@ -44,6 +49,6 @@ def run(args) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", QuadratureFallbackWarning)
         D = derive(act, ker, timeout=args.timeout, cache=not args.no_cache)
-    write_module(D, args.output, measure=not args.no_measure)
+    write_module(D, args.output, measure=not args.no_measure, fast_internals=args.fast_internals)
     print(f"wrote {args.output}: D_mu {act.name} for the kernel {ker.name} ({D.method})", file=sys.stderr)
     return 0

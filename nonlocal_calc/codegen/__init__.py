@@ -13,6 +13,7 @@ Numba is imported only when one of these functions is called.
 
 from __future__ import annotations
 
+import numpy as np
 import sympy as sp
 
 from .printer import PrinterError
@@ -20,7 +21,7 @@ from .printer import PrinterError
 __all__ = ["make_ufunc", "jit_scalar", "write_module", "PrinterError", "CODEGEN_VERSION"]
 
 #: Bumped whenever the generated code changes: part of every cache key.
-CODEGEN_VERSION = "22"
+CODEGEN_VERSION = "23"
 
 
 def _numba_version() -> str:
@@ -41,9 +42,12 @@ def _numba_version() -> str:
 
 
 def _versions() -> str:
-    import numpy
+    """The versions a generated module depends on, and its route (:mod:`.internals`: fast or public APIs only)."""
+    from . import internals
 
-    return f"codegen={CODEGEN_VERSION}|numba={_numba_version()}|numpy={numpy.__version__}|sympy={sp.__version__}"
+    route = "fast" if internals.enabled() else "public"
+    return (f"codegen={CODEGEN_VERSION}|numba={_numba_version()}|numpy={np.__version__}|sympy={sp.__version__}"
+            f"|loops={route}")
 
 
 def _describe(D) -> str:
@@ -99,13 +103,14 @@ def _load(D, target: str, vectorize_series: bool, key: str):
     rt = _runtime()
 
     def build():
+        from . import internals
         from .build import module_source, use_runtime  # not imported when the module is cached
 
         def kernel_written(names: set[str]) -> None:  # the helper compiles the runtime functions it calls meanwhile
             modcache.warm(rt, names)
 
         src, gen = module_source(D, name, "", parallel=(target == "parallel"), vectorize_series=vectorize_series,
-                                 on_kernel=kernel_written)
+                                 on_kernel=kernel_written, fast=internals.enabled())
         doc = _doc(D, gen.notes, method=getattr(gen, "method", None))
         return use_runtime(src.replace('""""""', f'"""{doc}"""', 1), rt.__name__)
 
@@ -118,9 +123,10 @@ def _runtime():
     from . import modcache
 
     def build():
+        from . import internals
         from .build import runtime_source
 
-        return runtime_source()
+        return runtime_source() if internals.enabled() else internals.public_source(runtime_source())
 
     return modcache.load_module(None, "rt_" + key_hash("runtime", _versions()), build)
 
@@ -141,7 +147,9 @@ def make_ufunc(D, target: str = "cpu", vectorize_series: bool = False):
     ``u.method`` is ``"closed-form"`` or ``"quadrature"`` (how the compiled code evaluates; its docstring says it
     too). The ufunc takes everything a NumPy ufunc takes (``out=``, ``where=``, ``dtype=``, ``casting=``,
     ``order=``, broadcasting, any strides, 0-d inputs, ``u.outer``, ``u.at``), whether its loops come from
-    the shared library or from Numba. ``u.reduce`` and ``u.accumulate`` are NumPy's, applying ``u`` to
+    the shared library or from Numba; on the public-API route of :mod:`.internals` (its switch, or a Numba or NumPy
+    the fast loops were not verified on) the same values come from ``numba.vectorize``, slower, without ``where=``
+    and without the vectorized series. ``u.reduce`` and ``u.accumulate`` are NumPy's, applying ``u`` to
     successive pairs of elements: that has no meaning for a derivative. It pickles (as a call that makes it
     again from the cache, or from the derivation where the cache lacks it), so it can be sent to worker
     processes:
@@ -158,15 +166,23 @@ def make_ufunc(D, target: str = "cpu", vectorize_series: bool = False):
     >>> u(np.array([-0.05, 0.05, 1.0]), 0.1, where=[True, False, True], out=y)
     array([ 0.125, -1.   ,  1.   ])
     """
+    from . import internals
+
+    vectorize_series = vectorize_series and internals.enabled()  # (the public route has no vectorized paths)
     return _make(D, target, vectorize_series, _key(D, target, vectorize_series))
 
 
 def _make(D, target: str, vectorize_series: bool, key: str):
-    from . import native, pickling
+    from . import internals, native, pickling
 
     if key not in _UFUNCS:  # (one ufunc per pair and process, as the imported module's was)
-        if target == "parallel":
-            u = native.remake(_module(D, target, vectorize_series, key).ufunc_parallel)  # (Numba's: no where=)
+        fast = internals.enabled()
+        if not fast:  # Numba's ufunc (numba.vectorize may wrap it in its DUFunc)
+            mod = _module(D, target, vectorize_series, key)
+            u = mod.ufunc_parallel if target == "parallel" else mod.ufunc
+            u = u if isinstance(u, np.ufunc) else u.ufunc
+        elif target == "parallel":
+            u = internals.remake(_module(D, target, vectorize_series, key).ufunc_parallel)  # (Numba's: no where=)
         else:
             u = native.load(key)  # the loops as a shared library: no Numba import
             if u is None:
@@ -175,7 +191,7 @@ def _make(D, target: str, vectorize_series: bool, key: str):
                 native.export(mod, key)
         u.method = _compiled_method(u, D)
         parts = (_fields(D.activation), _fields(D.kernel), D.method, _portable(D), D.note)
-        _UFUNCS[key] = pickling.register(u, _rebuild, (key, target, vectorize_series, parts))
+        _UFUNCS[key] = pickling.register(u, _rebuild, (key, target, vectorize_series, parts, fast))
     return _UFUNCS[key]
 
 
@@ -209,16 +225,22 @@ def _portable(D):
         return D.expr
 
 
-def _rebuild(key: str, target: str, vectorize_series: bool, parts: tuple):
+def _rebuild(key: str, target: str, vectorize_series: bool, parts: tuple, fast: bool):
     """A pickled ufunc in a new process: by its cache key from the cache, or compiled again from the derivation
-    (``parts``) under that key."""
+    (``parts``) under that key; under a key of its own if this process takes the other route (``fast``: the
+    sender's, see :mod:`.internals`)."""
     from ..derivation import NonlocalDerivative, defining_integral
     from ..serialize import from_json
+    from . import internals
 
     (act_cls, act), (ker_cls, ker), method, expr, note = parts
     act, ker = act_cls(**act), ker_cls(**ker)
     expr = defining_integral(act, ker) if expr is None else from_json(expr) if isinstance(expr, str) else expr
-    return _make(NonlocalDerivative(act, ker, method, expr, note), target, vectorize_series, key)
+    D = NonlocalDerivative(act, ker, method, expr, note)
+    if fast != internals.enabled():
+        vectorize_series = vectorize_series and internals.enabled()
+        key = _key(D, target, vectorize_series)
+    return _make(D, target, vectorize_series, key)
 
 
 def scalar_kernel(D):
@@ -253,7 +275,7 @@ def jit_scalar(expr, name: str | None = None, args=None):
     """
     from ..derivation import NonlocalDerivative
     from ..symbols import delta, x
-    from . import modcache
+    from . import internals, modcache
     from .build import Block, _assignments, njit
     from .printer import NumbaPrinter
 
@@ -289,26 +311,35 @@ def jit_scalar(expr, name: str | None = None, args=None):
             blk.add(ln, 1)
         blk.add(f"return {val}", 1)
         head = "import math\n\nimport numba\nimport numpy as np\n\n" + specfun.source(pr.helpers) + "\n\n"
-        return '"""Compiled by nonlocal_calc.codegen.jit_scalar."""\n\n' + head + blk.text()
+        src = '"""Compiled by nonlocal_calc.codegen.jit_scalar."""\n\n' + head + blk.text()
+        return src if internals.enabled() else internals.public_source(src)
 
     mod = modcache.load_module(None, key, build)
     return getattr(mod, fname)
 
 
-def write_module(D, path, measure: bool = True) -> str:
+def write_module(D, path, measure: bool = True, fast_internals: bool = False) -> str:
     """Write a standalone module (imports only numpy, numba and math) for D to ``path``; returns its text.
 
     The docstring states the formula, the kernel, its normalization and (``measure=True``) the accuracy
-    measured against mpmath on the issue's grid.
+    measured against mpmath on the issue's grid. The module uses Numba's public API only (``numba.njit``,
+    ``numba.vectorize``), so that later Numba releases run it; ``fast_internals=True`` writes the fast loops of
+    :func:`make_ufunc` instead (vectorized paths; Numba's internals, see :mod:`.internals`), tied to the Numba
+    versions they were verified on.
     """
     from pathlib import Path
 
     from ..cache import write_atomic
+    from . import internals
     from .build import module_source
 
+    if fast_internals and not internals.supported():
+        raise ValueError(f"fast internals: Numba {_numba_version()} with NumPy {np.__version__} is not a combination "
+                         "the fast loops were verified on (nonlocal_calc.codegen.internals.NUMBA_VERSIONS, "
+                         "NUMPY_VERSIONS): write the default module (public API) instead")
     name = f"D_{D.activation.name}_{D.kernel.name}"
     name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-    src, gen = module_source(D, name, "")
+    src, gen = module_source(D, name, "", fast=fast_internals)
     acc = ""
     if measure:
         from .accuracy import accuracy_text, measure_kernel

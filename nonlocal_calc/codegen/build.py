@@ -30,7 +30,7 @@ from functools import cache, reduce
 import sympy as sp
 
 from ..symbols import delta, x, z
-from . import specfun
+from . import internals, specfun
 from .derivs import odd_derivatives
 from .printer import NumbaPrinter, PrinterError, number_literal
 from .stable import (
@@ -1453,111 +1453,6 @@ def gauss_source(gp, lo, hi) -> tuple[str, set, str, bool]:
 # ====================================================================== the ufunc loops
 LOOPS = '''
 
-@intrinsic
-def _load(typingctx, ptr, off, ty):
-    """Read a value of type ``ty`` at byte offset ``off`` of a raw pointer."""
-    dt = ty.dtype
-    def codegen(context, builder, sig, args):
-        p = builder.gep(builder.bitcast(args[0], cgutils.voidptr_t), [args[1]])
-        return builder.load(builder.bitcast(p, context.get_value_type(dt).as_pointer()))
-    return dt(ptr, off, ty), codegen
-
-
-@intrinsic
-def _store(typingctx, ptr, off, val):
-    """Write ``val`` at byte offset ``off`` of a raw pointer."""
-    def codegen(context, builder, sig, args):
-        p = builder.gep(builder.bitcast(args[0], cgutils.voidptr_t), [args[1]])
-        builder.store(args[2], builder.bitcast(p, context.get_value_type(sig.args[2]).as_pointer()))
-        return context.get_dummy_value()
-    return types.void(ptr, off, val), codegen
-
-
-def _array_value(context, builder, dt, data, n):
-    """The value of a 1-d C-contiguous array of ``n`` (an LLVM intp) elements of ``dt`` at ``data``, owning no
-    memory (as ``numba.carray`` makes; that one is an overload whose cached code makes a cache hit import
-    Numba's array module, 0.03 s)."""
-    from numba.np.arrayobj import make_array, populate_array  # at compile time only
-    ary = make_array(types.Array(dt, 1, "C"))(context, builder)
-    size = context.get_abi_sizeof(context.get_data_type(dt))
-    populate_array(ary, data=builder.bitcast(data, context.get_data_type(dt).as_pointer()), shape=[n],
-                   strides=[context.get_constant(types.intp, size)], itemsize=size, meminfo=None)
-    return ary._getvalue()
-
-
-@intrinsic
-def _carray(typingctx, ptr, n, ty):
-    """The ``n`` values of type ``ty`` at the raw pointer ``ptr`` as a 1-d array (``numba.carray``)."""
-    def codegen(context, builder, sig, args):
-        return _array_value(context, builder, ty.dtype, args[0], context.cast(builder, args[1], n, types.intp))
-    return types.Array(ty.dtype, 1, "C")(ptr, n, ty), codegen
-
-
-@intrinsic(prefer_literal=True)
-def _scratch(typingctx, n, ty):
-    """An uninitialised 1-d array of ``n`` (a literal) values of type ``ty`` on the caller's stack: scratch
-    space without a heap allocation, so a cache hit needs neither Numba's runtime nor its array module."""
-    if not isinstance(n, types.IntegerLiteral):
-        return None
-
-    def codegen(context, builder, sig, args):
-        data = cgutils.alloca_once(builder, context.get_data_type(ty.dtype), size=n.literal_value)
-        return _array_value(context, builder, ty.dtype, data, context.get_constant(types.intp, n.literal_value))
-    return types.Array(ty.dtype, 1, "C")(n, ty), codegen
-
-
-@intrinsic
-def _nonnull(typingctx, p):
-    """Whether the raw pointer ``p`` is not NULL."""
-    def codegen(context, builder, sig, args):
-        return cgutils.is_not_null(builder, args[0])
-    return types.boolean(p), codegen
-
-
-@intrinsic
-def _call64(typingctx, loop, x, d):
-    """The float64 ufunc loop at the address ``loop`` (a void pointer) called on the one element (x, d), with a
-    non-NULL data pointer: the float32 target suffices."""
-    def codegen(context, builder, sig, args):
-        f64 = context.get_value_type(types.float64)
-        intp = context.get_value_type(types.intp)
-        vp = cgutils.voidptr_t
-        cells = [cgutils.alloca_once_value(builder, args[1]), cgutils.alloca_once_value(builder, args[2]),
-                 cgutils.alloca_once(builder, f64)]
-        argv = cgutils.alloca_once(builder, vp, size=3)
-        steps = cgutils.alloca_once(builder, intp, size=3)
-        for i, c in enumerate(cells):
-            builder.store(builder.bitcast(c, vp), builder.gep(argv, [cgutils.int32_t(i)]))
-            builder.store(intp(0), builder.gep(steps, [cgutils.int32_t(i)]))  # strides 0: the element-wise path
-        dims = cgutils.alloca_once_value(builder, intp(1))
-        fnty = cgutils.ir.FunctionType(cgutils.ir.VoidType(), [vp.as_pointer(), intp.as_pointer(), intp.as_pointer(), vp])
-        builder.call(builder.bitcast(args[0], fnty.as_pointer()), [argv, dims, steps, builder.bitcast(argv, vp)])
-        return builder.load(cells[2])
-    return types.float64(loop, types.float64, types.float64), codegen
-
-
-_LOOP_SIG = types.void(types.CPointer(types.voidptr), types.CPointer(types.intp), types.CPointer(types.intp),
-                       types.voidptr)
-
-
-def _cfunc(fn, sig, tag):
-    """``numba.cfunc(sig, cache=True, error_model="numpy", _nrt=False)(fn)``, cached under a name of its own
-    (``tag``), whose cache hit skips Numba's refresh of every compiler registry (0.15 s of imports in a new
-    process). The generated code allocates nothing (scratch arrays live on the stack: ``_scratch``), so it is
-    compiled without Numba's runtime and its cached machine code needs none (initialising it: 0.02 s)."""
-    fn.__qualname__ = f"{fn.__qualname__}_{tag}"
-    try:
-        from numba.core import sigutils
-        from numba.core.ccallback import CFunc
-        cf = CFunc(fn, sigutils.normalize_signature(sig), locals={}, options={"error_model": "numpy", "_nrt": False})
-        cf.enable_caching()
-        cf._cache.load_overload = cf._cache._load_overload  # the public one refreshes the registries first
-    except (ImportError, AttributeError, TypeError):  # pragma: no cover - other Numba versions
-        return numba.cfunc(sig, cache=True, error_model="numpy", _nrt=False)(fn)
-    cf.compile()
-    return cf
-
-
 def _make_loop(dtype):
     """A NumPy inner loop ``(x, delta) -> out`` for one dtype, with a contiguous fast path."""
     size = np.dtype(dtype).itemsize
@@ -1583,7 +1478,7 @@ def _make_loop(dtype):
                 dv = _load(args[1], i * sd, dtype)
                 #ELEM xv dv
                 _store(args[2], i * so, v)
-    return _cfunc(loop, _LOOP_SIG, np.dtype(dtype).name)
+    return _cfunc(loop, np.dtype(dtype).name)
 
 
 _LOOPS = {}
@@ -1614,16 +1509,54 @@ def _build_ufunc(name, doc, only=None, between=None, ready=None, helper_free=Non
     lp64 = _loop(np.float64)
     if between is not None:
         between()
-    loops = [_loop(np.float32), lp64]
-    try:
-        from numba.np.ufunc import _internal
-        types_ = [[np.dtype(np.float32).num] * 3, [np.dtype(np.float64).num] * 3]
-        data = [lp64.address, None]  # the float32 loop's float64 retry (ELEM_CHECKED)
-        return _internal.fromfunc(name, doc, [lp.address for lp in loops], types_, 2, 1, data, loops,
-                                  _internal.PyUFunc_None)
-    except (ImportError, AttributeError, TypeError):  # pragma: no cover - other Numba versions
-        return numba.vectorize(["float32(float32, float32)", "float64(float64, float64)"], cache=True)(kernel)
+    return _ufunc(name, doc, [_loop(np.float32), lp64])
 '''
+
+
+def public_loops(gauss: bool, f32: bool) -> str:
+    """The ufunc of the public-API route (:mod:`.internals`): ``numba.vectorize`` over ``_ufunc_elem(x, d)``, the
+    value the fast loops give for one element: the Gauss-Legendre block applied to that one element where the fast
+    loop takes it (a scalar delta), else the scalar kernel (the fast loops' element path, and on their branch-free
+    path the same ``_kfast``)."""
+    from .gauss import NMAX
+
+    blk = Block()
+    if gauss:
+        blk.add(njit())
+        blk.add("def _gauss_one(x, d, n):")
+        blk.add('"""The Gauss-Legendre block of order n at the one element x: the fast loop\'s operations."""', 1)
+        blk.add("T = type(x)", 1)
+        blk.add(f"S = _scratch({NMAX}, np.float64)", 1)
+        blk.add(f"W = _scratch({NMAX}, np.float64)", 1)
+        blk.add("_gauss_prep(np.float64(d), n, S, W)", 1)
+        blk.add("xs = _scratch(1, T)", 1)
+        blk.add("xs[0] = x", 1)
+        blk.add("out = _scratch(1, T)", 1)
+        if f32:
+            blk.add("if T(1.0) + T(1e-08) == T(1.0):", 1)
+            blk.add("_gauss_block32(xs, out, S, W, n, d)", 2)
+            blk.add("else:", 1)
+            blk.add("_gauss_block(xs, out, S, W, n, d)", 2)
+        else:
+            blk.add("_gauss_block(xs, out, S, W, n, d)", 1)
+        blk.add("return out[0]", 1)
+        blk.add()
+        blk.add()
+    blk.add("def _ufunc_elem(x, d):")
+    blk.add('"""The ufunc at one element, as the fast loops compute it."""', 1)
+    if gauss:
+        blk.add("if d > 0 and d < np.inf:", 1)
+        blk.add("gn = _gauss_order(d)", 2)
+        blk.add("if gn > 0:", 2)
+        blk.add("return _gauss_one(x, d, gn)", 3)
+    blk.add("return kernel(x, d)", 1)
+    blk.add()
+    blk.add()
+    blk.add('ufunc = numba.vectorize(["float32(float32, float32)", "float64(float64, float64)"], cache=True)'
+            '(_ufunc_elem)')
+    blk.add("_PARALLEL_BUILD = False")
+    return "\n\n" + blk.text()
+
 
 TARGET_PARALLEL = '''
 
@@ -1633,15 +1566,17 @@ ufunc_parallel = numba.vectorize(["float32(float32, float32)", "float64(float64,
 
 
 def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_series: bool = False,
-                  on_kernel=None) -> tuple[str, Generated]:
+                  on_kernel=None, fast: bool = True) -> tuple[str, Generated]:
     """The complete module: imports, helpers, kernel, ufunc loops, the ufunc itself. ``on_kernel(names)``, if
     given, is called with the shared runtime's functions that the float64 loop will call as soon as they are
-    known (before the Gauss-Legendre plan)."""
+    known (before the Gauss-Legendre plan). ``fast=False``: the public-API route of :mod:`.internals` (the same
+    values from ``numba.vectorize``; ``vectorize_series`` has no effect)."""
     lims = limits(D)
     gen = kernel_source(D, lims)
     kernel_src = gen.source
     warm = runtime_calls(kernel_src)
     gblock = ""
+    f32 = False
     if not gen.fast:
         from . import gauss
 
@@ -1669,21 +1604,20 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
                          "                        _gauss_block(xs, out, S, W, gn, d)\n" if f32 else
                          "                    _gauss_block(xs, out, S, W, gn, d)\n") +
                       "                    return\n")
-    if vectorize_series and gen.has_series and not gen.fast:
+    if vectorize_series and gen.has_series and not gen.fast and fast:
         gen.source += "\n" + SERIES_BLOCK
         if "def _vexp(" not in gen.source:
             gen.source += specfun.source(["_vexp"])
-    head = f'"""{doc}"""\n\n' + textwrap.dedent('''\
-        import math
-
-        import numba
-        import numpy as np
-        from numba import types
-        from numba.core import cgutils
-        from numba.extending import intrinsic
-
-        ''')
-    loops = LOOPS.replace("            #FASTLOOP\n", gblock + "            #FASTLOOP\n")
+    head = f'"""{doc}"""\n\nimport math\n\nimport numba\nimport numpy as np\n'
+    head += "from numba import types\n" if fast else ""
+    if not fast:
+        tail = "\n\n" + internals.public_support_source() + public_loops(bool(gblock), f32)
+        if parallel:
+            tail += TARGET_PARALLEL
+        return internals.public_source(head + "\n" + gen.source + tail), gen
+    head += "\n"
+    loops = "\n\n" + internals.loop_support_source() + LOOPS.replace("            #FASTLOOP\n",
+                                                                    gblock + "            #FASTLOOP\n")
     if vectorize_series and gen.has_series and not gen.fast:
         # each block of x is copied before any of its results is written (out may be x itself)
         loops = loops.replace("            #FASTLOOP\n", "            if d > 0 and d < np.inf:\n"
@@ -1838,6 +1772,6 @@ def use_runtime(src: str, runtime: str) -> str:
     if not names:
         return src
     kept = [ln for i, ln in enumerate(lines) if i not in drop]
-    at = next(i for i, ln in enumerate(kept) if ln.startswith("from numba.extending import"))
+    at = next(i for i, ln in enumerate(kept) if ln.startswith("import numpy as np"))
     kept.insert(at + 1, f"from {runtime} import {', '.join(sorted(names))}  # noqa: F401\n")
     return "".join(kept)

@@ -7,10 +7,11 @@ compiler into ``nlc_<key>.<cpu>.so`` beside the module, with a JSON record of th
 name and docstring. A new process then opens that library with :mod:`ctypes` and makes the ufunc with NumPy's
 C API (``PyUFunc_FromFuncAndData``, the call Numba makes too): no Numba, no compiling.
 
-It is an accelerator only: without a C compiler, on a platform other than Linux, or whenever anything does not
-match (another CPU, another module text, a damaged library: checked by SHA-256), :func:`load` returns None
-and the caller takes the Numba route, which also re-exports. The library is tied to the CPU it was built on
-(the name carries a hash of the CPU model and its instruction-set flags), as Numba's cache is.
+It is an accelerator only, and part ``library`` of the fast route of :mod:`.internals` (which reads Numba's cache
+file and calls NumPy's C API): without a C compiler, on a platform other than Linux, without that part, or whenever
+anything does not match (another CPU, another module text, a damaged library: checked by SHA-256), :func:`load`
+returns None and the caller takes the Numba route, which also re-exports. The library is tied to the CPU it was
+built on (the name carries a hash of the CPU model and its instruction-set flags), as Numba's cache is.
 
 The loops call a few C helpers of Numba's that live in its extension ``_helperlib`` (not exported from it):
 ``numba_frexp`` and the error-reporting ones. The library gets its own versions of them (:data:`SHIM`): the
@@ -36,15 +37,12 @@ from pathlib import Path
 import numpy as np
 
 from ..cache import write_atomic
+from . import internals
+from .internals import DTYPES
 from .modcache import CorruptedModuleWarning, check_file, module_path
 
-#: The loops, in the order NumPy tries them; the float32 loop's data pointer is the float64 loop (its retry).
-DTYPES = ("float32", "float64")
-#: Set to 0 to turn the shared libraries off (neither written nor loaded): the Numba route only.
-ENV_VAR = "NONLOCAL_CALC_NATIVE"
 #: Seconds the link may take.
 LINK_TIMEOUT = 60.0
-_KEEP: list = []  # the buffers a ufunc made here points to (NumPy does not copy them): alive for the process
 
 
 @cache
@@ -63,9 +61,9 @@ def cpu_tag() -> str | None:
 
 def paths(key: str) -> tuple[Path, Path] | None:
     """(library, record) of the module with cache key ``key`` on this CPU; None when the CPU is unknown or the
-    shared libraries are turned off (:data:`ENV_VAR`)."""
+    shared libraries are not in use (:func:`.internals.enabled`)."""
     tag = cpu_tag()
-    if tag is None or os.environ.get(ENV_VAR, "1") == "0":
+    if tag is None or not internals.enabled("library"):
         return None
     base = module_path(key)
     return base.with_name(f"{base.stem}.{tag}.so"), base.with_name(f"{base.stem}.{tag}.json")
@@ -89,28 +87,6 @@ def _module_sha(key: str) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------- export
-def _object_code(loop) -> bytes:
-    """The object code of a compiled loop (a Numba ``CFunc``), as Numba's cache holds it."""
-    from numba.core.registry import cpu_target
-
-    cache_ = loop._cache
-    data = cache_._cache_file.load(cache_._index_key(loop._sig, cpu_target.target_context.codegen()))
-
-    def find(o):
-        if isinstance(o, bytes) and o[:4] == b"\x7fELF":
-            return o
-        for a in o if isinstance(o, (tuple, list)) else ():
-            found = find(a)
-            if found is not None:
-                return found
-        return None
-
-    obj = find(data) if data is not None else None
-    if obj is None:
-        raise LookupError(f"no object code in Numba's cache for {loop.native_name}")
-    return obj
-
-
 #: C definitions of the helpers of Numba's ``_helperlib`` that compiled loops call, without Python.h (which a
 #: user's machine may lack): the Python C-API functions they use resolve in the process that loads the library.
 SHIM = r"""
@@ -162,7 +138,7 @@ def export(mod, key: str) -> bool:
     so, record = where
     try:
         loops = [mod._LOOPS[np.dtype(dt).type] for dt in DTYPES]
-        objs = [_object_code(lp) for lp in loops]
+        objs = [internals.object_code(lp) for lp in loops]
     except (AttributeError, KeyError, LookupError, TypeError):  # another Numba: its cache looks different
         return False
     with tempfile.TemporaryDirectory(dir=so.parent, prefix=".link.") as tmp:
@@ -190,79 +166,12 @@ def export(mod, key: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- load
-@cache
-def _from_func_and_data():
-    """NumPy's ``PyUFunc_FromFuncAndData`` (slot 1 of its ufunc C-API table), callable from Python."""
-    try:
-        from numpy._core import _multiarray_umath as umath
-    except ImportError:  # NumPy 1.x
-        from numpy.core import _multiarray_umath as umath
-    get = ctypes.pythonapi.PyCapsule_GetPointer
-    get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-    table = ctypes.cast(get(umath._UFUNC_API, None), ctypes.POINTER(ctypes.c_void_p))
-    vp, i = ctypes.c_void_p, ctypes.c_int
-    proto = ctypes.PYFUNCTYPE(ctypes.py_object, vp, vp, vp, i, i, i, i, ctypes.c_char_p, ctypes.c_char_p, i)
-    return proto(table[1])
-
-
-def make(addresses: list[int], name: str, doc: str) -> np.ufunc:
-    """A two-input, one-output ufunc from the addresses of its float32 and float64 loops (in :data:`DTYPES`
-    order), as the generated modules make it (the float32 loop gets the float64 loop as its data)."""
-    types = bytes(np.dtype(dt).num for dt in DTYPES for _ in range(3))
-    return _new_ufunc(addresses, [addresses[1], None], types, 2, 1, name, doc)
-
-
-def _new_ufunc(funcs: list, data: list, types: bytes, nin: int, nout: int, name: str, doc: str,
-               keep: object = None) -> np.ufunc:
-    """``PyUFunc_FromFuncAndData`` (no identity) with buffers kept alive for the process (NumPy does not copy
-    them), and ``keep`` (what owns the loops' code)."""
-    n = len(funcs)
-    bufs = ((ctypes.c_void_p * n)(*funcs), (ctypes.c_void_p * n)(*data),
-            ctypes.create_string_buffer(types, len(types)), name.encode(), doc.encode())
-    _KEEP.append((bufs, keep))
-    return _from_func_and_data()(*(ctypes.addressof(b) for b in bufs[:3]), n, nin, nout, -1, bufs[3], bufs[4], 0)
-
-
-class _UFuncHead(ctypes.Structure):
-    """The leading fields of NumPy's ``PyUFuncObject`` (unchanged since NumPy 1.0; checked against the Python
-    attributes before use)."""
-
-    _fields_ = [("ob_refcnt", ctypes.c_ssize_t), ("ob_type", ctypes.c_void_p), ("nin", ctypes.c_int),
-                ("nout", ctypes.c_int), ("nargs", ctypes.c_int), ("identity", ctypes.c_int),
-                ("functions", ctypes.POINTER(ctypes.c_void_p)), ("data", ctypes.POINTER(ctypes.c_void_p)),
-                ("ntypes", ctypes.c_int), ("reserved1", ctypes.c_int), ("name", ctypes.c_char_p),
-                ("types", ctypes.POINTER(ctypes.c_char))]
-
-
-def remake(u: np.ufunc) -> np.ufunc:
-    """The loops of the ufunc ``u`` (one Numba made, e.g. ``numba.vectorize(target="parallel")``) in a ufunc made
-    as :func:`make` makes them: Numba marks the output read-write, and NumPy then refuses ``where=``. ``u``
-    itself where its fields do not read back as its attributes (another NumPy or Python layout)."""
-    try:
-        head = _UFuncHead.from_address(id(u))
-        if (head.nin, head.nout, head.nargs, head.ntypes) != (u.nin, u.nout, u.nargs, u.ntypes) or not u.ntypes:
-            return u
-        types = ctypes.string_at(head.types, u.ntypes * u.nargs)
-        if list(types) != [np.dtype(t).num for sig in u.types for t in sig.replace("->", "")]:
-            return u
-        funcs = [head.functions[i] for i in range(u.ntypes)]
-        data = [head.data[i] if head.data else None for i in range(u.ntypes)]
-        doc = (u.__doc__ or "").partition("\n\n")[2]  # (NumPy puts the call signature first)
-        return _new_ufunc(funcs, data, types, u.nin, u.nout, u.__name__, doc, keep=u)
-    except (AttributeError, OSError, TypeError, ValueError):  # pragma: no cover - no ctypes.pythonapi
-        return u
-
-
 def from_module(mod) -> np.ufunc:
-    """The ufunc of the imported generated module ``mod``, made from its compiled loops exactly as :func:`load`
-    makes it from the shared library, so that both routes give the same object (Numba's own ufunc, ``mod.ufunc``,
-    marks its output read-write, and NumPy then refuses ``where=``). ``mod.ufunc`` where NumPy's C API cannot be
-    reached from Python."""
-    try:
-        addresses = [mod._LOOPS[np.dtype(dt).type].address for dt in DTYPES]
-        return make(addresses, mod.ufunc.__name__, mod.__doc__ or "")
-    except (AttributeError, KeyError, OSError, TypeError, ValueError):  # pragma: no cover - no ctypes.pythonapi
-        return mod.ufunc
+    """The ufunc of the imported generated module ``mod`` (of the fast route), made from its compiled loops exactly
+    as :func:`load` makes it from the shared library, so that both routes give the same object (Numba's own ufunc,
+    ``mod.ufunc``, marks its output read-write, and NumPy then refuses ``where=``)."""
+    addresses = [mod._LOOPS[np.dtype(dt).type].address for dt in DTYPES]
+    return internals.ufunc_from_loops(addresses, mod.ufunc.__name__, mod.__doc__ or "")
 
 
 def load(key: str) -> np.ufunc | None:
@@ -279,7 +188,7 @@ def load(key: str) -> np.ufunc | None:
             raise ValueError("checksum mismatch")
         lib = ctypes.CDLL(str(so))
         addresses = [ctypes.cast(lib[s], ctypes.c_void_p).value for s in rec["symbols"]]
-        return make(addresses, rec["name"], rec["doc"])
+        return internals.ufunc_from_loops(addresses, rec["name"], rec["doc"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         warnings.warn(f"compiled library {so} is corrupted ({type(exc).__name__}: {exc}); rebuilding it",
                       CorruptedModuleWarning, stacklevel=3)

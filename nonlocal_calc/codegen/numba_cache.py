@@ -8,11 +8,11 @@ in every new process (an ``UnpicklingError``, ``ValueError`` or ``EOFError`` out
 :func:`install` makes Numba treat an unreadable index or data file of a generated module (a file named
 ``nlc_*``) as a cache miss: the file is removed, the function compiled and saved again, and the first such
 file in a process is reported by one :class:`~.modcache.CorruptedModuleWarning`. This replaces two methods
-of Numba's ``IndexDataCacheFile``, which is not public API, so it is done only for the Numba versions it was
-checked against (:data:`NUMBA_VERSIONS`), and not at all with ``NONLOCAL_CALC_NUMBA_HOOKS=0``. Without it,
-:func:`clear` is the fallback: a generated module that fails to import has all of the generated modules'
-Numba cache files removed before it is imported again (see :func:`.modcache.load_module`), which heals the
-same damage at the cost of compiling everything afresh.
+of Numba's ``IndexDataCacheFile``, which is not public API: it is part ``cache-hooks`` of the fast route of
+:mod:`.internals` (:func:`.internals.install_cache_hook`), used with the versions that was verified on and as
+its switch allows. Without it, :func:`clear` is the fallback: a generated module that fails to import has all
+of the generated modules' Numba cache files removed before it is imported again (see
+:func:`.modcache.load_module`), which heals the same damage at the cost of compiling everything afresh.
 """
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ import os
 import warnings
 from pathlib import Path
 
-#: Set to 0 to leave Numba's cache code alone (the fallback route only).
-ENV_VAR = "NONLOCAL_CALC_NUMBA_HOOKS"
-#: The Numba versions whose ``IndexDataCacheFile`` the hook was checked against: ``[first, last)``.
-NUMBA_VERSIONS = ((0, 59), (0, 70))
+from . import internals
+
 #: The prefix of every generated module's file name, hence of its Numba cache files.
 PREFIX = "nlc_"
 
@@ -36,54 +34,8 @@ def install() -> bool:
     """Install the hook (once per process; needs Numba); whether it is in place."""
     global _installed
     if _installed is None:
-        _installed = os.environ.get(ENV_VAR, "1") != "0" and _patch()
+        _installed = internals.enabled("cache-hooks") and internals.install_cache_hook(PREFIX, discard)
     return _installed
-
-
-def _version(text: str) -> tuple[int, ...]:
-    parts = []
-    for p in text.split(".")[:2]:
-        digits = "".join(c for c in p if c.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts)
-
-
-def _patch() -> bool:
-    import numba
-
-    try:
-        from numba.core.caching import IndexDataCacheFile
-
-        load_index, load_data = IndexDataCacheFile._load_index, IndexDataCacheFile._load_data
-    except (ImportError, AttributeError):
-        return False
-    if not NUMBA_VERSIONS[0] <= _version(numba.__version__) < NUMBA_VERSIONS[1]:
-        return False
-
-    def _load_index(self):  # noqa: ANN001, ANN202 - Numba's signature
-        try:
-            return load_index(self)
-        except Exception as exc:
-            if not Path(self._index_path).name.startswith(PREFIX):
-                raise
-            discard(self._index_path, exc)
-            return {}  # no entries: compiled and saved afresh
-
-    def _load_data(self, name):  # noqa: ANN001, ANN202
-        try:
-            return load_data(self, name)
-        except OSError:
-            raise  # a missing file: Numba's own cache miss
-        except Exception as exc:
-            path = self._data_path(name)
-            if not Path(path).name.startswith(PREFIX):
-                raise
-            discard(path, exc)
-            raise OSError(f"damaged Numba cache file {path} removed") from exc  # Numba: a miss
-
-    IndexDataCacheFile._load_index = _load_index
-    IndexDataCacheFile._load_data = _load_data
-    return True
 
 
 def discard(path: str | Path, exc: BaseException) -> None:
