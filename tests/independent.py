@@ -19,7 +19,7 @@ the region w < 10^-d, where d digits cancel, still carries a fraction 10^(-d (p+
   numerically on the kernel), leaves a smooth integrand ~ t^(>= 1);
 * below a small w the difference is replaced by its Taylor polynomial, whose coefficients are exact SymPy
   derivatives of the formula's smooth pieces on both sides of x; above it, each difference is computed at the
-  working precision plus the digits that x + w and the subtraction cancel (both measured at the node);
+  working precision plus the digits that x + w, the subtraction and f's own formula cancel (measured at the node);
 * pieces [a, b] with b / a > 8 are integrated in log w (the power law is then an exponential), and every piece is
   halved while mpmath's error estimate says so (features of f much narrower than the horizon).
 
@@ -96,7 +96,7 @@ def centers(f: sp.Expr) -> tuple[sp.Expr, ...]:
     """
     points = set(kinks(f))
     for node in sp.preorder_traversal(f):
-        if node.has(X) and node.is_polynomial(X) and sp.degree(node, X) == 1:
+        if isinstance(node, sp.Expr) and node.has(X) and node.is_polynomial(X) and sp.degree(node, X) == 1:
             points.update(sp.solve(node, X))
     return tuple(sorted(points, key=lambda b: float(b)))
 
@@ -271,18 +271,55 @@ def _integrate(pieces, digits: int):
     return total * size, err * size
 
 
+#: The most digits :func:`stable` spends on one value (exp(-x**2/2) at x = -1010 is 1e-221500: a value that small
+#: next to terms of size 1 does not change the integral, and a reference that needs it fails its two-precision test).
+STABLE_DPS = 1000
+
+
+def _lost(a: mpmath.mpf, v: mpmath.mpf) -> int:
+    """Digits fn(v) = a may have lost inside fn's formula: terms of size ~1 + |v| leaving a small value (less 3:
+    a value down to 1e-3 (1 + |v|) is taken as it comes)."""
+    return int(mpmath.ceil(mpmath.log10((1 + abs(v)) / abs(a)))) - 3 if a != 0 else 10**6
+
+
+def stable(fn, v: mpmath.mpf, prec: int, floor=0, start: int = 0) -> tuple[mpmath.mpf, int]:
+    """``(fn(v), digits used)``: fn(v) to ``prec`` digits (or to 10^-prec * ``floor`` absolute) where its own
+    formula cancels. A value much smaller than 1 + |v| (1 + erf(u) in gelu's tail is 1e-197 at u = -30, 0 or
+    noise at 45 digits) is evaluated again with the digits it lost, doubled while it comes out 0 (an exact zero,
+    e.g. relu's left branch, costs a few cheap evaluations), until the digits used exceed the digits lost by
+    ``prec``. ``start``: the digits the last node needed (neighbouring nodes need about as many)."""
+    wp, p = prec, max(prec, start)
+    while True:
+        with mpmath.workdps(p):
+            a = fn(v)
+        lost = min(_lost(a, v), _lost(mpmath.mpf(floor), v) if floor else 10**6)
+        if lost <= p - wp or p >= STABLE_DPS:
+            break
+        p = min(STABLE_DPS, 2 * p if lost >= 10**6 or lost > p else wp + lost + 5)
+    with mpmath.workdps(wp):
+        return +a, max(wp, min(p, wp + max(0, lost) + 5))  # (rounded to the digits asked for: a - 1*a is 0)
+
+
 def _difference(f, xv: mpmath.mpf, wp: int):
     """g(w) = f(x + w) - f(x - w) to wp digits: x + w keeps w's digits, and the digits the subtraction cancels
     are added (measured on a first evaluation)."""
 
     top = mpmath.mag(1 + abs(xv))
+    hint = [0, 0]  # the digits f(x + w) and f(x - w) needed at the last node
 
     def g(w):
         extra = max(0, (top - mpmath.mag(w)) * 3 // 10 + 1)  # decimal digits of (1 + |x|) / w, rounded up
         prec = wp + extra
         for _ in range(4):
             with mpmath.workdps(prec):
-                a, b = f(xv + w), f(xv - w)
+                u, v = xv + w, xv - w
+                a, b = f(u), f(v)
+                # a value that may have cancelled inside f is needed to the precision of the other one, or in full
+                floor = max([abs(t) for t, s in ((a, u), (b, v)) if _lost(t, s) <= 0], default=0)
+                if _lost(a, u) > 0:
+                    a, hint[0] = stable(f, u, prec, floor, hint[0])
+                if _lost(b, v) > 0:
+                    b, hint[1] = stable(f, v, prec, floor, hint[1])
                 d = a - b
             scale = max(abs(a), abs(b))
             if scale == 0 or d != 0 and abs(d) >= mpmath.mpf(10) ** -8 * scale:
@@ -321,7 +358,8 @@ def odd_integral(f: sp.Expr | None, mu: sp.Expr, xv, dv, dps: int = 30):
             right = piece_around(f, xe + _exact(c1) / 2)
             left = piece_around(f, xe - _exact(c1) / 2)
             dr, dl = _derivatives(right, TAYLOR_ORDER + 2), _derivatives(left, TAYLOR_ORDER + 2)
-            coeffs = [(dr[k](xv) - (-1) ** k * dl[k](xv)) / mpmath.factorial(k) for k in range(TAYLOR_ORDER + 3)]
+            coeffs = [(stable(dr[k], xv, wp)[0] - (-1) ** k * stable(dl[k], xv, wp)[0]) / mpmath.factorial(k)
+                      for k in range(TAYLOR_ORDER + 3)]
             g = _difference(mp_function(f, (X,)), xv, wp)
         c1 = cuts[1]
         scale = max(abs(c) * c1**k for k, c in enumerate(coeffs)) or mpmath.mpf(1)

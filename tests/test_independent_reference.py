@@ -182,3 +182,19 @@ def test_a_bend_much_narrower_than_the_horizon():
         far = x * (E(c) - E(d)) / (2 * a) + (c * E(c) - d * E(d)) / (2 * a) + (G(d) - G(c)) / (2 * a)
         m1 = (-d * E(d) / a + G(d) / a)  # int_0^d 2 w^2 e^(-a w^2) dw
         assert close(got, (near + far) / m1)
+
+
+def test_a_formula_that_cancels_in_its_tail():
+    """gelu(u) = u (1 + erf(u/sqrt 2))/2 is 1e-197 at u = -30, where 1 + erf cancels every digit of a 45-digit
+    evaluation (the reference returned 0 at x = -30, delta = 0.5). Second method for the sign kernel:
+    D = [G(x+d) - 2 G(x) + G(x-d)] / d^2 with the antiderivative G = ((u^2 - 1) Phi(u) + u phi(u)) / 2, Phi
+    written with erfc (no cancellation), at 400 digits."""
+    xv, dv = -30.0, 0.5
+    got = nonlocal_derivative(parse("x*(1 + erf(x/sqrt(2)))/2"), sp.sign(Z), xv, dv, dps=30)
+    with mpmath.workdps(400):
+        Phi = lambda u: mpmath.erfc(-u / mpmath.sqrt(2)) / 2  # noqa: E731
+        G = lambda u: ((u**2 - 1) * Phi(u) + u * mpmath.npdf(u)) / 2  # noqa: E731
+        x, d = mpmath.mpf(xv), mpmath.mpf(dv)
+        want = (G(x + d) - 2 * G(x) + G(x - d)) / d**2
+        assert 0 < -want < mpmath.mpf(1e-150)  # (gelu decreases in its left tail)
+        assert abs(got - want) <= mpmath.mpf(10) ** -28 * abs(want)  # relative: close() has an absolute floor
