@@ -21,9 +21,11 @@ DS = (2.0**-14, 0.5, 2.0)
 
 
 def derive(act: str, ker: str):
+    """A typed activation with a kernel spec (``power(p)``...) or formula (``z**3``)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return nlc.derive(Activation.from_expr(act), Kernel.from_expr(ker))
+        kernel = Kernel.from_expr(ker) if "z" in ker else nlc.kernels.get(ker)
+        return nlc.derive(Activation.from_expr(act), kernel)
 
 
 def check(D, f: str, mu: str, xs=XS, ds=DS):
@@ -60,3 +62,33 @@ def test_kernel_one_over_z(act, f):
         warnings.simplefilter("ignore")
         D = nlc.derive(act, "power(-1)")
     check(D, f, "sign(z)/Abs(z)", xs=(-2.5, -0.3125, 0.0, 2.0**-16, 0.203125, 1.0), ds=(2.0**-20, 2.0**-7, 0.5, 2.0))
+
+
+@pytest.mark.parametrize("act,ker,mu", [("x*Abs(x)", "sign", "sign(z)"), ("x**2", "sign", "sign(z)"),
+                                        ("x**3", "sign", "sign(z)"), ("x*Abs(x)", "power(-3/2)", "sign(z)*Abs(z)**(-3/2)"),
+                                        ("x**3", "power(-1/2)", "sign(z)*Abs(z)**(-1/2)")])
+def test_activations_of_polynomial_growth(act, ker, mu):
+    """f' unbounded at +-inf: the limits of D there are +-inf (PrinterError: complex constant oo before), and a
+    cell delta * p(x/delta) is scaled as a whole (x*Abs(x) with power(-3/2) gave 7 for 4 at x = 2, delta = 0.5:
+    the scale multiplied the last term of the centred polynomial only)."""
+    D = derive(act, ker)
+    check(D, act, mu)
+    u = make_ufunc(D)
+    f = sp.sympify(act, locals={"x": nlc.x})
+    for dt in (np.float64, np.float32):
+        want = [float(sp.limit(sp.diff(f, nlc.x), nlc.x, end)) for end in (-sp.oo, sp.oo)]
+        assert list(u(np.array([-np.inf, np.inf], dt), dt(0.5))) == want
+        assert list(u(np.array([-np.inf, np.inf], dt), dt(0.0))) == want
+
+
+@pytest.mark.parametrize("act,ker,mu", [("Min(Max(x, -1), 1)", "sign", "sign(z)"),
+                                        ("Min(Max(x, -1), 1)", "power(2)", "sign(z)*z**2"),
+                                        ("Max(x - 1/3, 0)", "power(-1/2)", "sign(z)*Abs(z)**(-1/2)"),
+                                        ("Max(x - 1/3, 0)", "power(-3/2)", "sign(z)*Abs(z)**(-3/2)")])
+def test_kinks_away_from_zero(act, ker, mu):
+    """Cells bounded by c + k delta with c != 0 (hardtanh typed as Min(Max(x, -1), 1): TypeError: Cannot convert
+    expression to float before) are polynomials in (x - c)/delta; points at and around the kinks."""
+    D = derive(act, ker)
+    kinks = (-1.0, 1.0) if "Min" in act else (1 / 3,)
+    xs = sorted({*XS, *(float(np.float32(c + s * r)) for c in kinks for s in (-1, 1) for r in (0.0, 0.25, 0.5, 1.5))})
+    check(D, act, mu, xs=xs, ds=(2.0**-14, 0.5, 2.0, 3.0))

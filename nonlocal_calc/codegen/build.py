@@ -32,7 +32,7 @@ import sympy as sp
 from ..symbols import delta, x, z
 from . import internals, specfun
 from .derivs import odd_derivatives
-from .printer import NumbaPrinter, PrinterError, number_literal
+from .printer import _PREC, NumbaPrinter, PrinterError, number_literal
 from .stable import (
     _W,
     _X,
@@ -155,13 +155,14 @@ def _poly_leaf(pr: NumbaPrinter, m, g, region: Region) -> Leaf | None:
     hp = sp.horner(p, _W) if p.has(_W) else p
     pr.names[_W] = "w"
     ws = pr.doprint(_x_of_w(w0))
-    val = pr.doprint(hp)
-    scale = "" if m == 0 else f" * {pr.doprint(delta ** m)}"
+    val = pr._wrap(hp, _PREC["mul"])  # (the scale multiplies all of it: a sum in parentheses)
+    scale = "" if m == 0 else f" * {pr._wrap(delta ** m, _PREC['mul'] + 1)}"
     lines = [f"w = {ws}", f"v = {val}{scale}", "e = T(0.0)"]
-    # is the centred polynomial well conditioned on the cell? sum |c_k w^k| / |p| at sample points
-    ends = [b / delta for b in (region.lo, region.hi) if b is not None]
-    checked = False
-    if len(ends) == 2:
+    # is the centred polynomial well conditioned on the cell? sum |c_k w^k| / |p| at sample points (ends that move
+    # in w, like x < 1 - delta, cannot be sampled: the cell then carries the rounding estimate)
+    ends = [sp.simplify(b / delta) for b in (region.lo, region.hi) if b is not None]
+    checked = not all(e_.is_number for e_ in ends)
+    if len(ends) == 2 and not checked:
         a, b = sorted(float(e_) - float(w0) for e_ in ends)
         absp = sum(abs(c) * _W**k for (k,), c in sp.Poly(p, _W).terms())
         worst = 0.0
@@ -173,9 +174,42 @@ def _poly_leaf(pr: NumbaPrinter, m, g, region: Region) -> Leaf | None:
         checked = worst > 8
     if checked:
         absp = sum(abs(c) * sp.Abs(_W) ** k for (k,), c in sp.Poly(p, _W).terms())
-        lines[-1] = f"e = T(2.0) * EPS * ({pr.doprint(absp)}){scale.replace(' * ', ' * abs(') + ')' if scale else ''}"
+        lines[-1] = f"e = T(2.0) * EPS * ({pr.doprint(absp)})" + (f" * abs({scale[3:]})" if scale else "")
     sym = None if checked else hp.subs(_W, _x_of_w(w0)) * delta**m
     return Leaf(lines, checked, "centred polynomial in w = x/delta", sym)
+
+
+def _homogeneous_leaf(pr: NumbaPrinter, expr: sp.Expr, region: Region) -> Leaf | None:
+    """The cell as ``delta**m g(w)``, g a polynomial, with ``w = (x - c)/delta``: c = 0, or the fixed part of a cell
+    end (a kink of f at c puts the cell ends at ``c + k delta``; hardtanh's cells near x = 1 are polynomials in
+    ``(x - 1)/delta``, not in ``x/delta``)."""
+    shifts = [sp.Integer(0)]
+    for b in (region.lo, region.hi):
+        c = None if b is None else sp.expand(b).subs(delta, 0)
+        if c is not None and c.is_number and c.is_real and c not in shifts and not sp.expand(b - c).has(x):
+            shifts.append(c)
+    for c in shifts:
+        if c == 0:
+            hom = homogeneous(expr, region)
+            leaf = None if hom is None else _poly_leaf(pr, *hom, region)
+            if leaf is not None:
+                return leaf
+            continue
+        moved = Region(None if region.lo is None else region.lo - c, None if region.hi is None else region.hi - c,
+                       region.dlo, region.dhi)
+        hom = homogeneous(sp.expand(expr.xreplace({x: x + c})), moved)
+        if hom is None:
+            continue
+        sub = NumbaPrinter({**pr.names, x: "xk"})
+        leaf = _poly_leaf(sub, *hom, moved)
+        if leaf is None:
+            continue
+        pr.helpers |= sub.helpers
+        pr.names.update({k: v for k, v in sub.names.items() if k != x})
+        sym = None if leaf.sym is None else leaf.sym.xreplace({x: x - c})
+        kind = leaf.kind.replace("w = x/delta", "w = (x - c)/delta, c a kink")
+        return Leaf([f"xk = {pr.doprint(x - c)}", *leaf.lines], leaf.checked, kind, sym)
+    return None
 
 
 def _sum_leaf(pr: NumbaPrinter, expr: sp.Expr, tag: str) -> Leaf:
@@ -259,11 +293,9 @@ def _leaf(pr: NumbaPrinter, expr: sp.Expr, region: Region, D, tag: str):
     expr = protect(realify(sp.sympify(expr), region))
     if not expr.has(x) and not expr.has(delta):
         return [f"v = {pr.doprint(expr)}", "e = T(0.0)"], False, ["constant"], expr
-    hom = homogeneous(expr, region)
-    if hom is not None:
-        leaf = _poly_leaf(pr, *hom, region)
-        if leaf is not None:
-            return leaf.lines, leaf.checked, [leaf.kind], leaf.sym
+    leaf = _homogeneous_leaf(pr, expr, region)
+    if leaf is not None:
+        return leaf.lines, leaf.checked, [leaf.kind], leaf.sym
     lc = log_combine(expr)
     if lc is not None:
         pref, forms = lc
@@ -1123,7 +1155,7 @@ def fallback_source(D) -> tuple[str, set]:
     blk.add("for side in (T(-1.0), T(1.0)):", 1)
     blk.add("a = T(0.0)", 2)
     inv_m = f"T({1.0 / m!r})"
-    cuts = [f"side * ({pr.doprint(b)} - x)" for b in bps]
+    cuts = [f"side * ({pr.doprint(b - x)})" for b in bps]
     blk.add(f"cs = ({', '.join(cuts)}, T(2.0) * delta)" if cuts else "cs = (T(2.0) * delta,)", 2)
     blk.add("for c in cs:", 2)
     blk.add("if c <= T(0.0) or c >= delta:", 3)
