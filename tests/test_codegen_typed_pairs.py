@@ -92,3 +92,57 @@ def test_kinks_away_from_zero(act, ker, mu):
     kinks = (-1.0, 1.0) if "Min" in act else (1 / 3,)
     xs = sorted({*XS, *(float(np.float32(c + s * r)) for c in kinks for s in (-1, 1) for r in (0.0, 0.25, 0.5, 1.5))})
     check(D, act, mu, xs=xs, ds=(2.0**-14, 0.5, 2.0, 3.0))
+
+
+def test_closed_form_with_a_function_without_code_compiles_as_quadrature():
+    """elu with power(-1) has a closed form with Ei (PrinterError before): the ufunc integrates numerically and says
+    so."""
+    D = derive("Heaviside(-x)*(exp(x) - 1) + Heaviside(x)*x", "power(-1)")
+    assert D.method == "closed-form" and D.expr.has(sp.Ei)
+    assert make_ufunc(D).method == "quadrature" and "closed form not compiled" in make_ufunc(D).__doc__
+    check(D, "Heaviside(-x)*(exp(x) - 1) + Heaviside(x)*x", "sign(z)/Abs(z)", xs=(-2.5, -0.3125, 0.0, 0.203125, 2.5),
+          ds=(2.0**-7, 0.5, 2.0))
+
+
+def test_cli_codegen_writes_a_module_that_loads(tmp_path):
+    """`nonlocal-calc codegen silu --kernel "power(3)"` exited 0 and wrote a module that failed to load (Li_5); the
+    module written now loads in a fresh process and gives the values of the reference."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "silu_p3.py"
+    r = subprocess.run([sys.executable, "-m", "nonlocal_calc", "codegen", "silu", "--kernel", "power(3)", "-o", str(out),
+                        "--no-measure"], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    code = (f"import json, sys; sys.path.insert(0, {str(tmp_path)!r}); import silu_p3, numpy as np; "
+            f"print(json.dumps([float(v) for v in silu_p3.ufunc(np.array({list(XS)!r}), 0.5)]))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    f, mu = parse("x/(1 + exp(-x))"), parse("z**3", (Z,))
+    for xv, g in zip(XS, got):
+        ref = nonlocal_derivative(f, mu, xv, 0.5, dps=20)
+        assert abs(g - ref) <= 1e-13 * max(abs(ref), 1e-2), (xv, g, ref)
+
+
+def test_a_module_that_does_not_load_is_not_written(tmp_path, monkeypatch, capsys):
+    """Should the generator ever write a module that fails to load, write_module removes it and raises
+    CodegenError, and the CLI says so in one line with exit status 2 (a fault injected into the generated text)."""
+    from nonlocal_calc import cli
+    from nonlocal_calc.codegen import CodegenError, build, write_module
+
+    real = build.module_source
+
+    def broken(*a, **kw):
+        src, gen = real(*a, **kw)
+        return src.replace("import math\n", "import math\n_no_such_helper_d(0.0)\n", 1), gen
+
+    monkeypatch.setattr(build, "module_source", broken)
+    out = tmp_path / "relu_sign.py"
+    with pytest.raises(CodegenError, match="failed to compile .*NameError"):
+        write_module(nlc.derive("relu", "sign"), out, measure=False)
+    assert not out.exists()
+    assert cli.main(["codegen", "relu", "-o", str(out), "--no-measure"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "failed to compile" in err[0] and not out.exists()

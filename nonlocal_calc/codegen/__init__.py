@@ -18,10 +18,10 @@ import sympy as sp
 
 from .printer import PrinterError
 
-__all__ = ["make_ufunc", "jit_scalar", "write_module", "PrinterError", "CODEGEN_VERSION"]
+__all__ = ["make_ufunc", "jit_scalar", "write_module", "PrinterError", "CodegenError", "CODEGEN_VERSION"]
 
 #: Bumped whenever the generated code changes: part of every cache key.
-CODEGEN_VERSION = "23"
+CODEGEN_VERSION = "24"
 
 
 def _numba_version() -> str:
@@ -340,11 +340,47 @@ def write_module(D, path, measure: bool = True, fast_internals: bool = False) ->
     name = f"D_{D.activation.name}_{D.kernel.name}"
     name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
     src, gen = module_source(D, name, "", fast=fast_internals)
-    acc = ""
+    doc = _doc(D, gen.notes, "", getattr(gen, "method", None))
+    write_atomic(Path(path), src.replace('""""""', f'"""{doc}"""', 1))
+    mod = _import_written(Path(path))  # what ships is checked, and measured: not the cache's own variant
     if measure:
         from .accuracy import accuracy_text, measure_kernel
 
-        acc = accuracy_text(measure_kernel(D, (scalar_kernel(D), make_ufunc(D))))
-    src = src.replace('""""""', f'"""{_doc(D, gen.notes, acc, getattr(gen, "method", None))}"""', 1)
-    write_atomic(Path(path), src)
+        acc = accuracy_text(measure_kernel(D, (mod.kernel, mod.ufunc)))
+        src = src.replace('""""""', f'"""{_doc(D, gen.notes, acc, getattr(gen, "method", None))}"""', 1)
+        write_atomic(Path(path), src)
+    else:
+        src = src.replace('""""""', f'"""{doc}"""', 1)
     return src
+
+
+class CodegenError(ValueError):
+    """A generated module failed to load (a bug of the code generator for this pair: please report it)."""
+
+
+def _import_written(path):
+    """Import the module just written at ``path``, under its own name (Numba's cache beside it records that name:
+    the user's ``import`` then finds its machine code), restoring ``sys.modules`` afterwards; on any failure remove
+    the file and raise :class:`CodegenError` (a module that does not load is never left behind)."""
+    import importlib.util
+    import sys
+
+    name = path.stem
+    before = sys.modules.get(name)
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+        return mod
+    except Exception as exc:  # noqa: BLE001 - Numba's typing and lowering errors, whatever their class
+        path.unlink(missing_ok=True)
+        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+        raise CodegenError(f"the module generated for {path.name} failed to compile ({type(exc).__name__}: "
+                           f"{first[:300]}); it was not written. This is a bug of the code generator: please "
+                           "report the activation and the kernel") from exc
+    finally:
+        if before is None:
+            sys.modules.pop(name, None)
+        else:
+            sys.modules[name] = before

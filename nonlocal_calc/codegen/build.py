@@ -1196,6 +1196,7 @@ class Generated:
     has_series: bool = False
     fast: bool = False
     core: bool = False  # _kfirst defined: special values and checked paths, (value, accepted)
+    method: str | None = None  # how the compiled code evaluates, where it differs from the derivation's method
 
 
 #: What the ufunc loops compute per element ``{x}`` with horizon ``{d}`` (result in ``v``), printed into the loops
@@ -1238,13 +1239,22 @@ def kernel_source(D, lims: tuple[sp.Expr, sp.Expr] | None = None) -> Generated:
     helpers |= h
     parts.append(fp_src)
     pr = NumbaPrinter()
+    method = None
     if closed:
-        blk, checked, cnotes, fast_sym, early = closed_form_block(pr, D)
-        helpers |= pr.helpers
-        notes += cnotes
+        try:
+            blk, checked, cnotes, fast_sym, early = closed_form_block(pr, D)
+        except (PrinterError, ValueError, TypeError) as exc:
+            # a closed form with a function the generator has no code for (Ei for elu with power(-1)): the
+            # quadrature, which every pair has, rather than no ufunc
+            closed, method, pr = False, "quadrature", NumbaPrinter()
+            notes.append(f"closed form not compiled ({exc}); adaptive Gauss-Kronrod quadrature of int f'(x+s) rho(s) ds")
+        else:
+            helpers |= pr.helpers
+            notes += cnotes
     else:
-        checked, early = True, None
         notes.append(f"no closed form ({D.note}); adaptive Gauss-Kronrod quadrature of int f'(x+s) rho(s) ds")
+    if not closed:
+        checked, early = True, None
     ser = None
     if checked:
         try:
@@ -1344,7 +1354,7 @@ def kernel_source(D, lims: tuple[sp.Expr, sp.Expr] | None = None) -> Generated:
     consts = (f"RTOL64 = {RTOL['float64']!r}\nATOL64 = {ATOL['float64']!r}\n"
               f"RTOL32 = {RTOL['float32']!r}\nATOL32 = {ATOL['float32']!r}\n")
     src = consts + head + "\n" + "\n\n".join(parts)
-    return Generated(src, notes, has_fallback=checked, has_series=ser is not None, fast=fast, core=core)
+    return Generated(src, notes, has_fallback=checked, has_series=ser is not None, fast=fast, core=core, method=method)
 
 
 # ====================================================================== Gauss-Legendre loop for a scalar delta
