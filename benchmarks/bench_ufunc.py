@@ -5,6 +5,8 @@ Contenders, on the same 10**7 values (float64, then float32):
 * ``copyto``: ``np.copyto(out, x)``, the memory-bandwidth floor;
 * ``ufunc``: ``D.ufunc()`` (``nonlocal_calc.codegen.make_ufunc``) writing into ``out``;
 * ``parallel``: ``make_ufunc(D, target="parallel")`` (2 threads here);
+* ``public``: with ``--public-route``, the ufunc of the public-API route (``NONLOCAL_CALC_INTERNALS=0``:
+  ``numba.vectorize`` over one element, no Numba or NumPy internals; see ``nonlocal_calc/codegen/internals.py``);
 * ``lambdify``: SymPy ``lambdify((x, delta), D.expr, "numpy")`` of the closed form;
 * ``numpy-stable``: NumPy evaluating the same stable closed form the generated code uses (the cells of
   :mod:`nonlocal_calc.codegen.stable`, each on its mask; Li_s(-e^u) as a NumPy port of the generated series);
@@ -16,6 +18,7 @@ Each contender runs ``--repeat`` times, interleaved with the others; the minimum
     python benchmarks/bench_ufunc.py --pairs relu/sign --delta 0.1 --n 1000000
     python benchmarks/bench_ufunc.py --pairs all --delta 0.1 --n 1000000 --repeat 3 --no-parallel
     python benchmarks/bench_ufunc.py --update-docs docs/ufuncs.md
+    python benchmarks/bench_ufunc.py --public-route --no-parallel --n 1000000   # the two routes side by side
     python benchmarks/bench_ufunc.py --pairs all --delta 0.1 --n 1000000 --repeat 3 --no-parallel \
         --update-docs docs/ufuncs.md     # the second table: every closed-form pair against lambdify
 """
@@ -143,7 +146,22 @@ def _time(fn, repeat: int) -> float:
     return best
 
 
-def bench_pair(pair: str, n: int, deltas, repeat: int, parallel: bool) -> list[dict]:
+def public_ufunc(D):
+    """The ufunc of the public-API route (built under its own cache key beside the fast route's)."""
+    from nonlocal_calc.codegen import internals, make_ufunc
+
+    before = os.environ.get(internals.ENV_VAR)
+    os.environ[internals.ENV_VAR] = "0"
+    try:
+        return make_ufunc(D)
+    finally:
+        if before is None:
+            del os.environ[internals.ENV_VAR]
+        else:
+            os.environ[internals.ENV_VAR] = before
+
+
+def bench_pair(pair: str, n: int, deltas, repeat: int, parallel: bool, public: bool = False) -> list[dict]:
     import nonlocal_calc as nlc
     from nonlocal_calc.codegen import make_ufunc
     from nonlocal_calc.symbols import delta, x
@@ -154,6 +172,7 @@ def bench_pair(pair: str, n: int, deltas, repeat: int, parallel: bool) -> list[d
         D = nlc.derive(act, ker)
     u = make_ufunc(D)
     up = make_ufunc(D, target="parallel") if parallel else None
+    upub = public_ufunc(D) if public else None
     lam = None
     if D.method == "closed-form" and not D.expr.has(sp.polylog):  # NumPy has no polylog
         lam = sp.lambdify((x, delta), D.expr, "numpy")
@@ -170,6 +189,8 @@ def bench_pair(pair: str, n: int, deltas, repeat: int, parallel: bool) -> list[d
                     "ufunc": lambda xs=xs, d=d, out=out: u(xs, d, out=out)}
             if up is not None:
                 cont["parallel"] = lambda xs=xs, d=d, out=out: up(xs, d, out=out)
+            if upub is not None:
+                cont["public"] = lambda xs=xs, d=d, out=out: upub(xs, d, out=out)
             if lam is not None:
                 cont["lambdify"] = lambda xs=xs, d=d: lam(xs, d)
             if stab is not None:
@@ -193,9 +214,10 @@ def bench_pair(pair: str, n: int, deltas, repeat: int, parallel: bool) -> list[d
 
 
 def table(rows: list[dict]) -> str:
+    public = any("public" in r for r in rows)
     head = ("| pair | dtype | delta | ufunc ms | ufunc / copyto | lambdify / ufunc | numpy-stable / ufunc "
-            "| poster / ufunc | ufunc / parallel |")
-    lines = [head, "|" + "---|" * 9]
+            "| poster / ufunc | ufunc / parallel |" + (" public route / ufunc |" if public else ""))
+    lines = [head, "|" + "---|" * (10 if public else 9)]
     for r in rows:
         u = r["ufunc"]
 
@@ -204,7 +226,8 @@ def table(rows: list[dict]) -> str:
 
         lines.append(f"| {markup.escape(r['pair'])} | {r['dtype']} | {r['delta']:g} | {u * 1e3:.1f} | {ratio(u, r['copyto'])} | "
                      f"{ratio(r.get('lambdify'), u)} | {ratio(r.get('numpy-stable'), u)} | "
-                     f"{ratio(r.get('poster'), u)} | {ratio(u, r.get('parallel'))} |")
+                     f"{ratio(r.get('poster'), u)} | {ratio(u, r.get('parallel'))} |"
+                     + (f" {ratio(r.get('public'), u)} |" if public else ""))
     return "\n".join(lines)
 
 
@@ -216,6 +239,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=10**7)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--no-parallel", action="store_true")
+    ap.add_argument("--public-route", action="store_true",
+                    help="also time the ufunc of the public-API route (NONLOCAL_CALC_INTERNALS=0)")
     ap.add_argument("--update-docs", metavar="FILE", help="replace the table between the bench markers in FILE")
     args = ap.parse_args(argv)
     import numba  # noqa: F401  (reported with the table)
@@ -232,7 +257,7 @@ def main(argv=None) -> int:
                      for k in ("sign", "linear", "power(2)", "power(-1/2)", "dirac_pair")
                      if nlc.derive(a, k).method == "closed-form"]
     for pair in pairs:
-        rows += bench_pair(pair, args.n, deltas, args.repeat, not args.no_parallel)
+        rows += bench_pair(pair, args.n, deltas, args.repeat, not args.no_parallel, args.public_route)
         print(table(rows[-2 * len(deltas):]).splitlines()[-2 * len(deltas):], flush=True)
     text = table(rows)
     print(text)

@@ -1557,16 +1557,17 @@ def _build_ufunc(name, doc, only=None, between=None, ready=None, helper_free=Non
 
 def public_loops(gauss: bool, f32: bool) -> str:
     """The ufunc of the public-API route (:mod:`.internals`): ``numba.vectorize`` over ``_ufunc_elem(x, d)``, the
-    value the fast loops give for one element: the Gauss-Legendre block applied to that one element where the fast
-    loop takes it (a scalar delta), else the scalar kernel (the fast loops' element path, and on their branch-free
-    path the same ``_kfast``)."""
+    value the fast loops give for one element: where the fast loop takes the Gauss-Legendre block (a scalar delta),
+    that very block applied to an array of one element; else the scalar kernel (the fast loops' element path, and
+    on their branch-free path the same ``_kfast``). (A copy of the block's sum for one element, with the sum in a
+    register or in arrays of one element, came out 1-2 ulps off: LLVM fuses other multiply-adds there.)"""
     from .gauss import NMAX
 
     blk = Block()
     if gauss:
         blk.add(njit())
         blk.add("def _gauss_one(x, d, n):")
-        blk.add('"""The Gauss-Legendre block of order n at the one element x: the fast loop\'s operations."""', 1)
+        blk.add('"""The Gauss-Legendre block of order n applied to the one element x."""', 1)
         blk.add("T = type(x)", 1)
         blk.add(f"S = _scratch({NMAX}, np.float64)", 1)
         blk.add(f"W = _scratch({NMAX}, np.float64)", 1)
@@ -1575,7 +1576,7 @@ def public_loops(gauss: bool, f32: bool) -> str:
         blk.add("xs[0] = x", 1)
         blk.add("out = _scratch(1, T)", 1)
         if f32:
-            blk.add("if T(1.0) + T(1e-08) == T(1.0):", 1)
+            blk.add("if T(1.0) + T(1e-08) == T(1.0):  # float32 data: the float32 block", 1)
             blk.add("_gauss_block32(xs, out, S, W, n, d)", 2)
             blk.add("else:", 1)
             blk.add("_gauss_block(xs, out, S, W, n, d)", 2)

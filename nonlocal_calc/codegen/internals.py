@@ -6,13 +6,14 @@ The compiled ufuncs have a fast route that reaches past the public APIs of Numba
   helpers (``numba.extending.intrinsic`` with ``numba.core.cgutils`` and ``numba.np.arrayobj``), keep scratch
   arrays on the stack, compile without Numba's runtime and without a Python entry point where compiled code alone
   calls them (the ``njit`` options ``_nrt=False`` and ``no_cpython_wrapper=True``), are cached under a name of
-  their own with Numba's registry refresh skipped (a patched ``_cache.load_overload``), and become one ufunc
-  through ``numba.np.ufunc._internal.fromfunc``: :func:`loop_support`, whose source is printed into the
-  generated modules. Contiguous data with a scalar delta take branch-free or block-vectorized paths.
+  their own with Numba's registry refresh skipped (a patched ``_cache.load_overload``) and become the module's
+  ufunc through ``numba.np.ufunc._internal.fromfunc``: :func:`loop_support`, whose source is printed into the
+  generated modules. Contiguous data with a scalar delta take branch-free or block-vectorized paths. The package
+  hands out a ufunc of the same loops made with NumPy's C API (``PyUFunc_FromFuncAndData`` from the
+  ``_UFUNC_API`` capsule: :func:`ufunc_from_loops`), and so for Numba's parallel target (:func:`remake`, which
+  reads NumPy's ufunc struct): Numba's own ufuncs refuse ``where=``.
 * ``library``: the loops' object code, read from Numba's cache files (:func:`object_code`), is linked into a
-  shared library that a new process loads without importing Numba; the ufunc is made with NumPy's C API
-  (``PyUFunc_FromFuncAndData`` from the ``_UFUNC_API`` capsule: :func:`ufunc_from_loops`), and so is the ufunc
-  of Numba's parallel target (:func:`remake`, which reads NumPy's ufunc struct), so that both take ``where=``.
+  shared library that a new process loads without importing Numba (:mod:`.native`).
 * ``cache-hooks``: an unreadable file of Numba's cache for a generated module is a cache miss (two methods of
   Numba's ``IndexDataCacheFile`` replaced: :func:`install_cache_hook`).
 
@@ -252,11 +253,19 @@ def loop_support():
 LOOP_NAMES = ("_load", "_store", "_carray", "_scratch", "_nonnull", "_call64", "_cfunc", "_ufunc")
 
 
-def loop_support_source() -> str:
-    """The source that defines :data:`LOOP_NAMES` in a generated module of the fast route."""
+def _source(fn) -> str:
+    """The source of the function ``fn`` of this module, as printed into generated modules."""
     import inspect
 
-    return inspect.getsource(loop_support) + f"\n\n{', '.join(LOOP_NAMES)} = loop_support()\n"
+    src = inspect.getsource(fn)
+    if not src.startswith(f"def {fn.__name__}("):  # the file changed since it was imported (read by line numbers)
+        raise RuntimeError(f"the source of {__name__} changed since it was imported: restart Python")
+    return src
+
+
+def loop_support_source() -> str:
+    """The source that defines :data:`LOOP_NAMES` in a generated module of the fast route."""
+    return _source(loop_support) + f"\n\n{', '.join(LOOP_NAMES)} = loop_support()\n"
 
 
 # ---------------------------------------------------------------------------------------------- public loops
@@ -282,9 +291,7 @@ PRIVATE_OPTIONS = ("_nrt=False, ", ", no_cpython_wrapper=True")
 
 def public_support_source() -> str:
     """The source that defines ``_scratch`` in a generated module of the public route."""
-    import inspect
-
-    return inspect.getsource(public_support) + "\n\n_scratch = public_support()\n"
+    return _source(public_support) + "\n\n_scratch = public_support()\n"
 
 
 def public_source(src: str) -> str:
