@@ -39,8 +39,9 @@ from . import activations as _activations
 from . import kernels as _kernels
 from .activations import Activation
 from .antiderivatives import NoAntiderivative, antiderivatives, elementary_polylogs
+from .arguments import series_order
 from .cache import cache_dir, key_hash, write_atomic
-from .kernels import Kernel, check_delta
+from .kernels import Kernel
 from .markup import code
 from .markup import table as markdown_table
 from .serialize import from_json, to_json
@@ -120,20 +121,19 @@ class NonlocalDerivative:
         use the defining integral (:func:`~nonlocal_calc.reference.nonlocal_quad`).
         Past ``reference.MAX_WORKING_DPS`` working digits a ``PrecisionWarning`` says the value falls short.
 
+        ``xv`` may be nan (the value is nan) or +-inf (the limit, see :mod:`nonlocal_calc.evaluation`); a delta that
+        is not a finite positive number, an x that is not a real number, or a dps outside 1..1000 is refused with
+        a ValueError.
+
         >>> import nonlocal_calc as nlc
         >>> mpmath.nstr(nlc.derive("tanh", "sign").evaluate(40, "1e-6", dps=20), 15)
         '7.21940555138407e-35'
+        >>> nlc.derive("tanh", "sign").evaluate("-inf", "0.1")
+        mpf('0.0')
         """
-        from .reference import nonlocal_quad
+        from .evaluation import evaluate
 
-        check_delta(deltav)
-        if self.method == "closed-form":
-            val = self._closed_value(xv, deltav, dps)
-            if val is not None:
-                return val
-        val = nonlocal_quad(self.activation, self.kernel, xv, deltav, dps=dps)
-        with mpmath.workdps(dps):
-            return +val
+        return evaluate(self, xv, deltav, dps)
 
     def _closed_value(self, xv, deltav, dps: int) -> mpmath.mpf | None:
         """The closed form at (xv, deltav) to ``dps`` digits (see :meth:`evaluate`); None where it is not finite."""
@@ -171,24 +171,44 @@ class NonlocalDerivative:
         """f'(x): the limit of D_mu f as delta -> 0 away from kinks (at a kink: the one-sided average)."""
         return self.activation.derivative
 
-    def series(self, n: int = 4, order: bool = True) -> sp.Expr:
+    def series(self, n: int = 4, order: bool = True, timeout: float | None = DEFAULT_TIMEOUT) -> sp.Expr:
         """The moment expansion ``f'(x) + M_3/3! f'''(x) + ...`` in powers of delta, up to ``O(delta**n)``.
 
-        Valid where f is smooth on (x - delta, x + delta).
+        Valid where f is smooth on (x - delta, x + delta). ``n`` is a whole number from 1 to
+        :data:`~nonlocal_calc.arguments.MAX_SERIES_ORDER`; the symbolic derivatives of f get ``timeout`` seconds of CPU time (they grow
+        quickly: the 17th derivative of tanh takes seconds), past which a ValueError asks for fewer terms.
 
         >>> import nonlocal_calc as nlc
         >>> nlc.derive("tanh", "sign").series(4)
         1 - tanh(x)**2 - delta**2*(tanh(x)**2 - 1)*(3*tanh(x)**2 - 1)/6 + O(delta**4)
+        >>> nlc.derive("tanh", "sign").series(-1)
+        Traceback (most recent call last):
+        ...
+        ValueError: n must be a whole number from 1 to 60 (series(n) keeps the powers of delta below delta**n, e.g. series(4)), got -1
         """
+        n = series_order(n)
+        budget = None
+        try:
+            with time_budget(timeout) as budget:
+                return self._series(n, order)
+        except DerivationTimeout as exc:
+            if exc.budget is not budget:
+                raise  # a budget of the caller ran out
+            raise ValueError(f"the moment series of D_mu {self.activation.name} up to O(delta**{n}) needs more than "
+                             f"{timeout:g} s of CPU time (derivatives of f up to order {n + 1}); ask for fewer terms "
+                             "or pass timeout=None") from None
+
+    def _series(self, n: int, order: bool) -> sp.Expr:
         f = self.activation.expr
         moments = [(k, self.kernel.moment(k)) for k in range(1, n + 2, 2)]
+        derivs = {k: sp.diff(f, x, k) for k, _ in moments}  # (SymPy's n-th derivatives come out factored)
         monomial = [m.as_coeff_exponent(delta) for _, m in moments]
         if all(not c.has(delta) for c, _ in monomial):
             # M_k = c_k delta**e_k (every scale-invariant kernel): keep the terms below delta**n, no series needed
-            s = sum((c * delta**e / sp.factorial(k) * sp.diff(f, x, k)
+            s = sum((c * delta**e / sp.factorial(k) * derivs[k]
                      for (k, _), (c, e) in zip(moments, monomial) if e < n), sp.Integer(0))
             return s + sp.Order(delta**n) if order else s
-        terms = sum((m / sp.factorial(k) * sp.diff(f, x, k) for k, m in moments), sp.Integer(0))
+        terms = sum((m / sp.factorial(k) * derivs[k] for k, m in moments), sp.Integer(0))
         s = sp.series(terms, delta, 0, n)
         return s if order else s.removeO()
 

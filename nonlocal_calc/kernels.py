@@ -29,6 +29,7 @@ from functools import cached_property, lru_cache
 import mpmath
 import sympy as sp
 
+from .arguments import real_argument, series_order
 from .kernel_checks import by_antiderivative as _by_antiderivative
 from .kernel_checks import definite as _definite
 from .kernel_checks import moment_mismatch, normalization_mismatch, rho_mismatch
@@ -53,7 +54,7 @@ def check_delta(value: object) -> None:
     nonlocal_calc.kernels.KernelError: delta must be a positive number (the horizon), got -0.1
     """
     try:
-        num = mpmath.mpf(value)
+        num = mpmath.mpf(real_argument(value, "delta"))
         ok = num > 0 and mpmath.isfinite(num)
     except (TypeError, ValueError):
         ok = False
@@ -266,6 +267,7 @@ class Kernel:
         """
         from .symbols import x
 
+        n = series_order(n)
         f = sp.Function("f")
         terms = sum(
             (self.moment(k) / sp.factorial(k) * sp.Derivative(f(x), (x, k)) for k in range(1, n + 2, 2)),

@@ -1,0 +1,117 @@
+"""Values of a nonlocal derivative: the arguments checked, nan and the limits at +-inf, then the number itself.
+
+:meth:`NonlocalDerivative.evaluate <nonlocal_calc.derivation.NonlocalDerivative.evaluate>` calls :func:`evaluate`.
+At ``x = nan`` the value is nan. At ``x = +-inf`` it is the limit: where f'(x) tends to L as x -> +-inf,
+``f(x + w) - f(x - w) = 2 L w + o(w)`` uniformly on the horizon, so ``D_mu f(x) -> L M_1`` (L for a normalized
+kernel) for every kernel the toolkit accepts (``int |w mu(w)| dw < oo``). An infinite L gives an infinite limit of
+the same sign where D_mu f is an average of f' (rho >= 0, or the point masses of the dirac pair); a slope without a
+limit (an oscillating f') is refused.
+
+>>> import nonlocal_calc as nlc
+>>> D = nlc.derive("relu", "sign")
+>>> D.evaluate("inf", "0.1"), D.evaluate("-inf", "0.1"), D.evaluate("nan", "0.1")
+(mpf('1.0'), mpf('0.0'), mpf('nan'))
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import mpmath
+import sympy as sp
+
+from .arguments import real_argument, whole_number
+from .kernels import check_delta
+from .symbols import delta, x
+from .timeouts import DerivationTimeout, time_budget
+
+#: The largest ``dps`` evaluate accepts (its working precision goes up to ``reference.MAX_WORKING_DPS``).
+MAX_DPS = 1000
+#: CPU seconds for SymPy's limit of f' at +-inf.
+LIMIT_TIMEOUT = 20.0
+
+
+def check_arguments(xv, deltav, dps) -> tuple[object, object, int]:
+    """``(x, delta, dps)`` checked: x real (nan and +-inf allowed), delta a finite positive number, dps a whole
+    number of digits from 1 to :data:`MAX_DPS`."""
+    xv = real_argument(xv, "x")
+    dps = whole_number(dps, "dps", 1, MAX_DPS, "the number of correct digits wanted, e.g. dps=30")
+    check_delta(deltav)
+    return xv, real_argument(deltav, "delta"), dps
+
+
+def evaluate(D, xv, deltav, dps: int) -> mpmath.mpf:
+    """D_mu f(x) correct to ``dps`` digits (see :meth:`~nonlocal_calc.derivation.NonlocalDerivative.evaluate`)."""
+    from .reference import nonlocal_quad
+
+    xv, deltav, dps = check_arguments(xv, deltav, dps)
+    xm = mpmath.mpf(xv)
+    if mpmath.isnan(xm):
+        return mpmath.mpf("nan")
+    if mpmath.isinf(xm):
+        return limit_at_infinity(D, 1 if xm > 0 else -1, deltav, dps)
+    if D.method == "closed-form":
+        val = D._closed_value(xv, deltav, dps)
+        if val is not None:
+            return val
+    val = nonlocal_quad(D.activation, D.kernel, xv, deltav, dps=dps)
+    with mpmath.workdps(dps):
+        return +val
+
+
+@lru_cache(maxsize=256)
+def slope_at_infinity(piece: sp.Expr, sign: int) -> sp.Expr:
+    """``lim f'(x)`` as ``x -> sign * oo`` for the activation's outermost piece (SymPy, within
+    :data:`LIMIT_TIMEOUT` s of CPU time); ``sp.nan`` when SymPy finds none."""
+    budget = None
+    try:
+        with time_budget(LIMIT_TIMEOUT) as budget:
+            lim = sp.limit(sp.diff(piece, x), x, sign * sp.oo)
+    except DerivationTimeout as exc:
+        if exc.budget is not budget:
+            raise
+        return sp.nan
+    except (NotImplementedError, ValueError, TypeError, RecursionError):
+        return sp.nan
+    return lim if lim in (sp.oo, -sp.oo) or (lim.is_number and lim.is_extended_real) else sp.nan
+
+
+@lru_cache(maxsize=256)
+def slowly_varying(piece: sp.Expr, sign: int) -> bool:
+    """Whether ``f'(x + s) / f'(x) -> 1`` as ``x -> sign * oo`` for every real s (polynomial or slower growth of
+    f'): then ``D_mu f(x) ~ f'(x) M_1`` for any kernel, and an infinite slope gives a limit of its sign."""
+    s = sp.Symbol("s", real=True)
+    fp = sp.diff(piece, x)
+    budget = None
+    try:
+        with time_budget(LIMIT_TIMEOUT) as budget:
+            return sp.limit(fp.subs(x, x + s) / fp, x, sign * sp.oo) == 1
+    except DerivationTimeout as exc:
+        if exc.budget is not budget:
+            raise
+    except (NotImplementedError, ValueError, TypeError, RecursionError):
+        pass
+    return False
+
+
+def limit_at_infinity(D, sign: int, deltav, dps: int) -> mpmath.mpf:
+    """``lim D_mu f(x)`` as ``x -> sign * oo`` at the horizon ``deltav`` (see the module's description)."""
+    piece = D.activation.pieces[-1 if sign > 0 else 0]
+    slope = slope_at_infinity(piece, sign)
+    where = "+inf" if sign > 0 else "-inf"
+    if slope is sp.nan:
+        raise ValueError(f"D_mu {D.activation.name} has no limit at x = {where} that the toolkit can find: f'(x) = "
+                         f"{sp.diff(piece, x)} has no limit there (SymPy); evaluate at a finite x")
+    with mpmath.workdps(dps + 20):
+        m1 = sp.lambdify(delta, D.kernel.moment(1), "mpmath")(mpmath.mpf(deltav))
+        if slope in (sp.oo, -sp.oo):
+            if m1 < 0:
+                slope = -slope
+            if not (D.kernel.discrete or D.kernel.rho_nonnegative or slowly_varying(piece, sign)):
+                raise ValueError(f"D_mu {D.activation.name} at x = {where}: f' tends to {slope} but the kernel "
+                                 f"{D.kernel.name} is not an average of f' (its rho changes sign) and f' grows fast, so the "
+                                 "sign of the limit is not known; evaluate at a finite x")
+            return mpmath.inf if slope == sp.oo else -mpmath.inf
+        val = mpmath.mpf(sp.N(slope, dps + 20)) * m1
+    with mpmath.workdps(dps):
+        return +val
