@@ -59,20 +59,25 @@ def evaluate(D, xv, deltav, dps: int) -> mpmath.mpf:
         return +val
 
 
-@lru_cache(maxsize=256)
-def slope_at_infinity(piece: sp.Expr, sign: int) -> sp.Expr:
-    """``lim f'(x)`` as ``x -> sign * oo`` for the activation's outermost piece (SymPy, within
-    :data:`LIMIT_TIMEOUT` s of CPU time); ``sp.nan`` when SymPy finds none."""
+def _limit(expr: sp.Expr, point: sp.Expr) -> sp.Expr:
+    """SymPy's limit of ``expr`` as ``x -> point`` within :data:`LIMIT_TIMEOUT` s of CPU time; ``sp.nan`` when
+    SymPy finds none in that time."""
     budget = None
     try:
         with time_budget(LIMIT_TIMEOUT) as budget:
-            lim = sp.limit(sp.diff(piece, x), x, sign * sp.oo)
+            return sp.limit(expr, x, point)
     except DerivationTimeout as exc:
         if exc.budget is not budget:
             raise
-        return sp.nan
     except (NotImplementedError, ValueError, TypeError, RecursionError):
-        return sp.nan
+        pass
+    return sp.nan
+
+
+@lru_cache(maxsize=256)
+def slope_at_infinity(piece: sp.Expr, sign: int) -> sp.Expr:
+    """``lim f'(x)`` as ``x -> sign * oo`` for the activation's outermost piece; ``sp.nan`` when SymPy finds none."""
+    lim = _limit(sp.diff(piece, x), sign * sp.oo)
     return lim if lim in (sp.oo, -sp.oo) or (lim.is_number and lim.is_extended_real) else sp.nan
 
 
@@ -82,16 +87,7 @@ def slowly_varying(piece: sp.Expr, sign: int) -> bool:
     f'): then ``D_mu f(x) ~ f'(x) M_1`` for any kernel, and an infinite slope gives a limit of its sign."""
     s = sp.Symbol("s", real=True)
     fp = sp.diff(piece, x)
-    budget = None
-    try:
-        with time_budget(LIMIT_TIMEOUT) as budget:
-            return sp.limit(fp.subs(x, x + s) / fp, x, sign * sp.oo) == 1
-    except DerivationTimeout as exc:
-        if exc.budget is not budget:
-            raise
-    except (NotImplementedError, ValueError, TypeError, RecursionError):
-        pass
-    return False
+    return _limit(fp.subs(x, x + s) / fp, sign * sp.oo) == 1
 
 
 def limit_at_infinity(D, sign: int, deltav, dps: int) -> mpmath.mpf:

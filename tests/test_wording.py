@@ -2,7 +2,7 @@
 
 No file of the repository (the package, tests, benchmarks, tools, derivations, docs, README, configuration)
 refers to issues, work sessions or numbered findings: such words point to a history the reader does not have.
-The code generator (``nonlocal_calc/codegen/``) is left to its redesign. Timing history belongs in
+Timing history belongs in
 ``docs/dev/performance.md``, in words about the code.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SCANNED = ("nonlocal_calc", "tests", "benchmarks", "tools", "derivations", "docs", "README.md", "mkdocs.yml",
            "setup.cfg", "pyproject.toml")
-SKIPPED = (ROOT / "nonlocal_calc" / "codegen", ROOT / "docs" / "vendor", Path(__file__).resolve())
+SKIPPED = (ROOT / "docs" / "vendor", Path(__file__).resolve())
 SUFFIXES = {".py", ".md", ".yml", ".yaml", ".cfg", ".toml", ".json", ".csv", ".txt", ".js", ".css", ".html"}
 BANNED = re.compile(r"\bissues?\b|\bsessions?\b|\bissue-\d|\bfindings? \d", re.I)
 #: A POSIX session (the processes a terminal's Ctrl-C reaches) is a word about the code.

@@ -21,7 +21,7 @@ from .printer import PrinterError
 __all__ = ["make_ufunc", "jit_scalar", "write_module", "PrinterError", "CodegenError", "CODEGEN_VERSION"]
 
 #: Bumped whenever the generated code changes: part of every cache key.
-CODEGEN_VERSION = "25"
+CODEGEN_VERSION = "26"
 
 
 def _numba_version() -> str:
@@ -322,7 +322,7 @@ def write_module(D, path, measure: bool = True, fast_internals: bool = False) ->
     """Write a standalone module (imports only numpy, numba and math) for D to ``path``; returns its text.
 
     The docstring states the formula, the kernel, its normalization and (``measure=True``) the accuracy
-    measured against mpmath on the issue's grid. The module uses Numba's public API only (``numba.njit``,
+    measured against mpmath on the accuracy grid. The module uses Numba's public API only (``numba.njit``,
     ``numba.vectorize``), so that later Numba releases run it; ``fast_internals=True`` writes the fast loops of
     :func:`make_ufunc` instead (vectorized paths; Numba's internals, see :mod:`.internals`), tied to the Numba
     versions they were verified on.

@@ -31,6 +31,7 @@ import sympy as sp
 
 from ..symbols import delta, x, z
 from . import internals, specfun
+from .accuracy import SAFETY, TARGETS
 from .derivs import odd_derivatives
 from .printer import _PREC, NumbaPrinter, PrinterError, number_literal
 from .stable import (
@@ -49,9 +50,9 @@ from .stable import (
     realify,
 )
 
-#: Tolerances the generated code aims at (a safety factor below the issue's targets).
-RTOL = {"float64": 1e-13 / 4, "float32": 2e-6 / 4}
-ATOL = {"float64": 1e-15 / 4, "float32": 1e-7 / 4}
+#: Tolerances the generated code aims at: the promised accuracy TARGETS divided by the safety factor.
+RTOL = {name: rtol / SAFETY for name, (rtol, _) in TARGETS.items()}
+ATOL = {name: atol / SAFETY for name, (_, atol) in TARGETS.items()}
 #: Terms of the small-delta series (up to delta**(2*SERIES_TERMS - 2)).
 SERIES_TERMS = 10
 

@@ -199,20 +199,25 @@ def _zeta_at(n):
 
 
 @numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True)
+def _polylog_series(s, x):
+    """Li_s(x) = sum_(k >= 1) x^k / k^s for |x| <= 1/2 or so (the terms fall at least geometrically)."""
+    total = x
+    term = x
+    for k in range(2, 200):
+        term = term * x
+        t = term / np.float64(k) ** s
+        total += t
+        if abs(t) <= 1e-17 * abs(total):
+            break
+    return total
+
+
+@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _polylog_small(s, u):
     """Li_s(-e^u) for u <= 1: the power series in -e^u below u = -1 (ratio <= 1/e), else
     -sum_k eta(s - k) u^k / k! (convergent for |u| < pi; all its terms are read from the eta table)."""
     if u < -1.0:
-        x = -math.exp(u)
-        total = x
-        term = x
-        for k in range(2, 200):
-            term = term * x
-            t = term / np.float64(k) ** s
-            total += t
-            if abs(t) <= 1e-17 * abs(total):
-                break
-        return total
+        return _polylog_series(s, -math.exp(u))
     total = 0.0
     a = 1.0  # u^k / k!
     last = 0.0
@@ -267,15 +272,7 @@ def _polylog_d(s, x):
     if x < -0.5:
         return _polylog_negexp_d(s, math.log(-x))
     if x <= 0.5:  # (alternating below 0, with terms falling by half at least)
-        total = x
-        term = x
-        for k in range(2, 200):
-            term = term * x
-            t = term / np.float64(k) ** s
-            total += t
-            if abs(t) <= 1e-17 * abs(total):
-                break
-        return total
+        return _polylog_series(s, x)
     mu = math.log(x)
     h = 0.0  # H_(s-1)
     a = 1.0  # mu^(s-1) / (s-1)!
