@@ -104,10 +104,25 @@ def kinks(expr: sp.Expr, var: sp.Symbol, d: mpmath.mpf) -> list[mpmath.mpf]:
     return sorted(set(found))
 
 
+def exponent_at_zero(fn, d: mpmath.mpf) -> mpmath.mpf | None:
+    """The exponent a of ``fn(t) ~ c t**a`` as t -> 0+, measured between ``t = d 10**-30`` and ``d 10**-60`` (a
+    logarithmic factor shifts it by about -0.01); None where fn vanishes or cannot be evaluated there."""
+    with mpmath.workdps(mpmath.mp.dps + 10):
+        lo, hi = _value(fn, d * mpmath.mpf(10) ** -60), _value(fn, d * mpmath.mpf(10) ** -30)
+        if not lo or not hi:
+            return None
+        return mpmath.log(abs(hi / lo)) / mpmath.log(mpmath.mpf(10) ** 30)
+
+
 def quad0(fn, d: mpmath.mpf, cuts=(), m: int = 8) -> mpmath.mpf:
-    """``int_0^d fn(t) dt``, split at ``cuts``, with ``t = d u**m``: kernel singularities ``t**q`` (q > -1) at 0
+    """``int_0^d fn(t) dt``, split at ``cuts``, with ``t = d u**m``: kernel singularities ``t**a`` (a > -1) at 0
     become mild. (Only integrands singular at 0 need it: for a moment of high order k the factor ``u**(m k)``
-    is so peaked at u = 1 that tanh-sinh at 20 digits is off by 3e-7 for k = 17, m = 8.)"""
+    is so peaked at u = 1 that tanh-sinh at 20 digits is off by 3e-7 for k = 17, m = 8.) When ``u**(m(a+1) - 1)``
+    would still be singular (a near -1: the first moment of power(p) for p near -2), m is raised to make it
+    ``u**(>= 1)``: with m = 8, tanh-sinh gave 0.98865 for the 1 of power(-199/100)."""
+    a = exponent_at_zero(fn, d)
+    if a is not None and -1 < a and m * (a + 1) < 2:
+        m = max(m, int(mpmath.ceil(2 / (a + 1))))
     us = [mpmath.mpf(0), *[(c / d) ** (mpmath.mpf(1) / m) for c in cuts], mpmath.mpf(1)]
 
     def F(u):
