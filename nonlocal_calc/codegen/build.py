@@ -30,7 +30,7 @@ from functools import cache, reduce
 import sympy as sp
 
 from ..symbols import delta, x, z
-from . import internals, specfun
+from . import internals, runtime, specfun
 from .accuracy import SAFETY, TARGETS
 from .derivs import odd_derivatives
 from .printer import _PREC, NumbaPrinter, PrinterError, number_literal
@@ -681,85 +681,6 @@ def limits(D) -> tuple[sp.Expr, sp.Expr]:
     return tuple(lim * m1 for lim in fprime_limits(D))  # (nan * m1 is nan)
 
 
-SERIES_EVAL = '''
-@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True, error_model="numpy", fastmath={"contract"})
-def _bpoly(C, off, nx, nX, x, X):
-    """sum_(a,b) C[off + b*nx + a] x^a X^b (Horner in X, then in x)."""
-    T = type(x)
-    r = T(0.0)
-    if nx == 1:
-        for b in range(nX - 1, -1, -1):
-            r = r * X + T(C[off + b])
-        return r
-    for b in range(nX - 1, -1, -1):
-        c = T(0.0)
-        for a in range(nx - 1, -1, -1):
-            c = c * x + T(C[off + b * nx + a])
-        r = r * X + c
-    return r
-
-
-@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True, error_model="numpy", fastmath={"contract"})
-def _series_eval_d(x, delta, X, P, PI, r0, nt, Dc, DI, d0, nd, M, EPS):
-    """sum_j M[j] delta^(2j) P_j(x, X) prod_i D_i(x, X)^(-k_ij), stopped when the terms are negligible against
-    the unit roundoff EPS."""
-    T = type(x)
-    b0 = T(1.0)
-    b1 = T(1.0)
-    s0 = T(1.0)
-    s1 = T(1.0)
-    for i in range(nd):
-        d = _bpoly(Dc, DI[d0 + i, 0], DI[d0 + i, 1], DI[d0 + i, 2], x, X)
-        q = DI[d0 + i, 4]
-        b = T(1.0) / d if q == 1 else (T(1.0) / math.sqrt(d) if q == 2 else math.pow(d, -T(1.0) / T(q)))
-        p = T(1.0)
-        for _ in range(DI[d0 + i, 3]):
-            p = p * b
-        st = T(1.0)
-        for _ in range(2 * q):
-            st = st * b
-        if i == 0:
-            b0 = p
-            s0 = st
-        else:
-            b1 = p
-            s1 = st
-    d2 = delta * delta
-    dp = T(1.0)
-    total = T(0.0)
-    absum = T(0.0)
-    last = T(0.0)
-    prev = T(0.0)
-    for j in range(nt):
-        r = r0 + j
-        t = T(M[j]) * dp * _bpoly(P, PI[r, 0], PI[r, 1], PI[r, 2], x, X) * b0 * b1
-        for _ in range(PI[r, 3]):
-            t = t * X
-        for _ in range(-PI[r, 3]):
-            t = t / X
-        total += t
-        absum += abs(t)
-        # stop after two consecutive negligible terms (one alone may sit at a zero of f^(2j+1))
-        if j >= 2 and abs(t) <= T(0.0625) * EPS * abs(total) and last <= T(0.0625) * EPS * abs(total):
-            return total, T(2.0) * EPS * absum
-        # give up early when the observed decay cannot reach the tolerance within the remaining terms
-        if j == 2 and last > T(0.0):
-            q = abs(t) / last
-            rest = abs(t)
-            for _ in range(nt - 3):
-                rest = rest * q
-            if q >= T(1.0) or rest > EPS * abs(total):
-                return total, T(math.inf)
-        prev = last
-        last = abs(t)
-        dp = dp * d2
-        b0 = b0 * s0
-        b1 = b1 * s1
-    # truncation: the larger of the last two terms (one of them may sit at a zero of f^(2j+1))
-    return total, T(2.0) * max(last, prev) + T(2.0) * EPS * absum
-
-'''
-
 SERIES_BLOCK = '''
 @numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True, error_model="numpy", fastmath={"contract"})
 def _vpoly(C, off, nx, nX, xv, Xv, k, acc, tmp):
@@ -908,7 +829,7 @@ def _bpoly_table(poly_expr: sp.Expr, var: sp.Symbol) -> tuple[list[float], int, 
 
 
 def _series_tables(reps, side: str):
-    """Tables for :data:`SERIES_EVAL` on one side of x = 0."""
+    """Tables for the series evaluator (:mod:`.runtime.series`) on one side of x = 0."""
     var = _X if side == "neg" else _Y
     P, PI, Dc, DI = [], [], [], []
     for Dp, k0 in reps[0].Ds:
@@ -1014,13 +935,13 @@ def series_source(D, terms: int = SERIES_TERMS):
         inv = "T(1.0) / _sd" if q == 1 else "T(1.0) / math.sqrt(_sd)"
         lines += ONE_FACTOR_SERIES.format(k=k, inv=inv, last=terms - 1).splitlines()
     else:
-        # int64, never a literal, for the counts: the same signature in every module (see RUNTIME_WARM)
+        # int64, never a literal, for the counts: the same signature in every module (see runtime/warm.py)
         # summed in float64 for both float types, with the stopping rule and rounding bound of T (float32: rounded
         # once, within the bound): Numba compiles the evaluator once, not once per dtype
         lines.append("v, e = _series_eval_d(np.float64(x), np.float64(delta), np.float64(X), _SP, _SPI, np.int64(r0), "
                      f"np.int64({terms}), _SD, _SDI, np.int64(d0), np.int64(nd), _SM, np.float64(EPS))")
         lines.append("v, e = T(v), T(e)")
-    return "\n".join(glob) + "\n\n" + SERIES_EVAL + "\n", lines, pr.helpers
+    return "\n".join(glob) + "\n\n" + runtime.source("series") + "\n", lines, pr.helpers
 
 
 #: The moment series when every term is c_j delta^(2j) D(x)^(-k/q - 2j) (one factor D, constant c_j, set per branch
@@ -1745,36 +1666,13 @@ def _compile_first(src: str, warmed: set[str]) -> str:
 RUNTIME_HEAD = "import math\n\nimport numba\nimport numpy as np\n\n"
 
 
-#: The argument types of the shared functions with more than one argument, as the generated modules call them
-#: (``T``: the Numba type of x): the build's helper process compiles them ahead (see ``modcache.warm``).
-RUNTIME_WARM = '''
-
-def _warm_types(name, T):
-    """The argument types with which the generated modules call ``name`` for x of type T (None: ``(T,)`` if it
-    takes one argument). The ``_d`` bodies are called in float64 for both types (``specfun.call``), the
-    functions of one width (``_vexp64``) in that width."""
-    from numba import types
-    f8 = types.float64
-    f1 = types.Array(f8, 1, "C", readonly=True)
-    i2 = types.Array(types.int64, 2, "C", readonly=True)
-    i8 = types.int64
-    if name == "_series_eval_d":
-        return (f8, f8, f8, f1, i2, i8, i8, f1, i2, i8, i8, f1, f8)
-    if name in ("_polylog_d", "_polylog_negexp_d", "_polylog_small"):  # (the order s, then the argument)
-        return (i8, f8)
-    if name in ("_eta_at", "_zeta_at"):
-        return (i8,)
-    if name.endswith(("_d", "64")):
-        return (f8,)
-    return (types.float32,) if name.endswith("32") else None
-'''
 
 
 def runtime_source() -> str:
     """The helpers every generated module may call (special functions, branch-free exp/log, the series
     evaluator), as one module: the cache compiles them once for all pairs (see :func:`use_runtime`)."""
     return ('"""Helpers shared by the generated modules of nonlocal-calc\'s cache."""\n\n' + RUNTIME_HEAD
-            + specfun.source(specfun.HELPERS) + "\n" + SERIES_EVAL + RUNTIME_WARM)
+            + specfun.source(specfun.HELPERS) + "\n" + runtime.source("series") + "\n" + runtime.source("warm"))
 
 
 def _defs(src: str) -> dict[str, tuple[int, int]]:

@@ -73,67 +73,8 @@ def check_file(path: Path, key: str) -> str | None:
     return None
 
 
-#: The helper process of a parallel build. Started before the module is generated, so that its start-up (Python,
-#: Numba, the generated modules the new one imports: 0.3-0.5 s) overlaps with that; then it reads lines:
-#: "warm module name..." (compile those functions of an imported module for float64, answer "warmed", then for
-#: float32 unless a job waits; see :func:`warm`), then "path name" (import that module so that it
-#: compiles only its float32 loop) or nothing (exit).
-_HELPER = """
-import importlib.util, os, select, sys
-import numba  # noqa: F401
-
-def load(path, name, build=None):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    if build is not None:
-        mod._BUILD = build
-    spec.loader.exec_module(mod)
-
-def job_waiting():
-    try:
-        return bool(select.select([sys.stdin], [], [], 0)[0])
-    except (OSError, ValueError):  # cannot tell (not a pipe that select takes): stop warming
-        return True
-
-args = sys.argv[1:]
-for i in range(0, len(args), 2):  # the generated modules it imports first
-    load(args[i], args[i + 1])
-
-def signatures(mod, names, ty):
-    # those whose argument types the module knows (the float64 bodies: float64 in both passes), and one-argument
-    # functions
-    typed = getattr(mod, "_warm_types", lambda name, ty: None)
-    for name in names:
-        fn = getattr(mod, name)
-        sig = typed(name, ty) or ((ty,) if fn.py_func.__code__.co_argcount == 1 else None)
-        if sig is not None:
-            yield fn, sig
-
-def compile_all(mod, names, ty, stop):
-    for fn, sig in signatures(mod, names, ty):
-        if stop():
-            break
-        try:
-            fn.compile(sig)
-        except Exception:  # noqa: BLE001 - a hint only
-            pass
-
-job = sys.stdin.readline().split()
-while job[:1] == ["warm"]:
-    mod = sys.modules[job[1]]
-    # float64 (the builder's, which waits for them instead of compiling them too), then float32 (this
-    # process's own, later) unless the builder has sent the module meanwhile
-    compile_all(mod, job[2:], numba.float64, lambda: False)
-    print("warmed", flush=True)
-    compile_all(mod, job[2:], numba.float32, job_waiting)
-    job = sys.stdin.readline().split()
-if job:
-    load(job[0], job[1], {"only": "float32"})
-# no interpreter teardown (0.1-0.4 s with Numba loaded, which the builder would wait for): Numba's cache files
-# are complete, nothing else is left to write
-os._exit(0)
-"""
+#: The helper process of a parallel build (a script: see its docstring).
+HELPER = Path(__file__).with_name("build_helper.py")
 #: How long the builder waits for its helper before compiling the float32 loop itself.
 HELPER_TIMEOUT = 600.0
 
@@ -146,11 +87,11 @@ def _cores() -> int:
 
 
 def _start_helper(needs: tuple[ModuleType, ...]) -> subprocess.Popen | None:
-    """The helper process of a parallel build (see ``_HELPER``), or ``None`` on a single core."""
+    """The helper process of a parallel build (:data:`HELPER`), or ``None`` on a single core."""
     if _cores() < 2:
         return None
     pre = [a for m in needs for a in (m.__file__, m.__name__)]
-    helper = subprocess.Popen([sys.executable, "-c", _HELPER, *pre], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    helper = subprocess.Popen([sys.executable, str(HELPER), *pre], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, text=True)
     helper.warming = 0  # warm jobs sent and not yet answered
     return helper

@@ -1,0 +1,131 @@
+"""The fixed code of the generated modules (nonlocal_calc.codegen.runtime), imported and called as ordinary modules."""
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+from conftest import from_python
+
+from nonlocal_calc.codegen import build, runtime
+from nonlocal_calc.codegen.runtime import series, special, vmath
+
+
+def _ulps(got: float, ref, dt) -> float:
+    """|got - ref| in units of the spacing of dt at ref."""
+    return float(abs(mpmath.mpf(float(got)) - ref) / float(np.spacing(dt(abs(float(ref))))))
+
+
+XS = np.concatenate([np.linspace(-80.0, 80.0, 321), np.logspace(-12, 2.8, 50), -np.logspace(-12, 2.8, 50)])
+
+
+@pytest.mark.parametrize("bits", [64, 32])
+def test_vexp_against_mpmath(bits):
+    """The branch-free exp: within 1 ulp (float64) and 2 ulps (float32) of the true exp, over and underflow like
+    exp, NaN in NaN out. (``_vexp32`` scales by 2^k in float64, as ``math.floor`` gives an integer: its caller
+    ``_vexp`` rounds to float32, as here.)"""
+    dt = np.float64 if bits == 64 else np.float32
+    g = from_python(getattr(vmath, f"_vexp{bits}"))
+
+    def f(v):
+        with np.errstate(over="ignore"):
+            return dt(g(v))
+
+    worst = 0.0
+    for xv in XS.astype(dt):
+        got = f(xv)
+        ref = mpmath.exp(mpmath.mpf(float(xv)))
+        if ref < np.finfo(dt).tiny or ref > np.finfo(dt).max:
+            continue
+        worst = max(worst, _ulps(got, ref, dt))
+    assert worst <= (1.0 if bits == 64 else 2.0), worst
+    big, small = (800.0, -800.0) if bits == 64 else (100.0, -110.0)
+    assert f(dt(big)) == np.inf and f(dt(small)) == 0.0 and math.isnan(f(dt(np.nan)))
+
+
+@pytest.mark.parametrize("bits", [64, 32])
+def test_vlog_against_mpmath(bits):
+    """The branch-free log: within 1 ulp (float64) and 2 ulps (float32) where log is not near 0 (there its
+    absolute error is what counts: below 2 eps); subnormals, 0, negative, inf and NaN as ``math.log`` gives them."""
+    dt = np.float64 if bits == 64 else np.float32
+    f = from_python(getattr(vmath, f"_vlog{bits}"))
+    eps = float(np.finfo(dt).eps)
+    vs = np.concatenate([np.logspace(-300 if bits == 64 else -37, 300 if bits == 64 else 37, 400),
+                         1 + np.linspace(-0.3, 0.3, 61)]).astype(dt)
+    for v in vs:
+        ref = mpmath.log(mpmath.mpf(float(v)))
+        got = f(v)
+        if abs(ref) > 0.5:
+            assert _ulps(got, ref, dt) <= (1.0 if bits == 64 else 2.0), (v, got)
+        else:
+            assert abs(float(got) - float(ref)) <= 2 * eps, (v, got)
+    tiny = dt(np.finfo(dt).tiny) / dt(8)  # a subnormal
+    assert abs(float(f(tiny)) - math.log(float(tiny))) < 4 * eps * abs(math.log(float(tiny)))
+    assert f(dt(0.0)) == -np.inf and math.isnan(f(dt(-1.0))) and f(dt(np.inf)) == np.inf and math.isnan(f(dt(np.nan)))
+
+
+def test_vlog1p_keeps_small_arguments():
+    """log(1 + u) for tiny u keeps its bits (the correction term), in both float types."""
+    f = from_python(vmath._vlog1p)
+    for dt in (np.float64, np.float32):
+        for u in (1e-20, -3e-9, 2.5e-5, 0.3, -0.7, 40.0):
+            ref = mpmath.log1p(mpmath.mpf(float(dt(u))))
+            assert _ulps(f(dt(u)), ref, dt) <= 2.0, (dt, u)
+        assert f(dt(-1.0)) == -np.inf
+
+
+def test_special_functions_in_float64():
+    """erfi and log(1 + e^u) of :mod:`.runtime.special`, imported directly, against mpmath."""
+    erfi, lpe = from_python(special._erfi_d), from_python(special._log1pexp_d)
+    for xv in (-7.5, -2.0, -1e-9, 0.0, 0.3, 1.0, 5.9, 6.1, 20.0):
+        ref = mpmath.erfi(xv)
+        assert abs(erfi(xv) - ref) <= 4e-16 * (1 + 2 * xv * xv) * abs(ref), xv
+    for u in (-700.0, -30.0, -1.0, 0.0, 2.0, 35.0, 800.0):
+        assert abs(lpe(u) - mpmath.log1p(mpmath.exp(u))) <= 3e-16 * abs(mpmath.log1p(mpmath.exp(u))), u
+    assert lpe(-800.0) == 0.0  # (e^-800 is below the smallest float64)
+
+
+def _direct_series(x, d, X, P, PI, r0, nt, M):
+    """The series without factors D_i, summed to the end (mpmath)."""
+    total = mpmath.mpf(0)
+    for j in range(nt):
+        off, nx, nX, ypow = PI[r0 + j]
+        poly = sum(mpmath.mpf(P[off + b * nx + a]) * mpmath.mpf(x) ** a * mpmath.mpf(X) ** b
+                   for a in range(nx) for b in range(nX))
+        total += mpmath.mpf(M[j]) * mpmath.mpf(d) ** (2 * j) * poly * mpmath.mpf(X) ** ypow
+    return total
+
+
+def test_series_evaluator_on_a_table():
+    """``_series_eval_d`` on hand-made tables (P_j(x, X) = (j + 1) x^j + X, no factors D_i): the value of the
+    truncated sum with an error estimate that covers the tail, which stops early once terms are negligible."""
+    nt = 10
+    P, PI = [], []
+    for j in range(nt):
+        nx, nX = j + 1, 2
+        tab = [0.0] * (nx * nX)
+        tab[j] = float(j + 1)  # x^j, X^0
+        tab[nx] = 1.0  # x^0, X^1
+        PI.append([len(P), nx, nX, 0])
+        P += tab
+    P, PI = np.array(P), np.array(PI, dtype=np.int64)
+    M = np.array([1.0 / math.factorial(2 * j + 1) for j in range(nt)])
+    DI = np.zeros((0, 5), dtype=np.int64)
+    ev = from_python(series._series_eval_d)
+    eps = 1.1102230246251565e-16
+    for x, d in ((0.5, 0.1), (-1.5, 0.01), (2.0, 0.3)):
+        X = math.exp(-abs(x))
+        v, e = ev(x, d, X, P, PI, np.int64(0), np.int64(nt), np.array([0.0]), DI, np.int64(0), np.int64(0), M, eps)
+        ref = _direct_series(x, d, X, P, PI, 0, nt, M)
+        assert abs(v - ref) <= e and e <= 1e-13 * abs(ref), (x, d, v, e)
+
+
+def test_source_is_the_modules_text():
+    """What generated modules contain is the runtime modules' own text: every function of vmath, series, special."""
+    src = runtime.source("vmath")
+    for name in runtime.names("vmath"):
+        assert f"def {name}(" in src
+    assert runtime.names("series") == ("_bpoly", "_series_eval_d")
+    assert runtime.source("series") in build.runtime_source()
+    with pytest.raises(KeyError, match="defines no"):
+        runtime.source("special", ["_nothing"])
