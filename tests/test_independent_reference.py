@@ -101,6 +101,31 @@ def test_agrees_with_the_hand_derived_relu_formula_at_and_near_the_kink(p, y):
     assert close(got, relu_power(R(-1, 3), p, xv, 0.1, dps=30))
 
 
+def _hardtanh(p, xv, dv, dps):
+    """hardtanh = relu(x + 1) - relu(x - 1) - 1 (the difference at the digits asked for: mpmath's default is 15)."""
+    with mpmath.workdps(dps + 10):
+        return relu_power(-1, p, xv, dv, dps + 10) - relu_power(1, p, xv, dv, dps + 10)
+
+
+#: ReLU and hardtanh as a user types them: Piecewise (the catalogue's own form, whose condition pairs are no SymPy
+#: expressions: the reference crashed on them with AttributeError) and Min/Max.
+KINKED = [
+    ("Piecewise((0, x < -1/3), (x + 1/3, True))", lambda *a: relu_power(R(-1, 3), *a)),
+    ("Piecewise((x + 1/3, x >= -1/3), (0, True))", lambda *a: relu_power(R(-1, 3), *a)),
+    ("Min(Max(x, -1), 1)", _hardtanh),
+    ("Piecewise((-1, x < -1), (x, x < 1), (1, True))", _hardtanh),
+]
+
+
+@pytest.mark.parametrize("text, hand", KINKED, ids=[t for t, _ in KINKED])
+@pytest.mark.parametrize("p", [R(-3, 2), 1])
+def test_piecewise_and_min_max_activations(text, hand, p):
+    """At a kink, next to it, across two kinks (hardtanh with a horizon wider than its ramp) and away from them."""
+    f = parse(text)
+    for xv, dv in ((-1 / 3, 0.1), (-0.3, 0.1), (1.0, 0.5), (0.999, 0.01), (0.2, 1.5), (-4.0, 0.5)):
+        assert close(nonlocal_derivative(f, power_kernel(p), xv, dv, dps=30), hand(p, xv, dv, 30)), (xv, dv)
+
+
 @pytest.mark.parametrize("p", [R(-1, 2), 1])
 @pytest.mark.parametrize("y", [0.0, 1e-9, -0.03])
 def test_step_at_its_jump_and_near_it(p, y):
