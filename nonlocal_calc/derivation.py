@@ -46,15 +46,10 @@ from .markup import code
 from .markup import table as markdown_table
 from .serialize import from_json, to_json
 from .symbols import delta, x, z
-from .timeouts import DerivationTimeout, check_deadline, time_budget
+from .timeouts import DEFAULT_TIMEOUT, DerivationTimeout, check_deadline, time_budget
 
 _w = sp.Symbol("w", positive=True)  # |z| on one side of the horizon
 _u = sp.Symbol("u", real=True)  # the argument of an activation piece
-
-#: Default time budget (seconds of CPU time) for the symbolic part of one derivation: twice the CPU time of
-#: the slowest closed form of the catalogue on a heavily loaded machine (see docs/dev/architecture.md).
-DEFAULT_TIMEOUT = 20.0
-
 
 class NoClosedForm(Exception):
     """The symbolic engine found no closed form (the reason is the message)."""

@@ -29,6 +29,7 @@ import sympy as sp
 
 from .conditions import resolve
 from .symbols import delta, z
+from .timeouts import attempt
 
 #: Horizons at which a SymPy condition is decided: a wide range, so that a case distinction in delta survives.
 CONDITION_DELTAS = (sp.Rational(1, 1000), sp.Rational(3, 10), sp.Rational(7, 10), sp.Integer(1), sp.Integer(3),
@@ -43,6 +44,9 @@ CHECK_DELTAS = ("0.1", "0.3", "0.7", "1")
 TOL = mpmath.mpf("1e-10")
 #: Working precision (digits) of the checks.
 DPS = 20
+#: CPU seconds SymPy gets for one way of computing one kernel integral before the next way is tried (a closed
+#: form of the catalogue's kernels takes at most 0.3 s; SymPy's heuristic search on some integrands never ends).
+SYMBOLIC_STEP = 5.0
 
 
 def _samples(symbols: set) -> list[dict]:
@@ -55,23 +59,54 @@ def _samples(symbols: set) -> list[dict]:
     return out
 
 
+def _integrate(integrand: sp.Expr, limits: tuple) -> sp.Expr | None:
+    """SymPy's integral (definite with ``limits = (var, lo, hi)``, else ``(var,)``), each way of computing it within
+    :data:`SYMBOLIC_STEP` seconds of CPU time: as SymPy chooses; term by term (the factors free of var taken out,
+    exponentials multiplied out); without SymPy's heuristic Risch search, which does not stop on
+    ``z**(1/20)*exp(-z**2)``. None when no way gives a closed form."""
+    const, part = integrand.as_independent(limits[0], as_Add=False)
+    terms = sp.Add.make_args(sp.expand(part))
+
+    def one(expr, **hints):
+        r = attempt(SYMBOLIC_STEP, lambda: sp.integrate(expr, limits, **hints))
+        return None if r is None or r.has(sp.Integral) else r
+
+    def termwise():
+        parts = [one(t) or one(t, heurisch=False) for t in terms]
+        return None if None in parts else sp.Add(*parts)
+
+    ways = [lambda: one(integrand), termwise] if len(terms) > 1 else [lambda: one(integrand)]
+    for way in [*ways, lambda: one(integrand, heurisch=False)]:
+        r = way()
+        if r is not None:
+            return const * r if way is termwise else r
+    return None
+
+
 def definite(integrand: sp.Expr, var: sp.Symbol, lo: sp.Expr, hi: sp.Expr) -> sp.Expr:
-    """SymPy's ``int_lo^hi integrand d(var)`` with its conditions resolved for delta > 0, 0 < lo < hi <= delta."""
-    r = sp.piecewise_fold(sp.integrate(integrand, (var, lo, hi)))
+    """SymPy's ``int_lo^hi integrand d(var)`` with its conditions resolved for delta > 0, 0 < lo < hi <= delta
+    (the unevaluated Integral when SymPy finds no closed form within its steps of CPU time)."""
+    r = _integrate(integrand, (var, lo, hi))
+    if r is None:
+        return sp.Integral(integrand, (var, lo, hi))
+    r = sp.piecewise_fold(r)
     return resolve(r, _samples((r.free_symbols | lo.free_symbols) - {var}))
 
 
 def by_antiderivative(integrand: sp.Expr, var: sp.Symbol, lo: sp.Expr, hi: sp.Expr) -> sp.Expr:
     """The same integral as ``F(hi) - F(lo)`` with F SymPy's antiderivative (its conditions resolved); the
-    value at 0 is a one-sided limit."""
+    value at 0 is a one-sided limit (the unevaluated Integral when SymPy finds neither in its steps)."""
     const, part = integrand.as_independent(var, as_Add=False)
-    prim = sp.integrate(part, var)
+    prim = _integrate(part, (var,))
+    if prim is None:
+        return sp.Integral(integrand, (var, lo, hi))
     prim = resolve(sp.piecewise_fold(prim), _samples(prim.free_symbols - {var} | {var}))
 
     def at(w):
-        return sp.limit(prim, var, 0, "+") if w == 0 else prim.subs(var, w)
+        return attempt(SYMBOLIC_STEP, lambda: sp.limit(prim, var, 0, "+")) if w == 0 else prim.subs(var, w)
 
-    return const * (at(hi) - at(lo))
+    ends = at(hi), at(lo)
+    return sp.Integral(integrand, (var, lo, hi)) if None in ends else const * (ends[0] - ends[1])
 
 
 def kink_functions(expr: sp.Expr) -> list[sp.Expr]:

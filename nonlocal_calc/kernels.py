@@ -35,6 +35,7 @@ from .kernel_checks import definite as _definite
 from .kernel_checks import moment_mismatch, normalization_mismatch, rho_mismatch
 from .parsing import ExpressionError, parse_expr
 from .symbols import delta, z
+from .timeouts import DEFAULT_TIMEOUT, DerivationTimeout, time_budget
 
 #: A positive stand-in for z on the right half of the horizon.
 _zp = sp.Symbol("z_p", positive=True)
@@ -81,12 +82,15 @@ class Kernel:
 
     # ----------------------------------------------------------------- builders
     @staticmethod
-    def from_expr(text: str | sp.Expr, name: str | None = None, normalize: bool = True) -> Kernel:
+    def from_expr(text: str | sp.Expr, name: str | None = None, normalize: bool = True,
+                  timeout: float | None = DEFAULT_TIMEOUT) -> Kernel:
         """A kernel from a formula in ``z`` (and ``delta``), e.g. ``"z**3"`` or ``"sign(z)*abs(z)**0.5"``.
 
         The formula gives mu(z) inside the horizon. It is refused, with the reason, when it is not
         odd, when ``int |z mu(z)| dz`` diverges, when its first moment is zero, or when it has
-        symbols other than z and delta.
+        symbols other than z and delta. The analysis gets ``timeout`` seconds of CPU time (None: no limit; see
+        :mod:`nonlocal_calc.timeouts`), each of SymPy's attempts at an integral a few of them; past the budget the
+        kernel is refused with a KernelError that says so.
 
         >>> Kernel.from_expr("z**3").mu_plus
         5*z**3/(2*delta**5)
@@ -102,6 +106,19 @@ class Kernel:
                 raise KernelError(str(exc)) from None
         else:
             expr = sp.sympify(text)
+        budget = None
+        try:
+            with time_budget(timeout) as budget:
+                return Kernel._from_sympy(expr, name, normalize)
+        except DerivationTimeout as exc:
+            if exc.budget is not budget:
+                raise  # a budget of the caller ran out
+            raise KernelError(f"kernel {expr}: its analysis (oddness, integrability, first moment) took more than "
+                              f"{timeout:g} s of CPU time; simplify the formula or pass a larger timeout "
+                              "(timeout=None: no limit)") from None
+
+    @staticmethod
+    def _from_sympy(expr: sp.Expr, name: str | None, normalize: bool) -> Kernel:
         extra = expr.free_symbols - {z, delta}
         if extra:
             names = ", ".join(sorted(str(s) for s in extra))

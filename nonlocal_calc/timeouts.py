@@ -40,9 +40,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
 
 #: CPU seconds between repeated signals when the first one was swallowed.
 _RETRY_INTERVAL = 0.01
+#: Default time budget (seconds of CPU time) for one piece of symbolic work a user asks for (the search of one
+#: derivation, the analysis of a typed kernel): twice the CPU time of the slowest closed form of the catalogue
+#: on a heavily loaded machine (see docs/dev/performance.md).
+DEFAULT_TIMEOUT = 20.0
 
 _local = threading.local()
 
@@ -137,6 +144,32 @@ def time_budget(seconds: float | None) -> Iterator[Budget]:
                 break
             except DerivationTimeout:
                 pass
+
+
+def attempt(seconds: float, work: Callable[[], T]) -> T | None:
+    """``work()`` within ``seconds`` of CPU time, or None when that budget runs out first (also when the library
+    doing the work turned the interrupt into another exception). A caller's budget running out is not caught.
+
+    >>> attempt(0.05, lambda: 6 * 7)
+    42
+    >>> def forever():
+    ...     while True:
+    ...         pass
+    >>> attempt(0.05, forever) is None
+    True
+    """
+    budget = None
+    try:
+        with time_budget(seconds) as budget:
+            return work()
+    except DerivationTimeout as exc:
+        if exc.budget is not budget:
+            raise
+        return None
+    except Exception:
+        if budget is not None and budget.expired and not any(b.expired for b in _stack()):
+            return None
+        raise
 
 
 def _leave(budget: Budget, use_signal: bool, outermost: bool, previous) -> None:

@@ -59,7 +59,7 @@ def _resolve_pair(args):
         raise ValueError("name an activation (e.g. relu) or give --activation-expr")
     normalize = not args.no_normalize
     if args.kernel_expr:
-        ker = kernels.Kernel.from_expr(args.kernel_expr, normalize=normalize)
+        ker = kernels.Kernel.from_expr(args.kernel_expr, normalize=normalize, timeout=None)  # --timeout governs
     else:
         ker = kernels.get(args.kernel, normalize=normalize)
     return act, ker
