@@ -7,12 +7,15 @@ the text, or the catalogue member's textbook definition written out here).
 
 Kernels are odd and keep a positive first moment for every horizon: powers sign(z)|z|^p for -2 < p <= 4 (values
 close to -2 included), odd polynomials, Gaussian and exponential factors, compact bumps, scale-invariant
-sign-changing profiles, and positive sums of these. Activations: kinks (Max, Min, Abs, Heaviside, sign) anywhere,
-rational functions, exp/log/tanh/erf/atan compositions, polynomial growth, sums.
+sign-changing profiles, and positive sums of these; the catalogue's by constructor and by spec (``kernels.get``).
+Activations: kinks (Max, Min, Abs, Heaviside, sign) anywhere, rational functions, exp/log/tanh/erf/atan
+compositions (an outer function of a whole term), products of terms, polynomial growth, sums.
 """
 
 from __future__ import annotations
 
+import hashlib
+import random
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -55,11 +58,15 @@ class KernelCase:
             return k.power(self.arg, normalize=self.normalize)
         if self.route == "gaussian":
             return k.gaussian(self.arg, normalize=self.normalize)
+        if self.route == "get":  # the spec a user types (the CLI's --kernel)
+            return k.get(self.arg, normalize=self.normalize)
         return getattr(k, self.route)(normalize=self.normalize)  # sign, linear, dirac_pair
 
     def __str__(self) -> str:
         args = [] if self.arg is None else [_code(self.arg)]
         args += [] if self.normalize else ["normalize=False"]
+        if self.route == "get":
+            args[0] = repr(self.arg)
         call = "Kernel.from_expr" if self.route == "text" else f"kernels.{self.route}"
         return f"{call}({', '.join(args)})"
 
@@ -105,6 +112,9 @@ kernel_terms = st.one_of(
     st.builds(lambda k: f"sign(z)*(delta - Abs(z))**{k}", st.integers(1, 3)),
     st.builds(lambda a: f"sign(z)*(1 - {_q(a)}*z**2/delta**2)", st.sampled_from([Fraction(1, 2), Fraction(3, 2)])),
     st.builds(lambda p, a: f"sign(z)*Abs(z)**{_q(p)}*exp(-{_q(a)}*z**2)", powers, _rate),  # power x Gaussian
+    st.builds(lambda a: f"sign(z)*exp(-{_q(a)}*Abs(z)/delta)", _rate),  # exponential factor on the horizon's scale
+    st.builds(lambda p, a: f"sign(z)*Abs(z)**{_q(p)}*exp(-{_q(a)}*Abs(z))", powers, _rate),  # power x exponential
+    st.builds(lambda p, k: f"sign(z)*Abs(z)**{_q(p)}*(delta - Abs(z))**{k}", powers, st.integers(1, 2)),  # singular bump
 )
 kernel_texts = st.lists(st.tuples(_coef, kernel_terms), min_size=1, max_size=3, unique_by=lambda t: t[1]).map(
     lambda terms: terms[0][1] if len(terms) == 1 else " + ".join(f"{_q(c)}*({t})" for c, t in terms))
@@ -129,9 +139,17 @@ def _power(p: Fraction, spelling: str) -> KernelCase:
     return KernelCase("power", arg, sp.sign(Z) * sp.Abs(Z) ** exact)
 
 
+def _spec(case: KernelCase) -> KernelCase:
+    """The same catalogue kernel asked for by its spec, as ``kernels.get("power(-7/4)")``."""
+    arg = "" if case.arg is None else f"({case.arg})"
+    return KernelCase("get", f"{case.route}{arg}", case.raw)
+
+
 catalogue_kernels = st.one_of(
     st.builds(_power, powers, st.sampled_from(["fraction", "text", "float"])),
     st.builds(_gaussian, st.sampled_from([None, 0.1, 0.3, 2, "delta/3", "delta/10"])),
+    st.builds(_power, powers, st.just("text")).map(_spec),
+    st.builds(_gaussian, st.sampled_from([0.05, "delta/4"])).map(_spec),
     st.just(KernelCase("sign", None, sp.sign(Z))),
     st.just(KernelCase("linear", None, Z)),
     st.just(KernelCase("dirac_pair", None, None)),
@@ -194,7 +212,16 @@ _KINKED = ["Max(0, {u})", "Min(0, {u})", "Abs({u})", "Heaviside({u})", "sign({u}
            "Min(Max({u}, -1), 1)", "{u}*Abs({u})", "Max(0, {u})**2", "{u}/(1 + Abs({u}))", "Abs({u})**3",
            "exp(-Abs({u}))", "log(1 + Abs({u}))", "tanh(Max(0, {u}))", "erf(Abs({u}))", "Max({u}, {u}**3)",
            "Min({u}, 1/2)", "Max(0, 1 - Abs({u}))"]
-activation_terms = st.builds(lambda form, u: form.format(u=u), st.sampled_from(_SMOOTH + _KINKED), _argument())
+_SMOOTH += ["{u}*tanh(log(1 + exp({u})))", "log(cosh({u}))", "asinh({u})", "erfc({u})", "{u}*erf({u})",
+            "exp(tanh({u}))", "{u}*atan({u})"]
+#: bounded outer functions applied to a whole term: compositions two deep (tanh(erf(u)), erf(Max(0, u)**2)...)
+_OUTER = ["tanh({v})", "erf({v})", "atan({v})", "exp(-({v})**2)", "1/(1 + exp(-({v})))", "log(1 + ({v})**2)"]
+_simple_terms = st.builds(lambda form, u: form.format(u=u), st.sampled_from(_SMOOTH + _KINKED), _argument())
+activation_terms = st.one_of(
+    _simple_terms, _simple_terms, _simple_terms,
+    st.builds(lambda outer, v: outer.format(v=v), st.sampled_from(_OUTER), _simple_terms),  # compositions
+    st.builds(lambda v, w: f"({v})*({w})", _simple_terms, _simple_terms),  # products
+)
 activation_texts = st.lists(st.tuples(_coef, activation_terms), min_size=1, max_size=3, unique_by=lambda t: t[1]).map(
     lambda terms: terms[0][1] if len(terms) == 1 else " + ".join(f"{_q(c)}*({t})" for c, t in terms))
 
@@ -231,35 +258,46 @@ activations = st.one_of(activation_texts.map(lambda t: ActivationCase("text", t,
 
 
 # ----------------------------------------------------------------------------- points
-deltas = st.one_of(
-    st.floats(-6, 0.7).map(lambda e: float(f"{10 ** e:.3g}")),  # log-uniform, 1e-6 .. 5
-    st.sampled_from([1e-12, 1e-9, 30.0, 1000.0]),  # tiny and large horizons
-)
+# The points are drawn from a generator seeded by the pair, not by Hypothesis: with no choice left after the pair,
+# every new example Hypothesis makes (its mutations too) is a new pair, where about two thirds of them were new
+# points of pairs it had already derived and compiled.
+def point_rng(*key: object) -> random.Random:
+    """A generator seeded by ``key`` (the pair's text): the same pair gets the same points in every run."""
+    return random.Random(hashlib.sha256(repr(key).encode()).digest())
 
 
-@st.composite
-def abscissae(draw, kink_points: tuple, dv: float) -> float:
+def delta_value(rng: random.Random) -> float:
+    """Log-uniform over 1e-6 .. 5 (three digits), or one of the tiny and large horizons."""
+    if rng.random() < 0.2:
+        return rng.choice([1e-12, 1e-9, 30.0, 1000.0])
+    return float(f"{10 ** rng.uniform(-6, 0.7):.3g}")
+
+
+def abscissa(rng: random.Random, kink_points: tuple, dv: float) -> float:
     """x uniform, in the tails, or at/near a kink and the cell edges b +- delta (where the closed forms switch)."""
-    kind = draw(st.sampled_from(["uniform", "uniform", "tail", "kink", "kink", "kink"] if kink_points
-                                else ["uniform", "uniform", "tail", "origin"]))
+    kind = rng.choice(["uniform", "uniform", "tail", "kink", "kink", "kink"] if kink_points
+                      else ["uniform", "uniform", "tail", "origin"])
     if kind == "uniform":
-        return draw(st.floats(-4, 4))
+        return rng.uniform(-4, 4)
     if kind == "tail":
-        return draw(st.sampled_from([-1, 1])) * draw(st.floats(8, 40))
-    b = float(draw(st.sampled_from(kink_points))) if kind == "kink" else 0.0
-    side = draw(st.sampled_from([-1, 0, 1]))
-    nudge = draw(st.sampled_from([0.0, 1e-12, -1e-12, 1e-6, -1e-6, 0.01, -0.01, 0.5, -0.5]))
+        return rng.choice([-1, 1]) * rng.uniform(8, 40)
+    b = float(rng.choice(kink_points)) if kind == "kink" else 0.0
+    side = rng.choice([-1, 0, 1])
+    nudge = rng.choice([0.0, 1e-12, -1e-12, 1e-6, -1e-6, 0.01, -0.01, 0.5, -0.5])
     return b + side * dv + nudge * dv
 
 
-@st.composite
-def points(draw, kink_points: tuple, n_deltas: int = 2, n_x: int = 3) -> list[tuple[float, list[float]]]:
-    """[(delta, [x, ...]), ...]: a few horizons and a few abscissae for each."""
+def points(rng: random.Random, kink_points: tuple, n_deltas: int = 2, n_x: int = 3) -> list[tuple[float, list[float]]]:
+    """[(delta, [x, ...]), ...]: a few horizons and a few abscissae for each.
+
+    >>> points(point_rng("relu", "sign"), (0,)) == points(point_rng("relu", "sign"), (0,))
+    True
+    """
     out = []
     for _ in range(n_deltas):
-        dv = draw(deltas)
-        out.append((dv, [draw(abscissae(kink_points, dv)) for _ in range(n_x)]))
+        dv = delta_value(rng)
+        out.append((dv, [abscissa(rng, kink_points, dv) for _ in range(n_x)]))
     return out
 
 
-__all__ = ["ActivationCase", "KernelCase", "activations", "is_singular", "kernels", "points", "X", "Z", "DELTA"]
+__all__ = ["ActivationCase", "KernelCase", "activations", "is_singular", "kernels", "point_rng", "points", "X", "Z", "DELTA"]

@@ -18,9 +18,10 @@ off), and listed at the end with a reproducer each. Failures of known open bugs 
 entry in the project's findings list) are reported as KnownBugWarning instead.
 
 Profiles (tests/conftest.py): "ci" runs a couple of derandomized pairs per test (compilation dominates its
-time); ``--hypothesis-profile=thorough`` 320 examples per test (about a third of them new pairs: Hypothesis also
-tries new points of the pairs it has drawn, which costs little once they are compiled). Set NLC_PROPERTY_LOG to a
-file to get one JSON line per pair (the thorough run's record; see docs/dev/property-tests.md).
+time); ``--hypothesis-profile=thorough`` 320 pairs per test (NLC_PROPERTY_PAIRS sets another number). Hypothesis
+draws only the pair: its points come from a generator seeded by the pair (grammar.point_rng), so that every new
+example is a new pair. Set NLC_PROPERTY_LOG to a file to get one JSON line per pair, with the CPU seconds of each
+stage (the thorough run's record; tools/property_log.py sums it up; see docs/dev/property-tests.md).
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ from nonlocal_calc.activations import ActivationError
 
 N = settings.default.max_examples
 THOROUGH = N >= 100
-#: pairs per test: each costs a derivation (up to the CPU budget) and a compilation (5-25 s)
-PAIRS = N if THOROUGH else 2
+#: pairs per test: each costs a derivation (up to the CPU budget) and a compilation (5-25 s); NLC_PROPERTY_PAIRS
+#: sets it in the thorough profile (a run split between the tests)
+PAIRS = int(os.environ.get("NLC_PROPERTY_PAIRS", N)) if THOROUGH else 2
 #: CPU budget of the symbolic search: the default in the thorough run; shorter in CI (a fallback to quadrature
 #: is a correct answer too, and is checked the same way)
 BUDGET = {} if THOROUGH else {"timeout": 5.0}
@@ -136,6 +138,16 @@ class Case:
     method: str = ""
     stage: str = ""  # what runs now (named when the pair runs out of time)
     log: dict = field(default_factory=dict)
+    since: float = 0.0  # process CPU time when the stage began
+
+    def enter(self, stage: str) -> None:
+        """Begin ``stage``; the CPU seconds of the one that ends are added up by kind in the log's "cpu"."""
+        now = time.process_time()
+        if self.stage:
+            kind = self.stage.split("(")[0].split(" at ")[0].strip()
+            cpu = self.log.setdefault("cpu", {})
+            cpu[kind] = round(cpu.get(kind, 0.0) + now - self.since, 2)
+        self.stage, self.since = stage, now
 
     def reproducer(self, x=None, d=None, call="evaluate(x, delta, dps=30)") -> str:
         text = f"derive({self.activation}, {self.kernel})"
@@ -178,16 +190,18 @@ def _derive(case: Case, tally: Tally) -> bool:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", nlc.QuadratureFallbackWarning)
-            case.stage = "Activation construction"
+            case.enter("Activation construction")
             act = case.activation.make()
-            case.stage = "Kernel construction"
+            case.enter("Kernel construction")
             ker = case.kernel.make()
-            case.stage = "derive"
+            case.enter("derive")
             case.D = nlc.derive(act, ker, **BUDGET)
     except REFUSALS as exc:
         tally.refused += 1
         case.log["refused"] = f"{type(exc).__name__}: {exc}"
-        if case.kernel.route == "power":  # the catalogue documents every p > -2, which is all the grammar draws
+        kcase = case.kernel
+        if kcase.route == "power" or kcase.route == "get" and kcase.arg.startswith("power"):
+            # the catalogue documents every p > -2, which is all the grammar draws
             _fail(tally, case, "refused", f"{case.reproducer()} refused: {type(exc).__name__}: {exc}", {"exc": exc})
         return False
     except Exception as exc:  # noqa: BLE001 (every other exception is a bug)
@@ -208,7 +222,7 @@ def _timeout(case: Case, tally: Tally) -> None:
 
 
 def _ufunc(case: Case, tally: Tally):
-    case.stage = "compile"
+    case.enter("compile")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -225,7 +239,7 @@ def _ufunc(case: Case, tally: Tally):
 def reference(case: Case, xv: float, dv: float, dps: int = 30):
     """D f(x) from the raw formulas; None where the reference cannot certify it (counted, not checked)."""
     acase, kcase = case.activation, case.kernel
-    case.stage = "reference"
+    case.enter("reference")
     try:
         if kcase.raw is None:
             return ind.dirac_pair(acase.raw, xv, dv, dps, kcase.normalize)
@@ -236,7 +250,7 @@ def reference(case: Case, xv: float, dv: float, dps: int = 30):
 
 def _check_evaluate(case: Case, tally: Tally, xv: float, dv: float, want) -> None:
     tally.checks += 1
-    case.stage = f"evaluate({xv!r}, {dv!r}, dps=30)"
+    case.enter(f"evaluate({xv!r}, {dv!r}, dps=30)")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -260,7 +274,7 @@ def _check_ufunc(case: Case, tally: Tally, u, dtype, xs: list[float], dv: float,
     """``u`` over the array ``xs`` with a scalar delta (the loop its users run), against the reference values."""
     name = np.dtype(dtype).name
     rtol = TARGETS["float64-quadrature" if name == "float64" and u.method == "quadrature" else name]
-    case.stage = f"the {name} ufunc at delta = {dv!r}"
+    case.enter(f"the {name} ufunc at delta = {dv!r}")
     with np.errstate(all="ignore"):
         got = u(np.array(xs, dtype=dtype), dtype(dv))
     for xv, g, want in zip(xs, got, wants):
@@ -290,7 +304,7 @@ def _distinct(pts: list) -> list:
 
 
 # ----------------------------------------------------------------------------- (a), (b), (c)
-def _run_pair(test: str, tally: Tally, case: Case, data, kink_points: tuple, wanted) -> None:
+def _run_pair(test: str, tally: Tally, case: Case, kink_points: tuple, wanted) -> None:
     """Derive and compile one pair, draw its points and check evaluate and both ufuncs against
     ``wanted(dtype, xs, delta)`` (reference values, None where there is none), within PAIR_CPU; logged."""
     case.log.update(test=test, activation=str(case.activation), kernel=str(case.kernel))
@@ -300,7 +314,7 @@ def _run_pair(test: str, tally: Tally, case: Case, data, kink_points: tuple, wan
         with cpu_limit(PAIR_CPU):
             if not _derive(case, tally):
                 return
-            pts = _distinct(data.draw(grammar.points(kink_points), label="points"))
+            pts = _distinct(grammar.points(grammar.point_rng(test, str(case.activation), str(case.kernel)), kink_points))
             tally.examples += 1
             tally.pairs.add((str(case.activation), str(case.kernel)))
             case.log["points"] = pts
@@ -321,6 +335,7 @@ def _run_pair(test: str, tally: Tally, case: Case, data, kink_points: tuple, wan
     except PairTimeout:
         _timeout(case, tally)
     finally:
+        case.enter("")
         case.log.update(seconds=round(time.time() - start, 1), checks=tally.checks - checks)
         _log(case.log)
 
@@ -330,8 +345,8 @@ def test_random_pairs_against_the_independent_reference():
     tally = Tally()
 
     @settings(**SETTINGS)
-    @given(grammar.activations, grammar.kernels(), st.data())
-    def run(acase, kcase, data):
+    @given(grammar.activations, grammar.kernels())
+    def run(acase, kcase):
         case = Case(acase, kcase)
         refs = {}  # (the float32 inputs are often the float64 ones)
 
@@ -343,7 +358,7 @@ def test_random_pairs_against_the_independent_reference():
                     tally.uncheckable += refs[(xv, d)] is None
             return [refs[(xv, d)] for xv in xs]
 
-        _run_pair("reference", tally, case, data, acase.kinks, wanted)
+        _run_pair("reference", tally, case, acase.kinks, wanted)
 
     run()
     _finish(tally, "random pairs against the reference")
@@ -378,13 +393,13 @@ def test_polynomials_have_their_exact_derivative_for_every_kernel():
     tally = Tally()
 
     @settings(**SETTINGS)
-    @given(polynomials(), grammar.kernels(), st.data())
-    def run(poly, kcase, data):
+    @given(polynomials(), grammar.kernels())
+    def run(poly, kcase):
         text, (_, a1, a2, a3) = poly
         case = Case(grammar.ActivationCase("text", text, ind.parse(text)), kcase)
 
         def wanted(dtype, xs, d):
-            case.stage = "reference"
+            case.enter("reference")
             m1, m3 = _moments(kcase, d)
             tally.points += len(xs)
             with mpmath.workdps(60):
@@ -392,7 +407,7 @@ def test_polynomials_have_their_exact_derivative_for_every_kernel():
                 fp = [c1 + 2 * c2 * xv + 3 * c3 * mpmath.mpf(xv) ** 2 for xv in xs]
                 return [v + c3 * m3 / m1 if kcase.normalize else v * m1 + c3 * m3 for v in fp]
 
-        _run_pair("polynomial", tally, case, data, (), wanted)
+        _run_pair("polynomial", tally, case, (), wanted)
 
     run()
     _finish(tally, "polynomials")
