@@ -40,4 +40,5 @@ def test_readme_opens_with_the_two_setup_commands_and_ci_runs_the_same_test_comm
     assert 'pip install -e ".[test]"' in commands[1]
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_cmd in ci.splitlines()
-    assert 'pip install --quiet -e ".[test]"' in ci
+    assert 'pip install --quiet -e ".[test,torch]"' in ci  # the optional frameworks' tests run in CI
+    assert ci.index('"torch==2.13.0"') < ci.index('".[test,torch]"')  # the pinned CPU build first

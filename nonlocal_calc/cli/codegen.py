@@ -13,7 +13,7 @@ from .options import add_search_arguments
 def register(sub) -> None:
     p = sub.add_parser(
         "codegen",
-        help="write a standalone Numba module (ufunc + scalar kernel) for D_mu f",
+        help="write a standalone Numba module (ufunc + scalar kernel) or PyTorch module for D_mu f",
         description="Write a Python module that imports only numpy, numba and math and defines the NumPy ufunc "
                     "`ufunc(x, delta)` and the Numba scalar function `kernel(x, delta)` for D_mu f. Its docstring "
                     "states the formula, the kernel, its normalization and the accuracy measured against mpmath. "
@@ -21,7 +21,10 @@ def register(sub) -> None:
         epilog="examples:\n  nonlocal-calc codegen relu --kernel sign -o relu_sign.py\n"
                "  nonlocal-calc codegen tanh --kernel linear -o tanh_linear.py --no-measure\n"
                '  nonlocal-calc codegen --activation-expr "x/(1+exp(-x))" -o swish_sign.py\n\n'
-               "then:  python -c \"import relu_sign; print(relu_sign.ufunc([-1.0, 0.0, 1.0], 0.1))\"",
+               "  nonlocal-calc codegen gelu --kernel sign --backend torch -o gelu_sign_torch.py\n\n"
+               "then:  python -c \"import relu_sign; print(relu_sign.ufunc([-1.0, 0.0, 1.0], 0.1))\"\n"
+               "a torch module defines value(x, delta), derivs(x, delta), activation(x) and the autograd Functions\n"
+               "Activation and Derivative (docs/torch.md)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_pair_arguments(p)
@@ -32,6 +35,9 @@ def register(sub) -> None:
                    help="write the fast loops that make_ufunc uses instead (vectorized paths: faster on arrays, "
                         "see docs/ufuncs.md); they use Numba internals and are tied to the Numba versions they were "
                         "verified on")
+    p.add_argument("--backend", choices=("numba", "torch"), default="numba",
+                   help="numba (default): the ufunc module; torch: a module that imports only math and torch, with "
+                        "the autograd Functions of nonlocal_calc.torch (needs PyTorch: the [torch] extra)")
     add_search_arguments(p)
     p.set_defaults(func=run)
 
@@ -49,6 +55,15 @@ def run(args) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", QuadratureFallbackWarning)
         D = derive(act, ker, timeout=args.timeout, cache=not args.no_cache)
-    write_module(D, args.output, measure=not args.no_measure, fast_internals=args.fast_internals)
+    if args.backend == "torch":
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None:
+            raise ValueError("--backend torch needs PyTorch: pip install 'nonlocal-calc[torch]'")
+        from ..torch.compiled import write_module as write_torch
+
+        write_torch(D, args.output)
+    else:
+        write_module(D, args.output, measure=not args.no_measure, fast_internals=args.fast_internals)
     print(f"wrote {args.output}: D_mu {act.name} for the kernel {ker.name} ({D.method})", file=sys.stderr)
     return 0

@@ -68,7 +68,7 @@ _ERFC = sp.Function("erfc")
 _HALFPOW = sp.Function("halfpow")
 
 
-def _erfc_form(e: sp.Expr) -> sp.Expr:
+def erfc_form(e: sp.Expr) -> sp.Expr:
     """``c + c erf(a) -> c erfc(-a)``, ``c - c erf(a) -> c erfc(a)`` in a sum (no cancellation in the tails)."""
     def rep(t):
         args = list(t.args)
@@ -91,7 +91,7 @@ def stable_fprime(D) -> sp.Expr:
     if er is not None:
         return sp.Piecewise((er[0], x < 0), (er[1], True))
     d = sp.together(d) if not d.has(sp.erf) else sp.expand(d)
-    return _erfc_form(d)
+    return erfc_form(d)
 
 
 def _np_fun(expr, var):

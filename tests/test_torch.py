@@ -1,0 +1,214 @@
+"""nonlocal_calc.torch: backward = D_mu f against the float64 ufunc, gradients of the backward against finite
+differences, torch.func, torch.compile, low-precision dtypes, surrogate gradients."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import sympy as sp
+
+torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install -e '.[torch]')")
+
+import nonlocal_calc as nlc  # noqa: E402
+from nonlocal_calc.codegen.accuracy import DELTAS, grid_x  # noqa: E402
+from nonlocal_calc.derivation import COVERAGE_KERNELS  # noqa: E402
+from nonlocal_calc.torch import NonlocalActivation, nonlocal_activation, pair, spike  # noqa: E402
+
+ALL_PAIRS = [(a, k) for a in nlc.activations.names() for k in COVERAGE_KERNELS]
+#: Checked on every run: closed forms printed as torch code (relu, tanh, binary_step, elu...), values by the
+#: quadrature (cells with cancellation, polylogarithms, no closed form), kinks under singular kernels.
+SAMPLE = [("relu", "sign"), ("tanh", "sign"), ("silu", "sign"), ("gelu", "sign"), ("elu", "linear"),
+          ("softsign", "power(-1/2)"), ("softplus", "power(2)"), ("binary_step", "power(-1/2)"),
+          ("leaky_relu", "dirac_pair"), ("logistic", "power(-1/2)"), ("arctan", "linear")]
+PAIRS = ALL_PAIRS if os.environ.get("NLC_SLOW_TESTS") else SAMPLE
+RTOL = 1e-13
+
+
+@pytest.fixture(scope="module")
+def derived():
+    """``derived(act, ker) -> (D, ufunc)``, each pair derived and compiled once for this module."""
+    memo = {}
+
+    def get(act, ker):
+        if (act, ker) not in memo:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                D = nlc.derive(act, ker)
+            memo[act, ker] = D, D.ufunc()
+        return memo[act, ker]
+    return get
+
+
+def _grad(act, ker, xs, d, dtype=torch.float64):
+    """The backward for a number delta (the quadrature's order planned for it)."""
+    x = torch.tensor(xs, dtype=dtype, requires_grad=True)
+    nonlocal_activation(x, act, ker, d).sum().backward()
+    return x.grad
+
+
+@pytest.mark.parametrize("act,ker", PAIRS)
+def test_backward_equals_the_float64_ufunc_on_the_accuracy_grid(derived, act, ker):
+    D, u = derived(act, ker)
+    worst, at = 0.0, None
+    for d in DELTAS:
+        xs = np.array(grid_x(d, 6))
+        want = u(xs, d)
+        got = _grad(act, ker, xs, d).numpy()
+        assert np.isfinite(got).all() and np.isfinite(want).all()
+        err = np.abs(got - want) / np.maximum(np.abs(want), 1e-2)
+        i = int(np.argmax(err))
+        if err[i] > worst:
+            worst, at = float(err[i]), (float(xs[i]), d, float(got[i]), float(want[i]))
+    assert worst <= RTOL, f"{act}/{ker}: worst relative error {worst:.2e} at x, delta, torch, ufunc = {at}"
+
+
+@pytest.mark.parametrize("act,ker", [("relu", "sign"), ("gelu", "sign")])
+def test_forward_is_the_activation(derived, act, ker):
+    D, _ = derived(act, ker)
+    xs = np.array([-30.0, -2.5, -0.3, 0.0, 0.2, 1.7, 40.0])
+    f = sp.lambdify(nlc.x, D.activation.expr, "mpmath")
+    x = torch.tensor(xs, dtype=torch.float64)
+    got = nonlocal_activation(x, act, ker, 0.1).numpy()
+    np.testing.assert_allclose(got, [float(f(v)) for v in xs], rtol=1e-15, atol=1e-300)
+
+
+# ---------------------------------------------------------------- gradients of the backward
+#: x away from the kinks of D (at b and b +- delta for a kink b of f: finite differences cross them otherwise)
+GRAD_X = [-1.3, -0.71, -0.23, -0.05, 0.04, 0.27, 0.62, 1.9]
+
+
+@pytest.mark.parametrize("act,ker", [("relu", "sign"), ("gelu", "sign"), ("softsign", "power(-1/2)"),
+                                     ("elu", "linear"), ("binary_step", "power(2)"), ("tanh", "dirac_pair")])
+def test_gradcheck_of_the_backward_and_double_backward_with_delta(act, ker):
+    x = torch.tensor(GRAD_X, dtype=torch.float64, requires_grad=True)
+    d = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    p = pair(act, ker)
+    # the derivative D_mu f(x, delta) against finite differences in x and in delta
+    assert torch.autograd.gradcheck(p.Derivative.apply, (x, d), eps=1e-6, atol=1e-7, rtol=1e-6)
+
+    # the activation's backward (x, delta) -> w D_mu f as autograd computes it (create_graph: the double backward
+    # of the activation), differentiated again against finite differences. (The activation itself is not checked
+    # against finite differences of f: its backward is D_mu f, not f', on purpose; so the weights w are constants.)
+    w = torch.cos(x.detach())
+
+    def backward(v, dv):
+        return torch.autograd.grad((p.Activation.apply(v, dv) * w).sum(), v, create_graph=True)[0]
+
+    assert torch.autograd.gradcheck(backward, (x, d), eps=1e-6, atol=1e-7, rtol=1e-6)
+
+
+def test_delta_gradient_through_create_graph_equals_finite_differences_of_the_ufunc(derived):
+    D, u = derived("silu", "sign")
+    xs = np.array([-2.0, -0.4, 0.1, 0.9, 3.0])
+    x = torch.tensor(xs, requires_grad=True, dtype=torch.float64)
+    d = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    (gx,) = torch.autograd.grad(nonlocal_activation(x, "silu", "sign", d).sum(), x, create_graph=True)
+    np.testing.assert_allclose(gx.detach().numpy(), u(xs, 0.3), rtol=1e-13)
+    (gd,) = torch.autograd.grad(gx.sum(), d)
+    h = 1e-5
+    fd = (u(xs, 0.3 + h) - u(xs, 0.3 - h)).sum() / (2 * h)
+    assert abs(gd.item() - fd) <= 1e-8 * max(1.0, abs(fd))
+
+
+# ---------------------------------------------------------------- torch.func, compile, dtypes
+def test_torch_func_grad_and_vmap(derived):
+    D, u = derived("gelu", "sign")
+    xs = np.linspace(-3, 3, 13)
+    x = torch.tensor(xs, dtype=torch.float64)
+    f = lambda v: nonlocal_activation(v, "gelu", "sign", 0.25)  # noqa: E731
+    g = torch.func.grad(lambda v: f(v).sum())(x)
+    gv = torch.func.vmap(torch.func.grad(f))(x)
+    want = u(xs, 0.25)
+    np.testing.assert_allclose(g.numpy(), want, rtol=1e-13)
+    np.testing.assert_allclose(gv.numpy(), want, rtol=1e-13)
+    # the second derivative through torch.func as well (grad of grad)
+    gg = torch.func.vmap(torch.func.grad(torch.func.grad(f)))(x)
+    np.testing.assert_allclose(gg.numpy(), pair("gelu", "sign").derivs(x, torch.tensor(0.25,
+                               dtype=torch.float64))[0].numpy(), rtol=1e-14)
+
+
+@pytest.mark.parametrize("act,ker", [("relu", "sign"), ("silu", "sign")])
+def test_compile_fullgraph_gives_the_eager_gradients(act, ker):
+    m = NonlocalActivation(act, ker, delta=0.2).double()
+    x0 = torch.linspace(-2, 2, 41, dtype=torch.float64)
+
+    def run(fn):
+        x = x0.clone().requires_grad_(True)
+        (fn(x) * torch.cos(x)).sum().backward()
+        return x.grad
+
+    torch._dynamo.reset()
+    eager, compiled = run(m), run(torch.compile(m, fullgraph=True))
+    np.testing.assert_allclose(compiled.numpy(), eager.numpy(), rtol=1e-13, atol=1e-15)
+
+
+def test_float32_and_low_precision(derived):
+    D, u = derived("tanh", "sign")
+    xs = np.linspace(-4, 4, 33)
+    want = u(xs, 0.5)
+    g32 = _grad("tanh", "sign", xs, 0.5, torch.float32)
+    assert g32.dtype == torch.float32
+    np.testing.assert_allclose(g32.numpy(), want, rtol=2e-6, atol=1e-7)
+    for dt in (torch.float16, torch.bfloat16):
+        g = _grad("tanh", "sign", xs, 0.5, dt)
+        assert g.dtype == dt
+        # computed in float32, rounded once: within half an ulp of the low-precision type (plus float32 noise)
+        ulp = 2.0**-10 if dt is torch.float16 else 2.0**-7
+        x = torch.tensor(xs, dtype=dt).double().numpy()
+        np.testing.assert_allclose(g.double().numpy(), u(x, 0.5), rtol=ulp, atol=1e-6)
+
+
+# ---------------------------------------------------------------- surrogate gradients
+@pytest.mark.parametrize("ker", ["sign", "linear", "power(2)", "power(-1/2)"])
+def test_spike_is_heaviside_with_rho_as_gradient(ker):
+    s = spike(ker, delta=0.8)
+    xs = np.array([-1.0, -0.79, -0.3, -0.01, 0.02, 0.4, 0.75, 2.0])
+    x = torch.tensor(xs, dtype=torch.float64, requires_grad=True)
+    y = s(x)
+    y.sum().backward()
+    assert y.tolist() == [float(v >= 0) for v in xs]
+    rho = sp.lambdify((nlc.z, nlc.delta), nlc.kernels.get(ker).rho, "mpmath")
+    np.testing.assert_allclose(x.grad.numpy(), [float(rho(v, 0.8)) if abs(v) < 0.8 else 0.0 for v in xs],
+                               rtol=1e-13, atol=1e-16)
+
+
+def test_bad_arguments_are_refused_with_a_message():
+    x = torch.zeros(3)
+    with pytest.raises(ValueError, match="delta must be positive"):
+        nonlocal_activation(x, "relu", "sign", -0.1)
+    with pytest.raises(TypeError, match="floating-point torch tensor"):
+        nonlocal_activation(np.zeros(3), "relu", "sign", 0.1)
+    with pytest.raises(TypeError, match="delta must be"):
+        NonlocalActivation("relu", "sign", delta="0.1")
+
+
+def test_the_package_never_imports_torch():
+    code = ("import sys, warnings\nimport nonlocal_calc as nlc\nwarnings.simplefilter('ignore')\n"
+            "D = nlc.derive('relu', 'sign'); nlc.codegen.make_ufunc(D)\n"
+            "nlc.convergence.study(D, x=0.3); nlc.audit.poster()\n"
+            "print('torch' in sys.modules)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and r.stdout == "False\n", r.stderr
+
+
+def test_codegen_backend_torch_writes_a_module_that_needs_only_torch(tmp_path):
+    from nonlocal_calc.cli import main
+
+    out = tmp_path / "elu_linear_torch.py"
+    assert main(["codegen", "elu", "--kernel", "linear", "--backend", "torch", "-o", str(out)]) == 0
+    code = ("import json, sys, torch, elu_linear_torch as m\n"
+            "x = torch.tensor([-0.3, 0.0, 0.2], dtype=torch.float64, requires_grad=True)\n"
+            "m.Activation.apply(x, torch.tensor(0.5, dtype=torch.float64)).sum().backward()\n"
+            "print(json.dumps([x.grad.tolist(), any(k.startswith('nonlocal_calc') for k in sys.modules)]))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    grads, imported = json.loads(r.stdout)
+    want = nlc.derive("elu", "linear").ufunc()(np.array([-0.3, 0.0, 0.2]), 0.5)
+    np.testing.assert_allclose(grads, want, rtol=1e-13)
+    assert imported is False
