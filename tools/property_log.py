@@ -1,7 +1,7 @@
 """Sum up the record of property-test runs: ``python tools/property_log.py RUN.jsonl [MORE.jsonl ...] [--list]``.
 
 ``tests/test_random_pairs.py`` writes one JSON line per pair to ``NLC_PROPERTY_LOG`` (a line when the pair starts,
-one when it ends). A thorough run is made of pieces (several seeds, several sessions); this prints, over all the
+one when it ends). A thorough run is made of pieces (several seeds, several processes); this prints, over all the
 files given, the distinct pairs by test, how they were derived, refused or cut short, the checks, the failures by
 kind and the open bugs they matched, and where the CPU time went. ``--list`` prints every failure too.
 A tool of the repository, not of the package.
