@@ -34,6 +34,7 @@ from functools import cached_property, lru_cache
 
 import mpmath
 import sympy as sp
+from sympy.polys.polyerrors import BasePolynomialError  # (ExactQuotientFailed: Risch on float coefficients)
 
 from . import activations as _activations
 from . import kernels as _kernels
@@ -493,7 +494,7 @@ def _search(act: Activation, ker: Kernel, timeout: float | None) -> tuple[str, s
         reason = None
     except (NoClosedForm, NoAntiderivative) as exc:
         reason = f"no closed form found: {exc}"
-    except (NotImplementedError, sp.PolynomialError, ValueError, TypeError, RecursionError) as exc:
+    except (NotImplementedError, BasePolynomialError, ValueError, TypeError, RecursionError) as exc:
         reason = f"no closed form found (SymPy: {type(exc).__name__}: {exc})"
     if reason is None or (budget is not None and budget.expired):
         return "quadrature", None, f"no closed form found within the time budget of {timeout:g} s of CPU time", timeout

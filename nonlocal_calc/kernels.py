@@ -29,13 +29,14 @@ from functools import cached_property, lru_cache
 import mpmath
 import sympy as sp
 
+from . import kernel_numeric as _numeric
 from .arguments import real_argument, series_order
+from .kernel_checks import SYMBOLIC_STEP, moment_mismatch, normalization_mismatch, rho_mismatch
 from .kernel_checks import by_antiderivative as _by_antiderivative
 from .kernel_checks import definite as _definite
-from .kernel_checks import moment_mismatch, normalization_mismatch, rho_mismatch
 from .parsing import ExpressionError, parse_expr
 from .symbols import delta, z
-from .timeouts import DEFAULT_TIMEOUT, DerivationTimeout, time_budget
+from .timeouts import DEFAULT_TIMEOUT, DerivationTimeout, attempt, time_budget
 
 #: A positive stand-in for z on the right half of the horizon.
 _zp = sp.Symbol("z_p", positive=True)
@@ -161,7 +162,18 @@ class Kernel:
         integrand = (z**k * self.mu_plus).subs(z, _zp)
         failures = []
         for route in (_definite, _by_antiderivative):
-            val = sp.simplify(2 * route(integrand, _zp, sp.Integer(0), delta))
+            val = 2 * route(integrand, _zp, sp.Integer(0), delta)
+            if val.has(sp.Integral):
+                continue  # no closed form: not an answer to check
+            val = sp.simplify(val)
+            failure = moment_mismatch(self, k, val)
+            if failure is None:
+                return val
+            failures.append(failure)
+        if not failures:  # SymPy has no closed form: by quadrature, checked the same way
+            val = _numeric.moment(self.mu_plus, z, k)
+            if val is None:
+                val = 2 * _numeric.profile(z**k * self.mu_plus, z, sp.Integer(0))  # the definition, in delta
             failure = moment_mismatch(self, k, val)
             if failure is None:
                 return val
@@ -234,11 +246,16 @@ class Kernel:
         t = sp.Dummy("t", positive=True)
         failures = []
         for route in (_definite, _by_antiderivative):
-            r = sp.simplify(route(self.mu_plus.subs(z, t), t, _s, delta))
+            r = route(self.mu_plus.subs(z, t), t, _s, delta)
+            if r.has(sp.Integral):
+                continue  # no closed form: not an answer to check
+            r = sp.simplify(r)
             failure = rho_mismatch(self, r, _s)
             if failure is None:
                 return r.subs(_s, sp.Abs(z))
             failures.append(failure)
+        if not failures:  # SymPy has no closed form: rho is its defining integral, evaluated by quadrature
+            return _numeric.profile(self.mu_plus, z, sp.Abs(z))
         raise KernelError(f"kernel {self.name}: the smoothing profile rho could not be computed reliably "
                           f"({'; '.join(failures)})")
 
@@ -248,6 +265,8 @@ class Kernel:
 
         Decided by SymPy where it can, otherwise on a grid of 2001 points for several horizons.
         """
+        if self.rho.has(sp.Integral):
+            return _numeric.tail_nonnegative(self.mu_plus, z)
         r = self.rho.subs(z, _s * delta)  # s in (0, 1) of the horizon
         if r.is_nonnegative:
             return True
@@ -320,12 +339,22 @@ def _build(name: str, raw_plus: sp.Expr, normalize: bool, first_moment: sp.Expr 
         raise KernelError(f"kernel {name}: mu(z) is not real-valued on 0 < z < delta ({raw_plus})")
     # Weighted integrability: int_0^delta |z mu(z)| dz must converge for D_mu f to exist for smooth f.
     m1 = _definite(zp * raw, zp, sp.Integer(0), delta)
-    if m1.has(sp.Integral) or not _finite(m1):
+    integrable = _weighted_abs_integrable(raw)
+    if m1.has(sp.Integral) and integrable:  # no closed form: by quadrature where it can be
+        m1 = _numeric.moment(raw, zp, 1)
+        m1 = sp.Integral(zp * raw, (zp, 0, delta)) if m1 is None else m1 / 2
+        if m1.has(sp.Integral) and normalize:
+            raise KernelError(
+                f"kernel {name}: SymPy finds no closed form of its first moment int z*mu(z) dz, and the kernel is "
+                "not a fixed shape rescaled with delta (mu(delta*u) = delta**a * g(u)), so the normalization has no "
+                "formula; write the kernel in z/delta (e.g. exp(-z**2/delta**2) for exp(-z**2)), or pass "
+                "normalize=False")
+    if (m1.has(sp.Integral) and not integrable) or not _finite(m1):
         raise KernelError(
             f"kernel {name} is not integrable against z: int_0^delta z*mu(z) dz = {m1} does not converge; "
             "D_mu f(x) needs int |z mu(z)| dz < oo (for z**p kernels, p > -2)"
         )
-    if not _weighted_abs_integrable(raw):
+    if integrable is False:
         raise KernelError(
             f"kernel {name} is not integrable: int_0^delta |z*mu(z)| dz diverges; D_mu f(x) needs it finite"
         )
@@ -362,21 +391,41 @@ def _finite(e: sp.Expr) -> bool:
     return v == v and abs(v) != float("inf")
 
 
-def _weighted_abs_integrable(raw: sp.Expr) -> bool:
-    """int_0^delta |z mu(z)| dz < oo: no singularity inside the horizon, and mu = O(z**q) with q > -2 at 0."""
+def _weighted_abs_integrable(raw: sp.Expr) -> bool | None:
+    """Whether ``int_0^delta |z mu(z)| dz < oo`` (at delta = 1): mu continuous inside the horizon, ``mu = O(z**q)``
+    with q > -2 at 0, and at the horizon bounded or ``O((delta - z)**q)`` with q > -1. None where SymPy cannot
+    tell (each question gets :data:`~nonlocal_calc.kernel_checks.SYMBOLIC_STEP` seconds of CPU time)."""
+    at1 = raw.subs(delta, 1)
+    verdicts = [attempt(SYMBOLIC_STEP, lambda: _continuous_inside(at1)),
+                attempt(SYMBOLIC_STEP, lambda: _integrable_at(at1 * _zp, _zp)),
+                attempt(SYMBOLIC_STEP, lambda: _integrable_at(at1.subs(_zp, 1 - _zp), _zp))]
+    if False in verdicts:
+        return False
+    return None if None in verdicts else True
+
+
+def _continuous_inside(at1: sp.Expr) -> bool | None:
     from sympy.calculus.util import continuous_domain
 
-    at1 = raw.subs(delta, 1)
     try:
-        if continuous_domain(at1, _zp, sp.Interval.Lopen(0, 1)) != sp.Interval.Lopen(0, 1):
-            return False
+        return continuous_domain(at1, _zp, sp.Interval.open(0, 1)) == sp.Interval.open(0, 1)
     except (NotImplementedError, ValueError, TypeError):
+        return None
+
+
+def _integrable_at(f: sp.Expr, w: sp.Symbol) -> bool | None:
+    """Whether f (in w > 0) is integrable at w = 0+: its leading power above -1, or a finite limit."""
+    try:
+        _, q = f.leadterm(w)
+        if q.is_number:
+            return bool(q > -1)
+    except (ValueError, NotImplementedError, TypeError, sp.PoleError):
         pass
     try:
-        _, q = at1.leadterm(_zp)
+        lim = sp.limit(f, w, 0, "+")
     except (ValueError, NotImplementedError, TypeError):
-        return True  # SymPy cannot expand: rely on the first-moment check
-    return bool(q > -2) if q.is_number else True
+        return None
+    return True if lim.is_finite else None
 
 
 # ------------------------------------------------------------------ catalogue

@@ -191,6 +191,9 @@ TYPED = {
     "z*exp(-z**2)": (lambda t, d: t * mpmath.exp(-t * t), "1"),
     "sign(z)*(1-Abs(z)/delta)": (lambda t, d: 1 - t / d, "0"),
     "z/(Abs(z)+delta)": (lambda t, d: t / (t + d), "1"),
+    # a smooth compact bump: SymPy has no closed form of its moments (they are numbers of 60 digits times powers
+    # of delta); it was refused as "not integrable"
+    "z*exp(-delta**2/(delta**2-z**2))": (lambda t, d: t * mpmath.exp(-(d * d) / (d * d - t * t)), "1"),
 }
 
 
@@ -211,7 +214,7 @@ def test_typed_kernels_meet_their_identities(text):
         for d in (mpmath.mpf("0.3"), mpmath.mpf("1.7")):
             raw_m1 = 2 * _power_quad(lambda t, d=d: t * raw(t, d), d, b + 1)
             assert mpmath.almosteq(2 * _power_quad(lambda t, d=d: t * mu(t, d), d, b + 1), 1, 1e-25), d
-            assert abs(rho(d, d)) <= mpmath.mpf(10) ** -25 / d, d
+            assert abs(rho(d - d * mpmath.mpf(10) ** -35, d)) <= mpmath.mpf(10) ** -25 / d, d  # (a bump: 1/0 at d)
             for frac in ("0.013", "0.37", "0.81"):
                 s = mpmath.mpf(frac) * d
                 tail = mpmath.quad(lambda t, d=d: raw(t, d), [s, d]) / raw_m1
@@ -230,3 +233,27 @@ def test_a_typed_kernel_past_its_time_budget_is_refused_clearly():
     with pytest.raises(KernelError, match=r"took more than 0.5 s of CPU time.*larger timeout"):
         Kernel.from_expr("sign(z)*Abs(z)**(-19/20)*exp(-z**2)", timeout=0.5)
     assert time.process_time() - start < 5
+
+
+def _bump_tanh():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nlc.QuadratureFallbackWarning)
+        return nlc.derive("tanh", Kernel.from_expr("z*exp(-delta**2/(delta**2-z**2))"), timeout=2, cache=False)
+
+
+def test_a_compact_bump_kernel_derives_by_quadrature():
+    """The bump's pairs have no closed form found; its rho is a closed form (in expint) and nonnegative."""
+    D = _bump_tanh()
+    assert D.method == "quadrature"
+    assert D.kernel.rho_nonnegative
+
+
+@pytest.mark.xfail(strict=True, reason="reference._quad substitutes s = t**2 on [0, sqrt(delta)]: t*t rounds past "
+                   "delta, where exp(-delta**2/(delta**2 - s**2)) is exp(+1e50): absurd values (see findings)")
+def test_a_compact_bump_kernel_evaluates_by_quadrature():
+    """D.evaluate against the defining integral written here with the raw kernel (normalized here)."""
+    raw = TYPED["z*exp(-delta**2/(delta**2-z**2))"][0]
+    D = _bump_tanh()
+    for xv, d in (("-1.2", "0.3"), ("0.3", "0.5"), ("2", "1.5")):
+        want = _defining_integral(mpmath.tanh, raw, xv, d)
+        assert mpmath.almosteq(D.evaluate(xv, d, dps=25), want, 1e-22), (xv, d)
