@@ -71,9 +71,10 @@ def _delta(delta, x: torch.Tensor) -> torch.Tensor:
     return torch.tensor(float(delta), dtype=dtype, device=x.device)
 
 
-def _order(mod, delta) -> int | None:
-    """The quadrature order planned for a number delta; None (the largest planned) for a tensor."""
-    return None if isinstance(delta, torch.Tensor) else mod.order_for(float(delta))
+def _order(mod, delta, dtype) -> int | None:
+    """The quadrature order planned for a number delta and data of ``dtype``; None (the largest planned for the
+    dtype) for a tensor."""
+    return None if isinstance(delta, torch.Tensor) else mod.order_for(float(delta), dtype)
 
 
 def _check(x) -> None:
@@ -89,7 +90,7 @@ def nonlocal_activation(x: torch.Tensor, activation="relu", kernel="sign", delta
     """
     _check(x)
     mod = pair(activation, kernel)
-    return mod.Activation.apply(x, _delta(delta, x), _order(mod, delta))
+    return mod.Activation.apply(x, _delta(delta, x), _order(mod, delta, x.dtype))
 
 
 class NonlocalActivation(torch.nn.Module):
@@ -112,13 +113,14 @@ class NonlocalActivation(torch.nn.Module):
             raise ValueError(f"delta must be positive (the horizon of the kernel), got {delta}")
         self._names = (activation, kernel)
         self._pair = pair(activation, kernel)
-        self._order = _order(self._pair, delta)
+        self._number = None if isinstance(delta, torch.Tensor) else float(delta)
         self.register_buffer("delta", torch.as_tensor(delta, dtype=torch.get_default_dtype())
                              if not isinstance(delta, torch.Tensor) else delta)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check(x)
-        return self._pair.Activation.apply(x, self.delta, self._order)
+        order = None if self._number is None else self._pair.order_for(self._number, x.dtype)
+        return self._pair.Activation.apply(x, self.delta, order)
 
     def extra_repr(self) -> str:
         a, k = (n if isinstance(n, str) else getattr(n, "name", n) for n in self._names)
@@ -134,7 +136,7 @@ def spike(kernel="sign", delta: float = 1.0):
 
     def fn(x: torch.Tensor) -> torch.Tensor:
         _check(x)
-        return p.Activation.apply(x, _delta(delta, x), _order(p, delta))
+        return p.Activation.apply(x, _delta(delta, x), _order(p, delta, x.dtype))
 
     fn.__name__ = "spike"
     return fn

@@ -2,8 +2,9 @@
 
 The order of the Gauss-Legendre rule is planned here, at build time: for each delta of :data:`PLAN_DELTAS`,
 the smallest N of :data:`ORDERS` whose value and derivatives agree with the (2N + 8)-point rule on a grid of x
-(float64; the value to 1e-14 relative (the ufunc aims at 2.5e-14) plus 32 ulps of the same sum of the magnitudes
-of the terms of f'; the derivatives to 1e-12, which their users compare to finite differences).
+(float64 data: the value to 1e-14 relative (the ufunc aims at 2.5e-14) plus 32 ulps of the same sum of the
+magnitudes of the terms of f', the derivatives to 1e-12, which their users compare to finite differences; float32
+data get their own, shorter table: :data:`TOLS`).
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ import sympy as sp
 from .generate import TORCH_CODEGEN_VERSION, module_source
 
 #: Orders tried by the planner (nodes per panel).
-ORDERS = (4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128)
+ORDERS = (2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128)
 #: The horizons the plan covers: those of the accuracy grid, more between 1e-3 and 1, and twice the largest
 #: (a delta between two of them takes the order of the larger; above the last, the last order).
 PLAN_DELTAS = (1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 0.03, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
-RTOL, NOISE, DTOL = 1e-14, 32 * 2.0**-53, 1e-12
+#: (relative tolerance of the value, of its rounding noise, of the derivatives) per computing dtype: float32
+#: (also float16 and bfloat16, computed in float32) asks 25 times less than the float32 target 5e-7 of the ufunc.
+TOLS = {"float64": (1e-14, 32 * 2.0**-53, 1e-12), "float32": (2e-8, 32 * 2.0**-53, 1e-7)}
 
 
 def _key(D) -> str:
@@ -31,7 +34,7 @@ def _key(D) -> str:
     from ..cache import key_hash
 
     return key_hash("torch", D.activation.key(), D.kernel.key(), D.method, sp.srepr(D.expr), TORCH_CODEGEN_VERSION,
-                    codegen.CODEGEN_VERSION, sp.__version__, ORDERS, PLAN_DELTAS, RTOL, NOISE, DTOL)
+                    codegen.CODEGEN_VERSION, sp.__version__, ORDERS, PLAN_DELTAS, TOLS)
 
 
 def _import(path, name: str) -> ModuleType:
@@ -58,9 +61,10 @@ def _ratio(err, tol, ref) -> float:
     return (err[fin].abs() / tol[fin]).nan_to_num(nan=float("inf")).max().item()
 
 
-def plan_orders(mod: ModuleType) -> tuple[tuple[tuple[float, int], ...], float]:
+def plan_orders(mod: ModuleType, dtype: str = "float64") -> tuple[tuple[tuple[float, int], ...], float]:
     """``(((delta, N), ...), worst agreement)``: the planned order for each delta of :data:`PLAN_DELTAS`
-    (nondecreasing in delta), for a module generated with the placeholder order."""
+    (nondecreasing in delta) for data of ``dtype`` (:data:`TOLS`; the agreement is measured in float64), for a
+    module generated with the placeholder order."""
     import torch
 
     from ..codegen.gauss import legendre01
@@ -76,11 +80,13 @@ def plan_orders(mod: ModuleType) -> tuple[tuple[tuple[float, int], ...], float]:
         gx, gd = mod._quad_derivs(xs, d, r)
         return v, a, gx, gd
 
+    rtol, noise, dtol = TOLS[dtype]
+
     def agreement(n, xs, d) -> float:
         v, _, gx, gd = run(n, xs, d)
         rv, ra, rx, rd = run(2 * n + 8, xs, d)
-        ev = _ratio(v - rv, RTOL * rv.abs() + NOISE * ra + 1e-300, rv)
-        ed = max(_ratio(gx - rx, DTOL * (1 + rx.abs()), rx), _ratio(gd - rd, DTOL * (1 + rd.abs()), rd))
+        ev = _ratio(v - rv, rtol * rv.abs() + noise * ra + 1e-300, rv)
+        ed = max(_ratio(gx - rx, dtol * (1 + rx.abs()), rx), _ratio(gd - rd, dtol * (1 + rd.abs()), rd))
         return max(ev, ed)
 
     table, worst, i = [], 0.0, 0
@@ -120,10 +126,11 @@ def load(D) -> ModuleType:
         tmp = cache_dir("torch") / f"nlc_torch_plan_{key}.py"
         write_atomic(tmp, src)
         try:
-            table, _ = plan_orders(_import(tmp, name + "_plan"))
+            plan = _import(tmp, name + "_plan")
+            tables = {dt: plan_orders(plan, dt)[0] for dt in TOLS}
         finally:
             sys.modules.pop(name + "_plan", None)
             tmp.unlink(missing_ok=True)
-        src, _ = module_source(D, table)
+        src, _ = module_source(D, tables)
         write_atomic(path, src)
     return _import(path, name)

@@ -45,7 +45,7 @@ from .autograd import FUNCTIONS
 from .printer import HELPERS, TorchCodePrinter, assignments
 
 #: Bumped whenever the generated torch code changes: part of its cache key.
-TORCH_CODEGEN_VERSION = "6"
+TORCH_CODEGEN_VERSION = "7"
 
 _S = sp.Symbol("s", positive=True)
 _T = sp.Symbol("t", positive=True)
@@ -251,17 +251,17 @@ def _activation(src: _Source, D) -> set[str]:
     return pr.helpers
 
 
-def module_source(D, plan: tuple | None = None) -> tuple[str, dict]:
+def module_source(D, plans: dict | None = None) -> tuple[str, dict]:
     """The module's source and what it does (``{"value": "closed form" | "quadrature", "why": ...}``).
 
-    ``plan``: ``((delta, N), ...)``, the number N of Gauss-Legendre nodes per panel for horizons up to each delta
-    (None: a placeholder of 1 node, for the planning itself).
+    ``plans``: ``{"float64": ((delta, N), ...), "float32": ...}``, the number N of Gauss-Legendre nodes per panel
+    for horizons up to each delta, per computing dtype (None: a placeholder of 1 node, for the planning itself).
     """
     from ..codegen.gauss import legendre01
 
     sym, why = _closed_value(D)
-    plan = plan or ((1e308, 1),)
-    info = {"value": "closed form" if sym is not None else "quadrature", "why": why, "plan": plan}
+    plans = plans or {"float64": ((1e308, 1),), "float32": ((1e308, 1),)}
+    info = {"value": "closed form" if sym is not None else "quadrature", "why": why, "plans": plans}
     body = _Source()
     helpers = _activation(body, D)
     helpers |= _quadrature_helpers(body, D)
@@ -274,7 +274,7 @@ def module_source(D, plan: tuple | None = None) -> tuple[str, dict]:
         helpers |= pr.helpers
         main = "_closed(x, delta)"
     else:
-        main = "_quad_value(x, delta, RULES[order or ORDER])"
+        main = "_quad_value(x, delta, RULES[order or _default(x)])"
     body.add("def value(x, delta, order=None):")
     body.add(f'"""D_mu f(x) for delta > 0 ({info["value"]}); the limits at x = +-inf."""', 1)
     body.add(f"v = {main}", 1)
@@ -284,8 +284,9 @@ def module_source(D, plan: tuple | None = None) -> tuple[str, dict]:
     body.add()
     body.add()
     body.add("def derivs(x, delta, order=None):")
-    body.add('"""(d/dx, d/ddelta) of D_mu f, by the quadrature (``order`` nodes per panel; default: ORDER)."""', 1)
-    body.add("return _quad_derivs(x, delta, RULES[order or ORDER])", 1)
+    body.add('"""(d/dx, d/ddelta) of D_mu f, by the quadrature (``order`` nodes per panel; default: the largest'
+             ' planned for the dtype)."""', 1)
+    body.add("return _quad_derivs(x, delta, RULES[order or _default(x)])", 1)
     body.add()
     for ln in FUNCTIONS.splitlines():
         body.add(ln)
@@ -300,23 +301,34 @@ def module_source(D, plan: tuple | None = None) -> tuple[str, dict]:
     head.add()
     head.add("import torch")
     head.add()
-    head.add("#: (largest delta, nodes per panel), planned when the module was built; ORDER: the largest of them")
-    head.add(f"PLAN = {tuple((float(d), int(n)) for d, n in plan)!r}")
-    head.add(f"ORDER = {max(n for _, n in plan)}")
+    head.add("#: (largest delta, nodes per panel), planned when the module was built for float64 data (PLAN) and")
+    head.add("#: float32, float16, bfloat16 data (PLAN32, computed in float32); ORDER, ORDER32: the largest of them")
+    for name, key in (("PLAN", "float64"), ("PLAN32", "float32")):
+        head.add(f"{name} = {tuple((float(d), int(n)) for d, n in plans[key])!r}")
+    head.add(f"ORDER = {max(n for _, n in plans['float64'])}")
+    head.add(f"ORDER32 = {max(n for _, n in plans['float32'])}")
     head.add("#: Gauss-Legendre nodes and weights on [0, 1], by order")
     head.add("RULES = {")
-    for n in sorted({n for _, n in plan}):
+    for n in sorted({n for p in plans.values() for _, n in p}):
         tk, wk = legendre01(n)
         head.add(f"    {n}: ({tuple(float(v) for v in tk)!r}, {tuple(float(v) for v in wk)!r}),")
     head.add("}")
     head.add()
     head.add()
-    head.add("def order_for(delta):")
-    head.add('"""The order planned for the horizon ``delta`` (a number): that of the next planned delta."""', 1)
-    head.add("for d, n in PLAN:", 1)
+    head.add("def order_for(delta, dtype=torch.float64):")
+    head.add('"""The order planned for the horizon ``delta`` (a number) and data of ``dtype``: that of the next'
+             ' planned delta."""', 1)
+    head.add("plan = PLAN if dtype == torch.float64 else PLAN32", 1)
+    head.add("for d, n in plan:", 1)
     head.add("if delta <= d:", 2)
     head.add("return n", 3)
-    head.add("return ORDER", 1)
+    head.add("return plan[-1][1]", 1)
+    head.add()
+    head.add()
+    head.add("def _default(x):")
+    head.add('"""The order for a delta that is a tensor (its value is not read): the largest planned for the dtype."""',
+             1)
+    head.add("return ORDER if x.dtype == torch.float64 else ORDER32", 1)
     head.add()
     head.add()
     for h in sorted(helpers):
