@@ -53,21 +53,29 @@ FUNCTIONS: dict[str, object] = {
     "cos": sp.cos,
     "cosh": sp.cosh,
     "erf": sp.erf,
+    "clip": lambda a, lo, hi: sp.Min(sp.Max(a, lo), hi),
     "erfc": sp.erfc,
     "exp": sp.exp,
+    "expm1": lambda a: sp.exp(a) - 1,
     "heaviside": lambda a: sp.Heaviside(a, 1),
     "log": sp.log,
+    "log1p": lambda a: sp.log(1 + a),
+    "logaddexp": lambda a, b: sp.log(sp.exp(a) + sp.exp(b)),
     "max": sp.Max,
     "min": sp.Min,
     "sign": sp.sign,
     "sin": sp.sin,
     "sinh": sp.sinh,
+    "softplus": lambda a: sp.log(1 + sp.exp(a)),
     "sqrt": sp.sqrt,
     "tan": sp.tan,
     "tanh": sp.tanh,
 }
-#: Functions taking several arguments; all others take exactly one.
+#: Functions taking one or more arguments.
 _VARIADIC = {"max", "min"}
+#: Functions taking a fixed number of arguments other than one: ``logaddexp(a, b) = log(exp(a) + exp(b))``,
+#: ``clip(a, lo, hi) = min(max(a, lo), hi)`` (NumPy's names and argument orders).
+_ARITY = {"logaddexp": 2, "clip": 3}
 # Aliases that people type out of habit.
 _ALIASES = {"Abs": "abs", "arctan": "atan", "ln": "log", "Heaviside": "heaviside", "Max": "max", "Min": "min"}
 CONSTANTS = {"pi": sp.pi, "E": sp.E, "e": sp.E}
@@ -96,6 +104,7 @@ MAX_ROOT = 1000
 #: automatic simplifications (a typical formula takes about a millisecond).
 BUILD_BUDGET = 0.05
 
+_ARGUMENTS = {1: "one argument", 2: "two arguments", 3: "three arguments"}
 _COMPARE = {ast.Lt: sp.StrictLessThan, ast.LtE: sp.LessThan, ast.Gt: sp.StrictGreaterThan, ast.GtE: sp.GreaterThan}
 _INFINITIES = (sp.S.Infinity, sp.S.NegativeInfinity)
 
@@ -105,7 +114,8 @@ class ExpressionError(ValueError):
 
 
 def _hint() -> str:
-    return "write a formula using +, -, *, /, ** and the functions " + ", ".join(sorted(FUNCTIONS))
+    return ("write a formula using +, -, *, /, ** and the functions " + ", ".join(sorted(FUNCTIONS))
+            + ", Piecewise((a, condition), ..., (b, True))")
 
 
 def parse_expr(
@@ -344,15 +354,53 @@ class _Builder:
     def _call(self, node: ast.Call) -> sp.Basic:
         if not isinstance(node.func, ast.Name):
             return self._convert(node.func)  # reports the attribute access or other construct
+        if node.keywords:
+            raise self.fail("keyword arguments are not allowed")
+        if node.func.id == "Piecewise":
+            return self._piecewise(node)
         fname = _ALIASES.get(node.func.id, node.func.id)
         if fname not in FUNCTIONS:
             raise self.fail(f"unknown function {node.func.id!r}; {_hint()}")
-        if node.keywords:
-            raise self.fail("keyword arguments are not allowed")
-        if len(node.args) != 1 and not (fname in _VARIADIC and node.args):
-            takes = "one or more arguments" if fname in _VARIADIC else "one argument"
+        arity = _ARITY.get(fname, 1)
+        if len(node.args) != arity and not (fname in _VARIADIC and node.args):
+            takes = "one or more arguments" if fname in _VARIADIC else _ARGUMENTS[arity]
             raise self.fail(f"{node.func.id} takes {takes}, got {len(node.args)} in {self.piece(node)}")
-        return FUNCTIONS[fname](*[self.build(a) for a in node.args])
+        args = [self.build(a) for a in node.args]
+        if fname == "clip" and args[1].is_number and args[2].is_number and bool(args[1] > args[2]):
+            raise self.fail(f"{self.piece(node)}: clip(a, lo, hi) needs lo <= hi, got lo = {args[1]} > hi = {args[2]}")
+        return FUNCTIONS[fname](*args)
+
+    def _piecewise(self, node: ast.Call) -> sp.Expr:
+        """``Piecewise((a, cond), ..., (b, True))``: conditions are comparisons (``x < 0``, ``0 <= x < 1``, joined
+        by ``&`` or ``|``), the first that holds gives the value, and the last is ``True`` so that every point
+        has one."""
+        usage = "Piecewise takes pairs (value, condition), the last one (value, True): e.g. Piecewise((0, x < 0), (x, True))"
+        if not node.args or not all(isinstance(a, ast.Tuple) and len(a.elts) == 2 for a in node.args):
+            raise self.fail(f"{self.piece(node)}: {usage}")
+        pairs = [(self.build(a.elts[0]), self._condition(a.elts[1])) for a in node.args]
+        if pairs[-1][1] is not sp.true:
+            raise self.fail(f"{self.piece(node)}: the last condition must be True (a value everywhere); {usage}")
+        return sp.Piecewise(*pairs)
+
+    def _condition(self, node: ast.AST) -> sp.Basic:
+        """A comparison (chains allowed), ``True``, or conditions joined by ``&``, ``|`` (with parentheses)."""
+        check_deadline()
+        if isinstance(node, ast.Constant) and node.value is True:
+            return sp.true
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.BitOr)):
+            join = sp.And if isinstance(node.op, ast.BitAnd) else sp.Or
+            return join(self._condition(node.left), self._condition(node.right))
+        if isinstance(node, ast.Compare):
+            if not all(type(op) in _COMPARE for op in node.ops):
+                raise self.fail(f"{self.piece(node)}: a condition compares with <, <=, > or >= "
+                                "(== and != hold on single points only)")
+            sides = [self.build(n) for n in (node.left, *node.comparators)]
+            rels = [_COMPARE[type(op)](a, b) for op, a, b in zip(node.ops, sides, sides[1:])]
+            if any(r.has(sp.nan, sp.zoo) for r in rels):
+                raise self.fail(f"{self.piece(node)}: the comparison is undefined")
+            return sp.And(*rels)
+        raise self.fail(f"{self.piece(node)} is not a condition: write a comparison such as x < 0 or 0 <= x < 1, "
+                        "conditions joined by & or |, or True")
 
     # ---------------------------------------------------------------- checks
     def _check(self, value: sp.Basic, node: ast.AST) -> None:
