@@ -173,6 +173,21 @@ def test_float32_and_low_precision(derived, act, ker):
                       + 6e-8)  # (float16 below 6e-5: subnormal, steps of 6e-8)
 
 
+def test_eager_blocks_give_the_values_of_one_call():
+    """Large tensors are evaluated block by block in eager mode: bit for bit the values of one call (elementwise
+    formulas), for the value, both derivatives and the activation, with a shape that is not a multiple of the
+    block."""
+    m = pair("gelu", "sign")
+    x = torch.linspace(-6, 6, 7 * (2**14 + 3), dtype=torch.float64).reshape(-1, 7)[:, :5].contiguous()
+    d = torch.tensor(0.3, dtype=torch.float64)
+    assert x.numel() > 4 * m.BLOCK_BYTES // 8
+    with torch.no_grad():
+        assert torch.equal(m.Derivative.apply(x, d, 6), m.value(x, d, 6))
+        assert torch.equal(m.Activation.apply(x, d), m.activation(x))
+        for a, b in zip(m._blocks(m.derivs, x, d, 6), m.derivs(x, d, 6)):
+            assert torch.equal(a, b)
+
+
 # ---------------------------------------------------------------- surrogate gradients
 @pytest.mark.parametrize("ker", ["sign", "linear", "power(2)", "power(-1/2)"])
 def test_spike_is_heaviside_with_rho_as_gradient(ker):

@@ -45,7 +45,7 @@ from .autograd import FUNCTIONS
 from .printer import HELPERS, TorchCodePrinter, assignments
 
 #: Bumped whenever the generated torch code changes: part of its cache key.
-TORCH_CODEGEN_VERSION = "7"
+TORCH_CODEGEN_VERSION = "8"
 
 _S = sp.Symbol("s", positive=True)
 _T = sp.Symbol("t", positive=True)
