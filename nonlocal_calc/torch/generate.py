@@ -45,7 +45,7 @@ from .autograd import FUNCTIONS
 from .printer import HELPERS, TorchCodePrinter, assignments
 
 #: Bumped whenever the generated torch code changes: part of its cache key.
-TORCH_CODEGEN_VERSION = "8"
+TORCH_CODEGEN_VERSION = "9"
 
 _S = sp.Symbol("s", positive=True)
 _T = sp.Symbol("t", positive=True)
@@ -274,7 +274,7 @@ def module_source(D, plans: dict | None = None) -> tuple[str, dict]:
         helpers |= pr.helpers
         main = "_closed(x, delta)"
     else:
-        main = "_quad_value(x, delta, RULES[order or _default(x)])"
+        main = "_quad_value(*_wide(x, delta), RULES[order or _default(x)]).to(x.dtype)"
     body.add("def value(x, delta, order=None):")
     body.add(f'"""D_mu f(x) for delta > 0 ({info["value"]}); the limits at x = +-inf."""', 1)
     body.add(f"v = {main}", 1)
@@ -286,7 +286,8 @@ def module_source(D, plans: dict | None = None) -> tuple[str, dict]:
     body.add("def derivs(x, delta, order=None):")
     body.add('"""(d/dx, d/ddelta) of D_mu f, by the quadrature (``order`` nodes per panel; default: the largest'
              ' planned for the dtype)."""', 1)
-    body.add("return _quad_derivs(x, delta, RULES[order or _default(x)])", 1)
+    body.add("dx, dd = _quad_derivs(*_wide(x, delta), RULES[order or _default(x)])", 1)
+    body.add("return dx.to(x.dtype), dd.to(x.dtype)", 1)
     body.add()
     for ln in FUNCTIONS.splitlines():
         body.add(ln)
@@ -329,6 +330,12 @@ def module_source(D, plans: dict | None = None) -> tuple[str, dict]:
     head.add('"""The order for a delta that is a tensor (its value is not read): the largest planned for the dtype."""',
              1)
     head.add("return ORDER if x.dtype == torch.float64 else ORDER32", 1)
+    head.add()
+    head.add()
+    head.add("def _wide(x, delta):")
+    head.add('"""The quadrature runs in float64 for every dtype (with the orders planned for the dtype): a sign-changing'
+             " f' (GELU, SiLU) summed in float32 loses the last bits float32 results need.\"\"\"", 1)
+    head.add("return (x, delta) if x.dtype == torch.float64 else (x.double(), delta.double())", 1)
     head.add()
     head.add()
     for h in sorted(helpers):
