@@ -120,6 +120,10 @@ def crosses_in_float32(case, d: dict) -> bool:
 KNOWN_BUGS: list[KnownBug] = [
     KnownBug("kernel-eval: evaluate is not a 25-digit reference for strongly singular kernels",
              lambda case, check, d: check == "evaluate" and "got" in d and exponent_at_zero(case.kernel) < -0.5),
+    KnownBug("ufunc-acc: the quadrature ufunc of a kernel near p = -2 is wrong with a kink inside the horizon",
+             lambda case, check, d: check in ("float64", "float32") and case.method == "quadrature"
+             and exponent_at_zero(case.kernel) < -1.8
+             and any(abs(d["x"] - float(b)) <= d["delta"] for b in case.activation.kinks)),
     KnownBug("ufunc-acc: the float32 loop computes x +- delta in float32, which may land across a kink",
              lambda case, check, d: check == "float32" and crosses_in_float32(case, d)),
 ]
@@ -314,9 +318,16 @@ def _distinct(pts: list) -> list:
 
 
 # ----------------------------------------------------------------------------- (a), (b), (c)
+_CHECKED: set = set()  # (test, activation, kernel) of the pairs this process has run
+
+
 def _run_pair(test: str, tally: Tally, case: Case, kink_points: tuple, wanted) -> None:
     """Derive and compile one pair, draw its points and check evaluate and both ufuncs against
     ``wanted(dtype, xs, delta)`` (reference values, None where there is none), within PAIR_CPU; logged."""
+    key = (test, str(case.activation), str(case.kernel))
+    if key in _CHECKED:  # drawn again: the same points (seeded by the pair), the same checks
+        return
+    _CHECKED.add(key)
     case.log.update(test=test, activation=str(case.activation), kernel=str(case.kernel))
     _log({"start": test, "activation": str(case.activation), "kernel": str(case.kernel)})
     start, checks = time.time(), tally.checks
