@@ -133,6 +133,24 @@ def test_torch_func_grad_and_vmap(derived):
                                dtype=torch.float64))[0].numpy(), rtol=1e-14)
 
 
+def test_vmap_over_delta_and_its_gradient(derived):
+    """One delta per vmapped example: the backward, and the gradient of its sum with respect to delta (through
+    torch.func.grad of torch.func.grad), against the ufunc and its central differences in delta."""
+    D, u = derived("silu", "sign")
+    m = pair("silu", "sign")
+    x = torch.linspace(-2, 1, 5, dtype=torch.float64)
+    ds = torch.tensor([0.1, 0.3, 0.7], dtype=torch.float64)
+
+    def gsum(d):
+        return torch.func.grad(lambda v: m.Activation.apply(v, d).sum())(x).sum()
+
+    xs, h = x.numpy(), 1e-6
+    want = [u(xs, float(d)).sum() for d in ds]
+    np.testing.assert_allclose(torch.func.vmap(gsum)(ds).numpy(), want, rtol=1e-13)
+    fd = [(u(xs, float(d) + h).sum() - u(xs, float(d) - h).sum()) / (2 * h) for d in ds]
+    np.testing.assert_allclose(torch.func.vmap(torch.func.grad(gsum))(ds).numpy(), fd, rtol=1e-7, atol=1e-9)
+
+
 @pytest.mark.parametrize("act,ker", [("relu", "sign"), ("silu", "sign")])
 def test_compile_fullgraph_gives_the_eager_gradients(act, ker):
     m = NonlocalActivation(act, ker, delta=0.2).double()

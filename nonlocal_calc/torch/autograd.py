@@ -6,7 +6,7 @@ double backward and gradients with respect to delta (which the forward f does no
 the backward, e.g. a penalty on gradients) follow the derived formulas. Both use ``setup_context`` and
 ``generate_vmap_rule = True`` (``torch.func.grad``, ``vmap``, ``torch.compile``; they are module-level classes
 of the generated module, which Dynamo traces without a graph break). float16 and bfloat16 inputs are computed
-in float32 and cast back (the quadrature itself runs in float64 for every dtype: see ``_wide``). In eager
+in float32 and cast back (the value's quadrature of a sign-changing f' in float64: see ``_wide``). In eager
 mode, large tensors are evaluated in blocks of 128 KB (``_blocks``).
 """
 
