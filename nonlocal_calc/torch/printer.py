@@ -1,12 +1,14 @@
 """A SymPy -> PyTorch printer for the stable forms of the code generator.
 
-:class:`TorchCodePrinter` is SymPy's :class:`~sympy.printing.pytorch.TorchPrinter` made strict and
-dtype-generic: numbers are Python floats (weakly typed: a float32 tensor stays float32), a Piecewise is a
-chain of ``torch.where`` whose constant branches take the dtype of a reference tensor, conditions are
-Python operators on tensors, and the functions of :mod:`nonlocal_calc.codegen.stable` get their accurate
-torch counterparts (``expm1``, ``log1p``, ``Log1pExp -> _log1pexp``). Anything without a torch counterpart
-(polylogarithms, ``erfi``) raises :class:`~nonlocal_calc.codegen.PrinterError`, so that the caller takes
-the quadrature instead. Torch is not imported by this module (the printer writes text).
+:class:`TorchCodePrinter` is a SymPy code printer built like SymPy's own
+:class:`~sympy.printing.pytorch.TorchPrinter` (on ``AbstractPythonCodePrinter``: ``_print_<Class>`` methods, a
+function table, helpers recorded while printing), but strict and dtype-generic where that one is neither:
+numbers are Python floats (weakly typed: a float32 tensor stays float32), a Piecewise is a chain of
+``torch.where`` whose constant branches take the dtype of a reference tensor, conditions are Python operators on
+tensors, and the functions of :mod:`nonlocal_calc.codegen.stable` get their accurate torch counterparts
+(``expm1``, ``log1p``, ``Log1pExp -> _log1pexp``). Anything without a torch counterpart (polylogarithms,
+``erfi``) raises :class:`~nonlocal_calc.codegen.PrinterError`, so that the caller takes the quadrature instead.
+Torch is not imported by this module (it writes text; SymPy's printer module imports torch).
 
 >>> import sympy as sp
 >>> from nonlocal_calc.symbols import x, delta
