@@ -208,6 +208,24 @@ def test_eager_blocks_give_the_values_of_one_call():
             assert torch.equal(a, b)
 
 
+def test_under_cpu_autocast_bfloat16():
+    """Under autocast the activation receives bfloat16 (a linear layer's output), computes in float32 and returns
+    bfloat16; its backward is D_mu f of those bfloat16 values, rounded once."""
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(8, 16)
+    act = NonlocalActivation("silu", "sign", delta=1.0)  # (D_mu silu differs from silu' by up to 0.024 here)
+    x = torch.randn(32, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        h = lin(x)
+        h.retain_grad()
+        y = act(h)
+    assert h.dtype == torch.bfloat16 and y.dtype == torch.bfloat16
+    y.float().sum().backward()
+    assert lin.weight.grad.dtype == torch.float32 and torch.isfinite(lin.weight.grad).all()
+    want = pair("silu", "sign").value(h.detach().double(), torch.tensor(1.0, dtype=torch.float64))
+    np.testing.assert_allclose(h.grad.double().numpy(), want.numpy(), rtol=2.0**-8, atol=1e-6)
+
+
 # ---------------------------------------------------------------- surrogate gradients
 @pytest.mark.parametrize("ker", ["sign", "linear", "power(2)", "power(-1/2)"])
 def test_spike_is_heaviside_with_rho_as_gradient(ker):
