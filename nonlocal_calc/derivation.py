@@ -108,14 +108,15 @@ class NonlocalDerivative:
     def evaluate(self, xv, deltav, dps: int = 30) -> mpmath.mpf:
         """D_mu f(x) at ``x = xv`` for the horizon ``deltav``, as an mpmath number correct to ``dps`` digits.
 
-        The closed form is evaluated in mpmath at working precisions doubled from ``dps + 15`` (or more, see
-        :func:`~nonlocal_calc.reference.working_dps`, at most ``reference.MAX_WORKING_DPS``) until two agree to
-        ``dps + 1`` digits (a zero that mpmath computes as rounding noise shrinks by ``10**-dps`` from one
-        precision to the next, below ``10**-(2*dps)``: it is returned as 0).
-        Closed forms cancel in the tails: tanh with the sign kernel at x = 40, delta = 1e-6 loses 47 digits.
-        Quadrature pairs, and points where the closed form is not finite (a kink exactly on a cell boundary),
-        use the defining integral (:func:`~nonlocal_calc.reference.nonlocal_quad`).
-        Past ``reference.MAX_WORKING_DPS`` working digits a ``PrecisionWarning`` says the value falls short.
+        The value is certified: computed at two working precisions that agree to ``dps + 1`` digits (more are tried,
+        half as many again each time). The closed form starts at ``dps + 20`` digits plus those it cancels: in a tail
+        (tanh with the sign kernel at x = 40, delta = 1e-6 loses 47), and k per digit of 1/delta for a closed form
+        with 1/delta**k (see :func:`~nonlocal_calc.evaluation.closed_form_dps`). Quadrature pairs, points where the
+        closed form is not finite (a kink exactly on a cell boundary) or would cancel more than 300 digits
+        (delta below about 1e-100), and zeros of the closed form (which may be everything cancelled) use the
+        quadrature of the defining integral (:func:`~nonlocal_calc.reference.nonlocal_quad`), which removes a
+        singular kernel's singularity and computes each difference of f with the digits it cancels.
+        A ``PrecisionWarning`` says when no two precisions agreed (up to ``reference.MAX_WORKING_DPS``).
 
         ``xv`` may be nan (the value is nan) or +-inf (the limit, see :mod:`nonlocal_calc.evaluation`); a delta that
         is not a finite positive number, an x that is not a real number, or a dps outside 1..1000 is refused with
@@ -130,36 +131,6 @@ class NonlocalDerivative:
         from .evaluation import evaluate
 
         return evaluate(self, xv, deltav, dps)
-
-    def _closed_value(self, xv, deltav, dps: int) -> mpmath.mpf | None:
-        """The closed form at (xv, deltav) to ``dps`` digits (see :meth:`evaluate`); None where it is not finite."""
-        from .reference import MAX_WORKING_DPS, PrecisionWarning, activation_working_dps
-
-        # (the closed form cancels at least as many digits as f(x + delta) - f(x); two zeros would agree)
-        wp, prev = max(dps + 15, activation_working_dps(self.activation, xv, deltav, dps)), None
-        while True:
-            with mpmath.workdps(wp):
-                try:
-                    val = self._mp_closed(mpmath.mpf(xv), mpmath.mpf(deltav))
-                except (ZeroDivisionError, ValueError, TypeError):
-                    return None
-                if not mpmath.isfinite(val) or mpmath.im(val) != 0:
-                    return None
-                val = mpmath.re(val)
-                if prev is not None:
-                    if abs(val - prev) <= mpmath.mpf(10) ** -(dps + 1) * abs(val):  # agree to dps + 1 digits
-                        break
-                    if abs(val) <= mpmath.mpf(10) ** -dps * min(abs(prev), mpmath.mpf(10) ** -dps):
-                        val = mpmath.mpf(0)  # rounding noise that shrinks with the precision: a zero
-                        break
-            if wp >= MAX_WORKING_DPS:
-                warnings.warn(f"D_mu {self.activation.name} at x = {xv}, delta = {deltav}: the closed form cancels "
-                              f"more than {wp} digits; the value is not correct to {dps} digits", PrecisionWarning,
-                              stacklevel=3)
-                break
-            prev, wp = val, min(2 * wp, MAX_WORKING_DPS)
-        with mpmath.workdps(dps):
-            return +val
 
     # ------------------------------------------------------------ limits
     @property

@@ -22,11 +22,15 @@ import sympy as sp
 
 from .arguments import real_argument, whole_number
 from .kernels import check_delta
+from .reference import GUARD_DPS, MAX_WORKING_DPS, cancelled_digits, certify, nonlocal_quad
 from .symbols import delta, x
 from .timeouts import DerivationTimeout, time_budget
 
 #: The largest ``dps`` evaluate accepts (its working precision goes up to ``reference.MAX_WORKING_DPS``).
 MAX_DPS = 1000
+#: The most digits a closed form may cancel for a small delta (beyond what the quadrature needs too) before the
+#: quadrature is used instead.
+CLOSED_FORM_EXTRA_DPS = 300
 #: CPU seconds for SymPy's limit of f' at +-inf.
 LIMIT_TIMEOUT = 20.0
 
@@ -41,9 +45,11 @@ def check_arguments(xv, deltav, dps) -> tuple[object, object, int]:
 
 
 def evaluate(D, xv, deltav, dps: int) -> mpmath.mpf:
-    """D_mu f(x) correct to ``dps`` digits (see :meth:`~nonlocal_calc.derivation.NonlocalDerivative.evaluate`)."""
-    from .reference import nonlocal_quad
+    """D_mu f(x) correct to ``dps`` digits (see :meth:`~nonlocal_calc.derivation.NonlocalDerivative.evaluate`).
 
+    The closed form where it is cheap and certified and not 0, else the certified quadrature of the defining
+    integral: a 0 of the closed form may be everything cancelled, the quadrature cancels nothing.
+    """
     xv, deltav, dps = check_arguments(xv, deltav, dps)
     xm = mpmath.mpf(xv)
     if mpmath.isnan(xm):
@@ -51,10 +57,52 @@ def evaluate(D, xv, deltav, dps: int) -> mpmath.mpf:
     if mpmath.isinf(xm):
         return limit_at_infinity(D, 1 if xm > 0 else -1, deltav, dps)
     if D.method == "closed-form":
-        val = D._closed_value(xv, deltav, dps)
-        if val is not None:
+        val = closed_form_value(D, xv, deltav, dps)
+        if val is not None and val != 0:
             return val
-    val = nonlocal_quad(D.activation, D.kernel, xv, deltav, dps=dps)
+    return nonlocal_quad(D.activation, D.kernel, xv, deltav, dps=dps)
+
+
+def delta_order(expr: sp.Expr) -> sp.Expr:
+    """The highest power of 1/delta in ``expr``: a closed form ``sum_j F_j(x +- delta) / delta**k`` cancels about
+    k log10(1/delta) digits for a small delta (its terms are Taylor series in delta).
+
+    >>> delta_order(3 * sp.polylog(2, -sp.exp(2 * x + 2 * delta)) / (4 * delta**3) + x / delta**sp.Rational(3, 2))
+    3
+    """
+    return max((-p.exp for p in expr.atoms(sp.Pow) if p.base == delta and p.exp.is_negative), default=sp.Integer(0))
+
+
+def delta_digits(D, deltav) -> int:
+    """The digits the closed form cancels for a small delta beyond those of ``f(x + delta) - f(x - delta)``:
+    :func:`delta_order` per digit of 1/delta (tanh with the linear kernel at delta = 1e-150: 450)."""
+    with mpmath.workdps(30):
+        small = max(mpmath.mpf(0), -mpmath.log10(mpmath.mpf(deltav)))
+        return int(mpmath.ceil(small * mpmath.mpf(sp.N(delta_order(D.expr), 30))))
+
+
+def closed_form_value(D, xv, deltav, dps: int) -> mpmath.mpf | None:
+    """The closed form at (xv, deltav), certified to ``dps`` digits by two working precisions, the first dps + 20
+    guard digits plus those f's differences cancel (:func:`~nonlocal_calc.reference.cancelled_digits`) plus
+    :func:`delta_digits`. None where it is not finite, where :func:`delta_digits` exceeds
+    :data:`CLOSED_FORM_EXTRA_DPS` (the quadrature is then cheaper: polylog(3, .) at 1000 digits takes 18 s), or
+    where two precisions up to four times the first do not agree."""
+    extra = delta_digits(D, deltav)
+    if extra > CLOSED_FORM_EXTRA_DPS:
+        return None
+    wp = min(MAX_WORKING_DPS, dps + GUARD_DPS + cancelled_digits(D.activation, xv, deltav, dps) + extra)
+
+    def at(p: int) -> mpmath.mpf | None:
+        with mpmath.workdps(p):
+            try:
+                val = D._mp_closed(mpmath.mpf(xv), mpmath.mpf(deltav))
+            except (ZeroDivisionError, ValueError, TypeError):
+                return None
+            return mpmath.re(val) if mpmath.isfinite(val) and mpmath.im(val) == 0 else None
+
+    val, certified = certify(at, dps, wp, min(MAX_WORKING_DPS, 4 * wp))
+    if not certified:
+        return None
     with mpmath.workdps(dps):
         return +val
 

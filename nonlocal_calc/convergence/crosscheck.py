@@ -21,8 +21,9 @@ def independent(D: Any, f: Pieces, dps: int):
     """An independent value of D_mu f(t) to check D.evaluate against.
 
     For a closed form: :func:`nonlocal_calc.reference.nonlocal_quad` (tanh-sinh quadrature of the
-    defining integral). A quadrature pair is evaluated by that very routine, so it is checked with
-    a different integrand instead: the folded form ``int_0^delta [f(t+z) - f(t-z)] mu(z) dz``.
+    defining integral). A quadrature pair is evaluated by that very routine, so it is checked with a
+    quadrature of its own: plain tanh-sinh of the folded form ``int_0^delta [f(t+z) - f(t-z)] mu(z) dz``,
+    on :class:`Pieces` rather than the activation's SymPy formula.
     """
     if getattr(D, "method", "") == "quadrature":
         return lambda t, d: _folded_quad(f, D.kernel, t, d, dps)
