@@ -171,6 +171,23 @@ def test_a_jump_at_x_against_a_kernel_with_p_below_minus_one_gives_infinity():
                                                  "0.05", "0.1", dps=30))
 
 
+def test_values_the_random_pairs_found_wrong():
+    """tanh with power(-39/20) was 2.0 for 0.98454; x - 5x**2/2 with power(-195/98) was 3.3827 for 1 - 5x =
+    4.5857 (and its right closed form was refused because the quadrature check gave 0.0 for -0.85)."""
+    D = derive_quiet("tanh", kernels.power(sp.Rational(-39, 20)), timeout=2)
+    assert close(evaluate_strict(D, "-0.125", "1e-3", 30), moment_series(mpmath.tanh, "-39/20", "-0.125", "1e-3", 13))
+    ref = independent.nonlocal_derivative(independent.parse("tanh(x)"),
+                                          independent.parse("sign(z)*Abs(z)**(-39/20)", (independent.Z,)),
+                                          "0.317", "0.442", dps=30)
+    assert close(evaluate_strict(D, "0.317", "0.442", 30), ref)
+    quadratic = nlc.Activation.from_expr("x - 5*x**2/2", name="quadratic")
+    D = derive_quiet(quadratic, kernels.power(-1.989795918367347), cache=False)
+    assert D.method == "closed-form"
+    for route in (D.evaluate, lambda *a, **k: reference.nonlocal_quad(D.activation, D.kernel, *a, **k)):
+        got = route(-0.7171316335813174, 4.37e-05, dps=30)
+        assert close(got, 1 - 5 * mpmath.mpf(-0.7171316335813174)), got
+
+
 # ------------------------------------------------------------------ the certificate
 def test_certify_needs_two_agreeing_precisions():
     calls = []

@@ -248,8 +248,6 @@ def test_a_compact_bump_kernel_derives_by_quadrature():
     assert D.kernel.rho_nonnegative
 
 
-@pytest.mark.xfail(strict=True, reason="reference._quad substitutes s = t**2 on [0, sqrt(delta)]: t*t rounds past "
-                   "delta, where exp(-delta**2/(delta**2 - s**2)) is exp(+1e50): absurd values (see findings)")
 def test_a_compact_bump_kernel_evaluates_by_quadrature():
     """D.evaluate against the defining integral written here with the raw kernel (normalized here)."""
     raw = TYPED["z*exp(-delta**2/(delta**2-z**2))"][0]

@@ -119,8 +119,6 @@ def crosses_in_float32(case, d: dict) -> bool:
 
 #: Open bugs the properties find, each narrowly matched (kept until the fix lands on main).
 KNOWN_BUGS: list[KnownBug] = [
-    KnownBug("kernel-eval: evaluate is not a 25-digit reference for strongly singular kernels",
-             lambda case, check, d: check == "evaluate" and "got" in d and exponent_at_zero(case.kernel) < -0.5),
     KnownBug("ufunc-acc: the quadrature ufunc of a kernel near p = -2 is wrong with a kink inside the horizon",
              lambda case, check, d: check in ("float64", "float32") and case.method == "quadrature"
              and exponent_at_zero(case.kernel) < -1.8
