@@ -30,7 +30,7 @@ from .timeouts import DerivationTimeout, time_budget
 MAX_DPS = 1000
 #: The most digits a closed form may cancel for a small delta (beyond what the quadrature needs too) before the
 #: quadrature is used instead.
-CLOSED_FORM_EXTRA_DPS = 300
+CLOSED_FORM_EXTRA_DPS = 150
 #: CPU seconds for SymPy's limit of f' at +-inf.
 LIMIT_TIMEOUT = 20.0
 
