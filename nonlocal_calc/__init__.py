@@ -20,6 +20,7 @@ from ._version import __version__
 from .activations import Activation
 from .derivation import NonlocalDerivative, QuadratureFallbackWarning, coverage_matrix, derive
 from .kernels import Kernel, KernelError
+from .parameters import Parameter, ParameterError
 from .parsing import ExpressionError
 from .reference import PrecisionWarning
 from .symbols import delta, x, z
@@ -39,6 +40,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "Activation", "ExpressionError", "Kernel", "KernelError", "NonlocalDerivative", "PrecisionWarning",
+    "Activation", "ExpressionError", "Kernel", "KernelError", "NonlocalDerivative", "Parameter", "ParameterError",
+    "PrecisionWarning",
     "QuadratureFallbackWarning", "__version__", "activations", "coverage_matrix", "delta", "derive", "kernels", "x", "z",
 ]

@@ -17,11 +17,13 @@ Piecewise((0, x < 0), (x, True))
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass, field, replace
+from functools import cached_property, wraps
 
 import sympy as sp
 
+from . import parameters as _parameters
+from .parameters import Parameter, ParameterError
 from .parsing import ExpressionError, parse_expr
 from .symbols import x
 
@@ -42,11 +44,17 @@ class Activation:
     breakpoints: tuple[sp.Expr, ...] = ()
     params: dict = field(default_factory=dict)
     description: str = ""
+    #: Free parameters (their symbols appear in the pieces); :meth:`subs` gives them values.
+    parameters: tuple[Parameter, ...] = ()
+    #: ``rebuild(values, remaining)``: the activation with ``values`` ({symbol: number}) substituted, built as a
+    #: direct call with those numbers would build it (None: substitute in the pieces).
+    rebuild: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         if len(self.pieces) != len(self.breakpoints) + 1:
             raise ActivationError("an activation needs one more piece than breakpoints")
-        symbolic_params = set().union(*(sp.sympify(v).free_symbols for v in self.params.values()))
+        symbolic_params = set().union(*(sp.sympify(v).free_symbols for v in self.params.values()),
+                                      {p.symbol for p in self.parameters})
         for p in self.pieces:
             extra = sp.sympify(p).free_symbols - {x} - symbolic_params
             if extra:
@@ -90,54 +98,96 @@ class Activation:
         return all(sp.sympify(p).is_polynomial(x) for p in self.pieces)
 
     def key(self) -> str:
-        """A string that identifies the function (for caches)."""
-        return sp.srepr((self.pieces, self.breakpoints))
+        """A string that identifies the function (for caches); a parameter's range is part of it."""
+        ranges = "".join(f"|{p.name} in {p.domain}" for p in self.parameters)
+        return sp.srepr((self.pieces, self.breakpoints)) + ranges
+
+    def subs(self, **values) -> Activation:
+        """The activation with numbers for some or all of its parameters, each checked against its range.
+
+        >>> swish = Activation.from_expr("x/(1+exp(-beta*x))", params={"beta": "positive"})
+        >>> swish.subs(beta=2).expr
+        x/(1 + exp(-2*x))
+        >>> swish.subs(beta=0)
+        Traceback (most recent call last):
+        ...
+        nonlocal_calc.parameters.ParameterError: parameter beta = 0 is outside its range (0, oo) (declared 'positive')
+        """
+        vals = _parameters.values(self.parameters, values)
+        remaining = tuple(p for p in self.parameters if p.symbol not in vals)
+        if not vals:
+            return self
+        if self.rebuild is not None:
+            return self.rebuild(vals, remaining)
+        return replace(self, pieces=tuple(p.subs(vals) for p in self.pieces), parameters=remaining,
+                       params={k: sp.sympify(v).subs(vals) for k, v in self.params.items()})
 
     def __repr__(self) -> str:
         return f"Activation({self.name}: {self.expr})"
 
     # ------------------------------------------------------------------ builders
     @staticmethod
-    def from_expr(text: str | sp.Expr, name: str | None = None) -> Activation:
+    def from_expr(text: str | sp.Expr, name: str | None = None, params: dict | None = None) -> Activation:
         """An activation from a formula in ``x``; ``abs``, ``max``, ``min``, ``sign`` and ``heaviside`` become kinks.
+
+        ``params`` declares free parameters by name and range (see :mod:`nonlocal_calc.parameters`): they stay
+        symbolic through :func:`~nonlocal_calc.derivation.derive`, and :meth:`subs` gives them values.
 
         >>> Activation.from_expr("x/(1+exp(-x))", name="swish").expr
         x/(1 + exp(-x))
         >>> Activation.from_expr("max(0, x) - max(0, x - 1)", name="hardclip").breakpoints
         (0, 1)
+        >>> Activation.from_expr("x/(1+exp(-beta*x))", params={"beta": "positive"}).parameters
+        (Parameter(name='beta', assumption='positive'),)
         """
+        try:
+            declared = _parameters.declare(params)
+        except ParameterError as exc:
+            raise ActivationError(f"activation {text}: {exc}") from None
+        symbols = {p.name: p.symbol for p in declared}
         if isinstance(text, str):
             try:
-                expr = parse_expr(text, {"x"})
+                expr = parse_expr(text, {"x"}, extra=symbols)
             except ExpressionError as exc:
                 raise ActivationError(str(exc)) from None
         else:
             expr = sp.sympify(text)
-        extra = expr.free_symbols - {x}
+        extra = expr.free_symbols - {x} - set(symbols.values())
         if extra:
             raise ActivationError(
-                f"activation {expr} has symbols other than x: {', '.join(sorted(map(str, extra)))}; give them values"
+                f"activation {expr} has symbols other than x: {', '.join(sorted(map(str, extra)))}; give them values, "
+                "or declare them as parameters (params={'name': 'positive'}, or a range such as '> -1')"
             )
-        return _split(expr, name or str(expr))
+        unused = [p.name for p in declared if p.symbol not in expr.free_symbols]
+        if unused:
+            raise ActivationError(f"activation {expr}: the parameter(s) {', '.join(unused)} do not appear in it")
+        act = _split(expr, name or str(expr), declared)
+        if not declared:
+            return act
+
+        def rebuild(vals, remaining):
+            return Activation.from_expr(expr.subs(vals), name, {p.name: p for p in remaining})
+
+        return replace(act, parameters=declared, rebuild=rebuild)
 
 
-def _split(expr: sp.Expr, name: str) -> Activation:
+def _split(expr: sp.Expr, name: str, parameters: tuple[Parameter, ...] = ()) -> Activation:
     """Cut an expression with Abs/Max/Min/sign/Heaviside/Piecewise into smooth pieces."""
     kinky = (sp.Abs, sp.Max, sp.Min, sp.sign, sp.Heaviside, sp.Piecewise)
     if not expr.has(*kinky):
-        return Activation(name, (expr,), ())
+        return Activation(name, (expr,), (), parameters=parameters)
     pw = sp.piecewise_fold(expr.rewrite(sp.Piecewise))
     points: set[sp.Expr] = set()
     for _, cond in pw.args if isinstance(pw, sp.Piecewise) else []:
         for rel in cond.atoms(sp.Rel):
             sol = sp.solve(sp.Eq(rel.lhs, rel.rhs), x)
             points.update(s for s in sol if s.is_real)
+    if any(b.free_symbols for b in points):
+        raise ActivationError(f"activation {name}: kinks must be at numbers, got {tuple(points)}")
     bps = tuple(sorted(points, key=lambda b: float(b)))
-    if any(b.free_symbols for b in bps):
-        raise ActivationError(f"activation {name}: kinks must be at numbers, got {bps}")
     probes = _probes(bps)
     pieces = tuple(_piece_formula(pw, pt) for pt in probes)
-    return Activation(name, pieces, bps)
+    return Activation(name, pieces, bps, parameters=parameters)
 
 
 #: Pieces with more operations than this are kept as written: SymPy's simplify grows steeply with the size (a
@@ -179,11 +229,33 @@ def _pw(name, left, right, b=0, **kw) -> Activation:
 
 
 def _param(value, name):
+    if isinstance(value, Parameter):
+        return value.symbol
     v = sp.sympify(value)
     v = v if v.free_symbols else sp.nsimplify(v, rational=True)  # a Symbol keeps the parameter symbolic
     if not v.is_real:
         raise ActivationError(f"parameter {name} must be a real number, got {value!r}")
     return v
+
+
+def _family(build):
+    """A catalogue constructor that also takes :class:`~nonlocal_calc.parameters.Parameter` values: the activation
+    keeps them free, and its ``subs`` calls the constructor again with the numbers."""
+
+    @wraps(build)
+    def wrapper(*args, **kwargs):
+        bound = dict(zip(build.__code__.co_varnames, args), **kwargs)
+        free = tuple(v for v in bound.values() if isinstance(v, Parameter))
+        act = build(**bound)
+        if not free:
+            return act
+
+        def rebuild(vals, remaining):
+            return wrapper(**{k: vals.get(v.symbol, v) if isinstance(v, Parameter) else v for k, v in bound.items()})
+
+        return replace(act, parameters=_parameters.merge(free), rebuild=rebuild)
+
+    return wrapper
 
 
 def identity() -> Activation:
@@ -210,6 +282,7 @@ def softsign() -> Activation:
     return _pw("softsign", x / (1 - x), x / (1 + x))
 
 
+@_family
 def isru(alpha=1) -> Activation:
     a = _param(alpha, "alpha")
     if not a.is_positive:
@@ -221,11 +294,13 @@ def relu() -> Activation:
     return _pw("relu", 0, x)
 
 
+@_family
 def leaky_relu(slope=0.01) -> Activation:
     a = _param(slope, "slope")
     return _pw("leaky_relu", a * x, x, params={"slope": a})
 
 
+@_family
 def prelu(alpha=0.25) -> Activation:
     a = _param(alpha, "alpha")
     return _pw("prelu", a * x, x, params={"alpha": a})
@@ -235,6 +310,7 @@ def softplus() -> Activation:
     return Activation("softplus", (sp.log(1 + sp.exp(x)),))
 
 
+@_family
 def elu(alpha=1) -> Activation:
     a = _param(alpha, "alpha")
     return _pw("elu", a * (sp.exp(x) - 1), x, params={"alpha": a})

@@ -34,12 +34,14 @@ class NoAntiderivative(Exception):
 
 # ----------------------------------------------------------------- the rule set
 def _exp_linear(e: sp.Expr, u: sp.Symbol) -> tuple[sp.Expr, sp.Expr]:
-    """(a, b) with e = a*u + b, a rational; raise if e is not of that form."""
+    """(a, b) with e = a*u + b, a rational or a parameter's multiple whose sign is known (``beta*u`` with beta
+    positive: the rules hold for every such slope); raise if e is not of that form."""
     e = sp.expand(e)
     a = e.coeff(u, 1)
     b = sp.expand(e - a * u)
-    if b.has(u) or not a.is_Rational or a == 0:
-        raise NoAntiderivative(f"exponent {e} is not linear in {u} with rational slope")
+    known = a.is_Rational or (not a.has(u) and (a.is_positive or a.is_negative))
+    if b.has(u) or not known or a == 0:
+        raise NoAntiderivative(f"exponent {e} is not linear in {u} with a rational slope or one of known sign")
     return a, b
 
 

@@ -38,6 +38,7 @@ from sympy.polys.polyerrors import BasePolynomialError  # (ExactQuotientFailed: 
 
 from . import activations as _activations
 from . import kernels as _kernels
+from . import parameters as _parameters
 from .activations import Activation
 from .antiderivatives import NoAntiderivative, antiderivatives, elementary_polylogs
 from .arguments import series_order
@@ -74,6 +75,37 @@ class NonlocalDerivative:
         self.method = method
         self.expr = expr
         self.note = note
+
+    # ------------------------------------------------------------ parameters
+    @property
+    def parameters(self) -> tuple[_parameters.Parameter, ...]:
+        """The free parameters of the activation and the kernel (empty for a derivative of fixed functions)."""
+        return _parameters.merge(self.activation.parameters, self.kernel.parameters)
+
+    def subs(self, **values) -> NonlocalDerivative:
+        """The derivative for numbers given to some or all parameters (each checked against its range): the
+        closed form with the numbers substituted, for the activation and kernel built with those numbers.
+
+        >>> import nonlocal_calc as nlc
+        >>> swish = nlc.Activation.from_expr("x/(1+exp(-beta*x))", params={"beta": "positive"})
+        >>> D = nlc.derive(swish, "sign")
+        >>> D.subs(beta=1).evaluate("0.3", "0.1", dps=20) == nlc.derive("silu", "sign").evaluate("0.3", "0.1", dps=20)
+        True
+        """
+        vals = _parameters.values(self.parameters, values)
+        act = self.activation.subs(**{k: v for k, v in values.items() if k in {p.name for p in self.activation.parameters}})
+        ker = self.kernel.subs(**{k: v for k, v in values.items() if k in {p.name for p in self.kernel.parameters}})
+        if self.method == "quadrature":
+            return NonlocalDerivative(act, ker, self.method, defining_integral(act, ker), self.note)
+        expr = _parameters.decide(self.expr.subs(vals), _parameters.merge(act.parameters, ker.parameters))
+        return NonlocalDerivative(act, ker, self.method, expr, self.note)
+
+    def _refuse_free_parameters(self, what: str) -> None:
+        if self.parameters:
+            names = ", ".join(p.name for p in self.parameters)
+            example = ", ".join(f"{p.name}={p.samples()[1]}" for p in self.parameters)
+            raise ValueError(f"D_mu {self.activation.name} has free parameters ({names}): {what} needs numbers for "
+                             f"them; call D.subs({example}) first")
 
     # ------------------------------------------------------------ display
     def latex(self) -> str:
@@ -130,6 +162,7 @@ class NonlocalDerivative:
         """
         from .evaluation import evaluate
 
+        self._refuse_free_parameters("evaluate")
         return evaluate(self, xv, deltav, dps)
 
     # ------------------------------------------------------------ limits
@@ -184,12 +217,14 @@ class NonlocalDerivative:
         """The derivative as a compiled NumPy ufunc ``u(x, delta)`` (see :mod:`nonlocal_calc.codegen`)."""
         from .codegen import make_ufunc
 
+        self._refuse_free_parameters("a compiled ufunc")
         return make_ufunc(self, **options)
 
     def jit_scalar(self):
         """The closed form as a Numba scalar function ``f(x, delta)``, callable from other jitted code."""
         from .codegen import jit_scalar
 
+        self._refuse_free_parameters("a compiled function")
         return jit_scalar(self.expr, name=f"D_{self.activation.name}_{self.kernel.name}")
 
 
@@ -251,6 +286,12 @@ def _piece_integral(g: sp.Expr, gx: sp.Expr, sigma: int, lo: sp.Expr, hi: sp.Exp
             total -= a * gx * (hi ** (k + 1) - lo ** (k + 1)) / (k + 1)
         return total
     gpoly = _poly_in(shifted - gx, _w)
+    mono = _parametric_monomials(kernel, mu)
+    if gpoly is not None and mono is not None:
+        # a polynomial piece against sum_i a_i w**e_i with exponents in the parameters: exact power integrals
+        total = sum((c * a * _power_integral(j + e, lo, hi) for (j,), c in gpoly.terms() if c != 0 for a, e in mono),
+                    sp.Integer(0))
+        return _parameters.decide(total, kernel.parameters)
     if gpoly is not None:
         # a polynomial activation piece: moments of the kernel, term by term
         total = sp.Integer(0)
@@ -262,6 +303,30 @@ def _piece_integral(g: sp.Expr, gx: sp.Expr, sigma: int, lo: sp.Expr, hi: sp.Exp
     if res.has(sp.Integral) or res.has(sp.Piecewise):
         raise NoClosedForm(f"SymPy finds no closed form of int ({shifted - gx})*({mu}) dw")
     return res
+
+
+def _parametric_monomials(kernel: Kernel, mu: sp.Expr) -> list[tuple[sp.Expr, sp.Expr]] | None:
+    """``[(a_i, e_i)]`` with ``mu = sum a_i w**e_i`` when some exponent e_i holds a parameter (``power(p)``), else
+    None (fixed kernels keep the general route)."""
+    if not kernel.parameters:
+        return None
+    out = []
+    for term in sp.Add.make_args(sp.expand(sp.powsimp(mu))):
+        a, wpart = term.as_independent(_w, as_Add=False)
+        base, e = wpart.as_base_exp() if wpart != 1 else (_w, sp.Integer(0))
+        if base != _w or e.has(_w):
+            return None
+        out.append((a, e))
+    return out if any(e.free_symbols for _, e in out) else None
+
+
+def _power_integral(e: sp.Expr, lo: sp.Expr, hi: sp.Expr) -> sp.Expr:
+    """``int_lo^hi w**e dw`` for 0 <= lo < hi, with the case e = -1 as its own branch (kept unless the parameters'
+    ranges decide it); from lo = 0 it converges for e > -1 only, and the result says so."""
+    k = e + 1
+    if lo == 0:
+        return sp.Piecewise((hi**k / k, k > 0), (sp.oo, True))
+    return sp.Piecewise(((hi**k - lo**k) / k, sp.Ne(k, 0)), (sp.log(hi / lo), True))
 
 
 @lru_cache(maxsize=256)
@@ -294,12 +359,15 @@ def _cell_value(act: Activation, kernel: Kernel, xr: sp.Expr, dr: sp.Expr) -> sp
     return total
 
 
-def _tidy(expr: sp.Expr) -> sp.Expr:
-    """A short, readable form: Li_0/Li_1 as elementary functions, expanded if that is shorter."""
+def _tidy(expr: sp.Expr, parametric: bool = False) -> sp.Expr:
+    """A short, readable form: Li_0/Li_1 as elementary functions, expanded if that is shorter (with parameters in
+    exponents, powers of delta combined: delta**(p + 2)/(delta**2*delta**p) is 1)."""
     expr = elementary_polylogs(expr)
     candidates = [sp.expand(expr, power_exp=False, log=False)]
     if not expr.has(sp.polylog, sp.erf, sp.atan, sp.asinh):
         candidates.append(sp.factor_terms(sp.together(candidates[0])))
+    if parametric:
+        candidates += [sp.powsimp(c) for c in candidates]
     return min(candidates, key=sp.count_ops)
 
 
@@ -319,11 +387,12 @@ def _merge(branches: list[tuple[sp.Expr, sp.Expr | None]]) -> sp.Expr:
 
 def closed_form(act: Activation, kernel: Kernel) -> sp.Expr:
     """The closed form of D_mu f as a Piecewise in x and delta; raises :class:`NoClosedForm`."""
+    par = bool(act.parameters or kernel.parameters)
     if not act.breakpoints:
-        return _tidy(_cell_value(act, kernel, sp.Integer(0), sp.Integer(1)))
+        return _tidy(_cell_value(act, kernel, sp.Integer(0), sp.Integer(1)), par)
     regimes = []
     for dupper, cells, drep in _cells(act.breakpoints):
-        branches = [(_tidy(_cell_value(act, kernel, xr, drep)), upper) for upper, xr in cells]
+        branches = [(_tidy(_cell_value(act, kernel, xr, drep), par), upper) for upper, xr in cells]
         regimes.append((_merge(branches), dupper))
     if len(regimes) == 1:
         return regimes[0][0]
@@ -432,6 +501,8 @@ def derive(
         raise ValueError(f"timeout must be a number of seconds >= 0 (CPU time), or None for no limit; got {timeout!r}")
     act = _activations.get(activation)
     ker = _kernels.get(kernel)
+    parametric = bool(_parameters.merge(act.parameters, ker.parameters))  # (refuses one name with two ranges)
+    cache = cache and not parametric  # (stored expressions hold x, z and delta only)
     path = _cache_path(act, ker) if cache else None
     hit = _load(path, act, ker) if cache else None
     if hit is not None and hit[3] is not None and (timeout is None or timeout > hit[3]):
@@ -457,7 +528,12 @@ def _search(act: Activation, ker: Kernel, timeout: float | None) -> tuple[str, s
     try:
         with time_budget(timeout) as budget:
             expr = closed_form(act, ker)
-        _verify(act, ker, expr)
+            params = _parameters.merge(act.parameters, ker.parameters)
+            expr = _parameters.decide(expr, params)
+        if params:
+            _verify_parametric(act, ker, expr, params)
+        else:
+            _verify(act, ker, expr)
         return "closed-form", expr, "", None
     except DerivationTimeout as exc:
         if exc.budget is not budget:
@@ -495,6 +571,21 @@ def _verify(act: Activation, ker: Kernel, expr: sp.Expr, probes=None) -> None:
                     f"the symbolic result failed the numerical check at x = {xr}, delta = {dr} "
                     f"({mpmath.nstr(got, 15)} vs quadrature {mpmath.nstr(ref, 15)})"
                 )
+
+
+def _verify_parametric(act: Activation, ker: Kernel, expr: sp.Expr, params: tuple) -> None:
+    """:func:`_verify` for parameter values spread over their ranges and at the values where a branch on a
+    parameter holds alone (p = -1): each specialization against quadrature of the specialized pair."""
+    act_names = {p.name for p in act.parameters}
+    for vals in _parameters.sample_points(params, expr):
+        given = {p.name: vals[p.symbol] for p in params}
+        a = act.subs(**{n: v for n, v in given.items() if n in act_names})
+        k = ker.subs(**{n: v for n, v in given.items() if n not in act_names}) if ker.parameters else ker
+        try:
+            _verify(a, k, _parameters.decide(expr.subs(vals), ()))
+        except NoClosedForm as exc:
+            shown = ", ".join(f"{n} = {v}" for n, v in given.items())
+            raise NoClosedForm(f"at {shown}: {exc}") from None
 
 
 def _recheck(act: Activation, ker: Kernel, expr: sp.Expr) -> None:

@@ -30,10 +30,12 @@ import mpmath
 import sympy as sp
 
 from . import kernel_numeric as _numeric
+from . import parameters as _parameters
 from .arguments import real_argument, series_order
 from .kernel_checks import SYMBOLIC_STEP, moment_mismatch, normalization_mismatch, rho_mismatch
 from .kernel_checks import by_antiderivative as _by_antiderivative
 from .kernel_checks import definite as _definite
+from .parameters import Parameter, ParameterError
 from .parsing import ExpressionError, parse_expr
 from .symbols import delta, z
 from .timeouts import DEFAULT_TIMEOUT, DerivationTimeout, attempt, time_budget
@@ -79,12 +81,17 @@ class Kernel:
     discrete: bool = False  # point masses at +-delta (mu_plus is then the mass at +delta)
     power: sp.Expr | None = None  # p for the power family sign(z)|z|^p
     info: dict = field(default_factory=dict)
+    #: Free parameters (their symbols appear in mu_plus); :meth:`subs` gives them values.
+    parameters: tuple[Parameter, ...] = ()
+    #: ``rebuild(values, remaining)``: the kernel for numbers ``values`` ({symbol: number}), built as a direct call
+    #: with those numbers builds it.
+    rebuild: object = field(default=None, repr=False, compare=False)
     _moments: dict = field(default_factory=dict, init=False, repr=False)  # M_k once checked
 
     # ----------------------------------------------------------------- builders
     @staticmethod
     def from_expr(text: str | sp.Expr, name: str | None = None, normalize: bool = True,
-                  timeout: float | None = DEFAULT_TIMEOUT) -> Kernel:
+                  timeout: float | None = DEFAULT_TIMEOUT, params: dict | None = None) -> Kernel:
         """A kernel from a formula in ``z`` (and ``delta``), e.g. ``"z**3"`` or ``"sign(z)*abs(z)**0.5"``.
 
         The formula gives mu(z) inside the horizon. It is refused, with the reason, when it is not
@@ -93,6 +100,12 @@ class Kernel:
         :mod:`nonlocal_calc.timeouts`), each of SymPy's attempts at an integral a few of them; past the budget the
         kernel is refused with a KernelError that says so.
 
+        ``params`` declares free parameters by name and range (see :mod:`nonlocal_calc.parameters`): the
+        normalization is then a formula in them, valid over the whole range (else the kernel is refused), and the
+        kernel is checked at parameter values spread over the range as a kernel with numbers is.
+
+        >>> Kernel.from_expr("sign(z)*Abs(z)**p", params={"p": "> -2"}).mu_plus
+        delta**(-p - 2)*z**p*(p/2 + 1)
         >>> Kernel.from_expr("z**3").mu_plus
         5*z**3/(2*delta**5)
         >>> Kernel.from_expr("z**2")
@@ -100,9 +113,13 @@ class Kernel:
         ...
         nonlocal_calc.kernels.KernelError: kernel z**2 is not odd: mu(z) + mu(-z) = 2*z**2, not 0 (an odd kernel is required; e.g. write sign(z)*z**2)
         """
+        try:
+            declared = _parameters.declare(params)
+        except ParameterError as exc:
+            raise KernelError(f"kernel {text}: {exc}") from None
         if isinstance(text, str):
             try:
-                expr = parse_expr(text, {"z", "delta"})
+                expr = parse_expr(text, {"z", "delta"}, extra={p.name: p.symbol for p in declared})
             except ExpressionError as exc:
                 raise KernelError(str(exc)) from None
         else:
@@ -110,6 +127,8 @@ class Kernel:
         budget = None
         try:
             with time_budget(timeout) as budget:
+                if declared:
+                    return _parametric(expr, name, normalize, declared)
                 return Kernel._from_sympy(expr, name, normalize)
         except DerivationTimeout as exc:
             if exc.budget is not budget:
@@ -159,6 +178,8 @@ class Kernel:
         antiderivative of z**k mu(z); refused when neither passes."""
         if self.discrete:
             return sp.simplify(2 * delta**k * self.mu_plus)
+        if self.parameters:
+            return self._parametric_moment(k)
         integrand = (z**k * self.mu_plus).subs(z, _zp)
         failures = []
         for route in (_definite, _by_antiderivative):
@@ -243,6 +264,8 @@ class Kernel:
         """
         if self.discrete:
             return self.mu_plus  # a constant on (-delta, delta): the mass at delta spread evenly
+        if self.parameters:
+            return self._parametric_rho()
         t = sp.Dummy("t", positive=True)
         failures = []
         for route in (_definite, _by_antiderivative):
@@ -320,8 +343,53 @@ class Kernel:
         return f"{self.name}: mu(z) = {self.expr} on (-delta, delta), {norm}"
 
     def key(self) -> str:
-        """A string that identifies the kernel's mathematics (for caches)."""
-        return f"{self.discrete}|{sp.srepr(self.mu_plus)}"
+        """A string that identifies the kernel's mathematics (for caches); a parameter's range is part of it."""
+        ranges = "".join(f"|{p.name} in {p.domain}" for p in self.parameters)
+        return f"{self.discrete}|{sp.srepr(self.mu_plus)}{ranges}"
+
+    # --------------------------------------------------------------- parameters
+    def subs(self, **values) -> Kernel:
+        """The kernel with numbers for some or all of its parameters, each checked against its range, built as
+        a direct call with those numbers builds it.
+
+        >>> power(Parameter("p", "> -2")).subs(p=1).name
+        'linear'
+        """
+        vals = _parameters.values(self.parameters, values)
+        remaining = tuple(p for p in self.parameters if p.symbol not in vals)
+        return self if not vals else self.rebuild(vals, remaining)
+
+    def _plain(self, vals: dict) -> Kernel:
+        """The kernel with ``vals`` substituted in its formulas (for checking the parametric formulas)."""
+        return Kernel(name=self.name, mu_plus=self.mu_plus.subs(vals), normalize=self.normalize,
+                      scale=sp.sympify(self.scale).subs(vals), power=None if self.power is None else self.power.subs(vals))
+
+    def _parametric_moment(self, k: int) -> sp.Expr:
+        """M_k as a formula in the parameters, valid over their ranges, checked at values spread over them."""
+        val = _parametric_integral(z**k * self.mu_plus, z, sp.Integer(0), delta, self.parameters)
+        if val is None:
+            raise KernelError(f"kernel {self.name}: SymPy finds no closed form of M_{k} valid over the whole range of "
+                              f"{', '.join(p.name for p in self.parameters)}; give the parameters values (kernel.subs)")
+        val = sp.powsimp(sp.simplify(2 * val))
+        for vals in _parameters.sample_points(self.parameters, val):
+            failure = moment_mismatch(self._plain(vals), k, val.subs(vals))
+            if failure is not None:
+                raise KernelError(f"kernel {self.name}: SymPy's M_{k} fails its check at {_show(vals)} ({failure})")
+        return val
+
+    def _parametric_rho(self) -> sp.Expr:
+        """rho as a formula in the parameters (branches where the formula changes, e.g. p = -1), checked."""
+        t = sp.Dummy("t", positive=True)
+        r = _parametric_integral(self.mu_plus.subs(z, t), t, _s, delta, self.parameters)
+        if r is None:
+            raise KernelError(f"kernel {self.name}: SymPy finds no closed form of rho valid over the whole range of "
+                              f"{', '.join(p.name for p in self.parameters)}; give the parameters values (kernel.subs)")
+        r = sp.simplify(r)
+        for vals in _parameters.sample_points(self.parameters, r):
+            failure = rho_mismatch(self._plain(vals), r.subs(vals), _s)
+            if failure is not None:
+                raise KernelError(f"kernel {self.name}: SymPy's rho fails its check at {_show(vals)} ({failure})")
+        return r.subs(_s, sp.Abs(z))
 
 
 def _build(name: str, raw_plus: sp.Expr, normalize: bool, first_moment: sp.Expr | None = None, **kw) -> Kernel:
@@ -437,6 +505,8 @@ def power(p: float | int | str | sp.Expr = 0, normalize: bool = True) -> Kernel:
     >>> power("-1/2").mu_plus
     3/(4*delta**(3/2)*sqrt(z))
     """
+    if isinstance(p, Parameter):
+        return _power_family(p, normalize)
     pe = sp.nsimplify(sp.sympify(p), rational=True) if not isinstance(p, sp.Basic) else p
     if not pe.is_real or pe.free_symbols:
         raise KernelError(f"power kernel needs a real number p > -2, got p = {p!r}")
@@ -448,6 +518,93 @@ def power(p: float | int | str | sp.Expr = 0, normalize: bool = True) -> Kernel:
     name = names.get(pe, f"power({pe})")
     # int_{-delta}^{delta} z * sign(z)|z|^p dz = 2 delta^(p+2) / (p+2), finite and positive for p > -2
     return _build(name, z**pe, normalize, first_moment=2 * delta ** (pe + 2) / (pe + 2), power=pe)
+
+
+def _power_family(p: Parameter, normalize: bool) -> Kernel:
+    """``power(p)`` for every p of the parameter's range (which must lie in p > -2), checked at values spread
+    over it."""
+    if not p.domain.is_subset(sp.Interval.open(-2, sp.oo)):
+        raise KernelError(f"power kernel with p in {p.domain}: the first moment diverges for p <= -2; declare the "
+                          f"parameter within p > -2 (e.g. Parameter({p.name!r}, '> -2'))")
+    pe = p.symbol
+    scale = (pe + 2) / (2 * delta ** (pe + 2)) if normalize else sp.Integer(1)
+    kernel = Kernel(name=f"power({p.name})", mu_plus=sp.powsimp(scale * z**pe), normalize=normalize, scale=scale,
+                    power=pe, parameters=(p,), rebuild=lambda vals, rem: power(vals.get(pe, p), normalize))
+    return _checked_at_samples(kernel)
+
+
+def _checked_at_samples(kernel: Kernel) -> Kernel:
+    """A parametric kernel once its normalization holds at parameter values spread over their ranges."""
+    for vals in _parameters.sample_points(kernel.parameters):
+        failure = normalization_mismatch(kernel._plain(vals))
+        if failure is not None:
+            raise KernelError(f"kernel {kernel.name}: the normalization fails its check at {_show(vals)} ({failure})")
+    return kernel
+
+
+def _show(vals: dict) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in vals.items())
+
+
+def _parametric_integral(integrand: sp.Expr, var: sp.Symbol, lo: sp.Expr, hi: sp.Expr,
+                         parameters: tuple[Parameter, ...]) -> sp.Expr | None:
+    """SymPy's ``int_lo^hi integrand d(var)`` with its conditions on the parameters decided over their ranges
+    (:func:`~nonlocal_calc.parameters.decide`); branches on the parameters alone that the ranges do not decide are
+    kept; None when there is no closed form or a condition on anything else remains."""
+    w = sp.Dummy("w", positive=True)
+    try:
+        r = attempt(SYMBOLIC_STEP, lambda: sp.integrate(integrand.subs(var, w), (w, lo, hi)))
+    except DerivationTimeout:
+        raise
+    except Exception:  # noqa: BLE001  (SymPy's integrate fails with many kinds of exceptions)
+        return None
+    if r is None or r.has(sp.Integral):
+        return None
+    r = _parameters.decide(sp.piecewise_fold(r), parameters)
+    own = {p.symbol for p in parameters}
+    for pw in r.atoms(sp.Piecewise):
+        if any(not c.free_symbols <= own for _, c in pw.args):
+            return None
+    return r
+
+
+def _parametric(expr: sp.Expr, name: str | None, normalize: bool, declared: tuple[Parameter, ...],
+                rebuild=None) -> Kernel:
+    """A kernel typed with free parameters: checked as a fixed kernel at parameter values spread over their
+    ranges, normalized by a first moment in closed form valid over the whole ranges."""
+    own = {p.symbol for p in declared}
+    extra = expr.free_symbols - {z, delta} - own
+    if extra:
+        names = ", ".join(sorted(str(s) for s in extra))
+        raise KernelError(f"kernel {expr} has symbols other than z, delta and its parameters: {names}; give them "
+                          "numeric values or declare them in params")
+    unused = [p.name for p in declared if p.symbol not in expr.free_symbols]
+    if unused:
+        raise KernelError(f"kernel {expr}: the parameter(s) {', '.join(unused)} do not appear in it")
+    for vals in _parameters.sample_points(declared):
+        try:
+            Kernel._from_sympy(expr.subs(vals), None, normalize)
+        except KernelError as exc:
+            raise KernelError(f"kernel {expr} at {_show(vals)}: {exc}; declare a range of the parameters where the "
+                              "kernel is valid") from None
+    raw = sp.simplify(expr.subs(z, _zp)).subs(_zp, z)
+    scale = sp.Integer(1)
+    if normalize:
+        m1 = _parametric_integral(z * raw, z, sp.Integer(0), delta, declared)
+        if m1 is None or m1.has(sp.Piecewise):
+            raise KernelError(f"kernel {expr}: SymPy finds no closed form of the first moment valid over the whole "
+                              f"range of {', '.join(p.name for p in declared)} ({m1}); narrow the range, give the "
+                              "parameters values, or pass normalize=False")
+        scale = sp.simplify(1 / (2 * m1))
+    label = name or str(expr)
+
+    def typed(vals, remaining):
+        kw = {"params": {p.name: p for p in remaining}} if remaining else {}
+        return Kernel.from_expr(expr.subs(vals), name, normalize, **kw)
+
+    kernel = Kernel(name=label, mu_plus=sp.powsimp(sp.simplify(scale * raw)), normalize=normalize, scale=scale,
+                    parameters=declared, rebuild=rebuild or typed)
+    return _checked_at_samples(kernel)
 
 
 def sign(normalize: bool = True) -> Kernel:
@@ -470,21 +627,39 @@ def dirac_pair(normalize: bool = True) -> Kernel:
     return Kernel(name="dirac_pair", mu_plus=mass, normalize=normalize, scale=mass, discrete=True)
 
 
-def gaussian(sigma: float | str | sp.Expr | None = None, normalize: bool = True) -> Kernel:
+def gaussian(sigma: float | str | sp.Expr | Parameter | None = None, normalize: bool = True,
+             of_delta: bool = False) -> Kernel:
     """``mu(z) = z exp(-z**2 / (2 sigma**2))`` on the horizon (a truncated Gaussian derivative).
 
     Its smoothing profile rho is a Gaussian bump lowered to vanish at ``+-delta``. ``sigma`` is a
-    positive number or a formula in delta; the default is ``delta/2``.
+    positive number or a formula in delta; the default is ``delta/2``. With ``of_delta=True`` sigma is a fraction
+    of the horizon (``gaussian("1/2", of_delta=True)`` is the default). A
+    :class:`~nonlocal_calc.parameters.Parameter` (range within sigma > 0) leaves sigma free: one kernel for every
+    width, absolute or as a fraction of delta.
 
     >>> gaussian().rho_nonnegative
     True
+    >>> gaussian(Parameter("r", "(0, 1]"), of_delta=True).name
+    'gaussian(sigma=delta*r)'
     """
+    if isinstance(sigma, Parameter):
+        if not sigma.domain.is_subset(sp.Interval.open(0, sp.oo)):
+            raise KernelError(f"gaussian kernel needs sigma > 0 over the whole range of {sigma.name}; declare it "
+                              f"'positive' or an interval within it, got {sigma.assumption!r}")
+        sig = sigma.symbol * (delta if of_delta else 1)
+
+        def rebuild(vals, remaining):
+            return gaussian(vals.get(sigma.symbol, sigma), normalize, of_delta)
+
+        return _parametric(z * sp.exp(-(z**2) / (2 * sig**2)), f"gaussian(sigma={sig})", normalize, (sigma,),
+                           rebuild)
     if sigma is None:
         sig = delta / 2
     elif isinstance(sigma, str):
         sig = parse_expr(sigma, {"delta"})
     else:
         sig = sp.nsimplify(sp.sympify(sigma), rational=True)
+    sig = sig * delta if of_delta else sig
     if sig.free_symbols - {delta} or not (sig.subs(delta, 1).is_positive):
         raise KernelError(f"gaussian kernel needs sigma > 0 (a number or a formula in delta), got {sigma!r}")
     return _build(f"gaussian(sigma={sig})", z * sp.exp(-(z**2) / (2 * sig**2)), normalize)
