@@ -2,12 +2,14 @@
 
 For each activation of the catalogue and each kernel of the coverage matrix, and the Gaussian kernel: build the
 ufunc from a cold cache (timing it), then measure the worst float64/float32 errors of the scalar kernel and of the ufunc against
-``D.evaluate`` (40 correct digits) on the grid of :mod:`nonlocal_calc.codegen.accuracy`. Quadrature pairs
-(no closed form) are checked on a smaller grid against mpmath quadrature, target 1e-12 relative in float64.
+``D.evaluate`` on the grid of :mod:`nonlocal_calc.codegen.accuracy` (40 correct digits for closed forms, 25 for
+compiled quadratures, whose float64 target is 1e-12 relative: ``accuracy.targets``). ``--powers`` measures the
+admissible range of the power kernels sign(z)|z|^p instead (with ``--activations``, default relu, tanh and silu).
 
     python benchmarks/bench_codegen_accuracy.py                          # all pairs, prints the table
     python benchmarks/bench_codegen_accuracy.py --update-docs docs/ufuncs.md
     python benchmarks/bench_codegen_accuracy.py --pairs relu/sign,tanh/linear
+    python benchmarks/bench_codegen_accuracy.py --powers --update-docs docs/ufuncs.md   # the power-kernel table
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ from nonlocal_calc import markup
 
 #: Besides the kernels of the coverage matrix (``derivation.COVERAGE_KERNELS``).
 EXTRA_KERNELS = ["gaussian"]
-QUAD_DELTAS = (1e-6, 1e-2, 0.5, 2.0)
-QUAD_X = (-30.0, -1.0, -0.3, 0.0, 0.2, 2.0, 40.0)
-BEGIN, END = "<!-- accuracy-table:begin -->", "<!-- accuracy-table:end -->"
+#: The power kernels of ``--powers``: the admissible range -2 < p, from strongly singular to growing.
+POWERS = ["-19/10", "-3/2", "-1", "-1/2", "0", "1", "2", "3"]
+POWER_ACTIVATIONS = ["relu", "tanh", "silu"]
+#: Correct digits of the reference: closed forms, compiled quadratures (25 digits are 10^12 times their target).
+DPS = {"closed-form": 40, "quadrature": 25}
+MARKERS = {"pairs": "accuracy-table", "powers": "accuracy-powers-table"}
 
 
 def run_pair(act: str, ker: str) -> dict:
@@ -42,12 +47,8 @@ def run_pair(act: str, ker: str) -> dict:
     u(np.float64(0.3), np.float64(0.1))
     build = time.perf_counter() - t
     kern = (scalar_kernel(D), u)  # both paths: the ufunc's loop for a scalar delta may be the Gauss rule
-    if D.method == "closed-form":
-        res = measure_kernel(D, kern)
-    else:
-        pts = [(xv, d) for d in QUAD_DELTAS for xv in QUAD_X]
-        res = measure_kernel(D, kern, points=pts, dps=20)
-    return {"pair": f"{act}/{ker}", "method": D.method, "build": build, **{k: v for k, v in res.items()}}
+    res = measure_kernel(D, kern, dps=DPS[u.method])  # (the targets of u.method: quadrature where it evaluates so)
+    return {"pair": f"{act}/{ker}", "method": u.method, "build": build, **{k: v for k, v in res.items()}}
 
 
 def table(rows: list[dict]) -> str:
@@ -63,6 +64,9 @@ def table(rows: list[dict]) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pairs", help="comma-separated activation/kernel pairs (default: catalogue x kernels)")
+    ap.add_argument("--powers", nargs="?", const=",".join(POWERS), metavar="P,P,...",
+                    help=f"the kernels power(p) for these p (default {','.join(POWERS)}) with --activations")
+    ap.add_argument("--activations", default=",".join(POWER_ACTIVATIONS), help="activations for --powers")
     ap.add_argument("--update-docs", metavar="FILE", help="replace the table between the markers in FILE")
     args = ap.parse_args(argv)
     os.environ.setdefault("NONLOCAL_CALC_CACHE", tempfile.mkdtemp(prefix="nlc-accuracy-"))  # cold cache: honest build times
@@ -70,6 +74,8 @@ def main(argv=None) -> int:
 
     if args.pairs:
         pairs = [tuple(p.split("/", 1)) for p in args.pairs.split(",")]
+    elif args.powers:
+        pairs = [(a, f"power({p})") for a in args.activations.split(",") for p in args.powers.split(",")]
     else:
         from nonlocal_calc.derivation import COVERAGE_KERNELS
 
@@ -84,8 +90,10 @@ def main(argv=None) -> int:
     if args.update_docs:
         from nonlocal_calc.cache import write_atomic
 
+        mark = MARKERS["powers" if args.powers else "pairs"]
+        begin, end = f"<!-- {mark}:begin -->", f"<!-- {mark}:end -->"
         doc = open(args.update_docs).read()
-        i, j = doc.index(BEGIN) + len(BEGIN), doc.index(END)
+        i, j = doc.index(begin) + len(begin), doc.index(end)
         import sys
 
         cmd = "python benchmarks/bench_codegen_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -21,7 +21,7 @@ from .printer import PrinterError
 __all__ = ["make_ufunc", "jit_scalar", "write_module", "PrinterError", "CodegenError", "CODEGEN_VERSION"]
 
 #: Bumped whenever the generated code changes: part of every cache key.
-CODEGEN_VERSION = "26"
+CODEGEN_VERSION = "27"
 
 
 def _numba_version() -> str:
@@ -346,7 +346,8 @@ def write_module(D, path, measure: bool = True, fast_internals: bool = False) ->
     if measure:
         from .accuracy import accuracy_text, measure_kernel
 
-        acc = accuracy_text(measure_kernel(D, (mod.kernel, mod.ufunc)))
+        method = getattr(gen, "method", None) or D.method
+        acc = accuracy_text(measure_kernel(D, (mod.kernel, mod.ufunc), method=method), method)
         src = src.replace('""""""', f'"""{_doc(D, gen.notes, acc, getattr(gen, "method", None))}"""', 1)
         write_atomic(Path(path), src)
     else:

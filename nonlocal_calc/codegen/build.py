@@ -58,6 +58,7 @@ SERIES_TERMS = 10
 
 _S = sp.Symbol("s", real=True)
 _T = sp.Symbol("t", positive=True)
+_TR = sp.Symbol("t", real=True)  # f's argument in _fp
 _NJ = 'numba.njit(cache=True, _nrt=False, error_model="numpy"{extra})'
 
 
@@ -599,7 +600,10 @@ def _stable_expr_forms(pr: NumbaPrinter, e: sp.Expr, tag: str) -> list[str]:
     """Lines setting ``r`` to ``e`` (a function of t), via exponential-rational forms when possible."""
     er = exp_rational(e.subs(_T, x)) if e.has(_T) else None
     if er is not None:
-        neg, pos = (f.subs(x, _T) for f in er)
+        # t clamped to the side of its form: LLVM may evaluate both sides (a select), and exp(t) of the side not
+        # taken would overflow (elu's f' at t = 1000: an FP warning from an array call whose values are right)
+        # (in a real t: SymPy takes Min(t, 0) for 0 with the positive t of the weights)
+        neg, pos = (f.subs(x, c) for f, c in zip(er, (sp.Min(_TR, 0), sp.Max(_TR, 0))))
         ln_n, (vn,) = _assignments(pr, [neg], f"_{tag}n")
         ln_p, (vp,) = _assignments(pr, [pos], f"_{tag}p")
         return (["if t < T(0.0):"] + ["    " + s for s in ln_n] + [f"    r = {vn}", "else:"]
@@ -611,7 +615,7 @@ def _stable_expr_forms(pr: NumbaPrinter, e: sp.Expr, tag: str) -> list[str]:
 def fprime_source(D) -> tuple[str, list[sp.Expr]]:
     """``_fp(t)``: f'(t) piece by piece (right-continuous), in stable forms; also returns the jumps."""
     pieces, bps = _pieces(D)
-    pr = NumbaPrinter({_T: "t"})
+    pr = NumbaPrinter({_T: "t", _TR: "t"})
     blk = Block()
     blk.add(njit())
     blk.add("def _fp(t):")
@@ -907,9 +911,10 @@ def series_source(D, terms: int = SERIES_TERMS):
             P += p_
             Dc += dc_
             n = rs[0].N
-            sign = "" if side == "neg" else "-"
             uses_x = any(row[2] > 1 for row in pi_) or any(row[2] > 1 for row in di_)
-            xdef = f"X = math.exp({sign}x / T({n}.0))" if uses_x else "X = T(1.0)"
+            # X = exp(x/N) for x < 0, exp(-x/N) for x >= 0, written without the side: no exp(1000) where the other
+            # side's code is evaluated too
+            xdef = f"X = math.exp(-abs(x) / T({n}.0))" if uses_x else "X = T(1.0)"
             inner = [xdef, f"r0 = {r0}", f"d0 = {d0}", f"nd = {len(di_)}"]
             groups.append([r0, d0, len(di_), n, int(uses_x)])
             one = _one_factor_series(p_, pi_, dc_, di_, mcoef)
