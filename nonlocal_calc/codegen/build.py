@@ -22,8 +22,6 @@ with the formula and the measured accuracy.
 from __future__ import annotations
 
 import math
-import re
-import textwrap
 from dataclasses import dataclass, field
 from functools import cache, reduce
 
@@ -685,140 +683,6 @@ def limits(D) -> tuple[sp.Expr, sp.Expr]:
     return tuple(lim * m1 for lim in fprime_limits(D))  # (nan * m1 is nan)
 
 
-SERIES_BLOCK = '''
-@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True, error_model="numpy", fastmath={"contract"})
-def _vpoly(C, off, nx, nX, xv, Xv, k, acc, tmp):
-    """acc[:k] = sum C[off + b*nx + a] x^a X^b elementwise (innermost loops over the elements vectorize)."""
-    T = type(xv[0])
-    for i in range(k):
-        acc[i] = T(0.0)
-    for b in range(nX - 1, -1, -1):
-        c0 = T(C[off + b * nx + nx - 1])
-        for i in range(k):
-            tmp[i] = c0
-        for a in range(nx - 2, -1, -1):
-            ca = T(C[off + b * nx + a])
-            for i in range(k):
-                tmp[i] = tmp[i] * xv[i] + ca
-        for i in range(k):
-            acc[i] = acc[i] * Xv[i] + tmp[i]
-
-
-@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True, error_model="numpy", fastmath={"contract"})
-def _series_block(xs, d, out, start, stop, done, work):
-    """The series for the elements start..stop - 1 (scalar delta > 0), whose x are xs[0:stop - start] (a copy),
-    vectorized over the elements; done[i - start] tells where it is certified (the caller evaluates the other
-    elements with the scalar kernel)."""
-    T = type(d)
-    IS32 = T(1.0) + T(1e-08) == T(1.0)
-    EPS = T(5.960464477539063e-08) if IS32 else T(1.1102230246251565e-16)
-    rt = T(RTOL32) if IS32 else T(RTOL64)
-    at = T(ATOL32) if IS32 else T(ATOL64)
-    idx = _scratch(256, np.int64)
-    xv = work[0:256]
-    Xv = work[256:512]
-    acc = work[512:768]
-    tmp = work[768:1024]
-    p0 = work[1024:1280]
-    s0 = work[1280:1536]
-    tot = work[1536:1792]
-    asum = work[1792:2048]
-    tl = work[2048:2304]
-    tp = work[2304:2560]
-    nb = _SB.shape[0]
-    d2 = d * d
-    for i in range(stop - start):
-        done[i] = False
-    if True:
-        for g in range(_SG.shape[0]):
-            piece = g // 2
-            neg = g % 2 == 0
-            k = 0
-            for i in range(start, stop):
-                x = xs[i - start]
-                if not (abs(x) < T(math.inf)):
-                    continue
-                if (x < T(0.0)) != neg:
-                    continue
-                pc = 0
-                ok = True
-                for bi in range(nb):
-                    bb = T(_SB[bi])
-                    if x >= bb:
-                        pc += 1
-                    if abs(x - bb) <= d:
-                        ok = False
-                if ok and pc == piece:
-                    idx[k] = i
-                    k += 1
-            if k == 0:
-                continue
-            r0 = _SG[g, 0]
-            d0 = _SG[g, 1]
-            nd = _SG[g, 2]
-            sc = T(1.0) / T(_SG[g, 3]) if neg else -T(1.0) / T(_SG[g, 3])
-            for i in range(k):
-                xv[i] = xs[idx[i] - start]
-            if _SG[g, 4] == 1:
-                for i in range(k):
-                    Xv[i] = _vexp(xv[i] * sc)
-            else:
-                for i in range(k):
-                    Xv[i] = T(1.0)
-            for i in range(k):
-                p0[i] = T(1.0)
-                s0[i] = T(1.0)
-            for j in range(nd):
-                _vpoly(_SD, _SDI[d0 + j, 0], _SDI[d0 + j, 1], _SDI[d0 + j, 2], xv, Xv, k, acc, tmp)
-                q = _SDI[d0 + j, 4]
-                for i in range(k):
-                    bq = T(1.0) / acc[i] if q == 1 else T(1.0) / math.sqrt(acc[i])
-                    pw = T(1.0)
-                    for _ in range(_SDI[d0 + j, 3]):
-                        pw = pw * bq
-                    st = T(1.0)
-                    for _ in range(2 * q):
-                        st = st * bq
-                    p0[i] = p0[i] * pw
-                    s0[i] = s0[i] * st
-            for i in range(k):
-                tot[i] = T(0.0)
-                asum[i] = T(0.0)
-                tl[i] = T(0.0)
-                tp[i] = T(0.0)
-            dp = T(1.0)
-            small = 0
-            for jj in range(_SPI_NT):
-                r = r0 + jj
-                _vpoly(_SP, _SPI[r, 0], _SPI[r, 1], _SPI[r, 2], xv, Xv, k, acc, tmp)
-                m = T(_SM[jj]) * dp
-                yp = _SPI[r, 3]
-                worst = T(0.0)
-                for i in range(k):
-                    t = m * acc[i] * p0[i]
-                    for _ in range(yp):
-                        t = t * Xv[i]
-                    for _ in range(-yp):
-                        t = t / Xv[i]
-                    tot[i] += t
-                    asum[i] += abs(t)
-                    tp[i] = tl[i]
-                    tl[i] = abs(t)
-                    worst = max(worst, abs(t) / max(abs(tot[i]), T(1e-300)))
-                    p0[i] = p0[i] * s0[i]
-                dp = dp * d2
-                small = small + 1 if worst <= T(0.0625) * EPS else 0
-                if small >= 2:
-                    break
-            for i in range(k):
-                v = tot[i]
-                e = T(2.0) * max(tl[i], tp[i]) + T(2.0) * EPS * asum[i]
-                if small >= 2:
-                    e = T(2.0) * EPS * asum[i]
-                if e <= max(rt * abs(v), at) and abs(v) < T(math.inf):
-                    out[idx[i]] = v
-                    done[idx[i] - start] = True
-'''
 
 
 def _bpoly_table(poly_expr: sp.Expr, var: sp.Symbol) -> tuple[list[float], int, int]:
@@ -1126,33 +990,6 @@ class Generated:
     method: str | None = None  # how the compiled code evaluates, where it differs from the derivation's method
 
 
-#: What the ufunc loops compute per element ``{x}`` with horizon ``{d}`` (result in ``v``), printed into the loops
-#: themselves rather than called: Numba links a callee's code into its caller and LLVM optimizes and emits the
-#: linked code again at every level of calls (two levels removed: tanh/power(2), both loops, 5.35 -> 4.78 s).
-ELEM_CHECKED = """\
-v, ok = _kfirst({x}, {d}, RT, AT)
-if not ok:
-    if size == 4:  # a constant: Numba compiles one branch
-        v = np.float32(_call64(data, np.float64({x}), np.float64({d})))
-    else:
-        v = _fallback({x}, {d}, RT)
-"""
-#: The tolerances of the checked loops: data is NULL for float64 data, not NULL for a value handed over by the
-#: float32 loop (through ``_call64``), whose target then suffices.
-TOL_CHECKED = """\
-loose = size == 4 or _nonnull(data)
-RT = dtype(RTOL32 if loose else RTOL64)
-AT = dtype(ATOL32 if loose else ATOL64)
-"""
-#: Without checked paths both loops call kernel() (no float64 retry).
-ELEM_PLAIN = "v = kernel({x}, {d})\n"
-
-
-def _elem(core: bool, x: str, d: str, indent: str) -> str:
-    """The per-element lines of the ufunc loops (see :data:`ELEM_CHECKED`), indented by ``indent``."""
-    return textwrap.indent((ELEM_CHECKED if core else ELEM_PLAIN).format(x=x, d=d), indent)
-
-
 def kernel_source(D, lims: tuple[sp.Expr, sp.Expr] | None = None) -> Generated:
     """Source of all the njit functions for D; the entry point is ``kernel(x, delta)``. ``lims``: the
     :func:`limits` of D if known."""
@@ -1197,7 +1034,8 @@ def kernel_source(D, lims: tuple[sp.Expr, sp.Expr] | None = None) -> Generated:
         helpers |= h
         parts.append(s_src)
         notes.append(f"small delta: moment series with {SERIES_TERMS} terms, accepted by its error estimate")
-    fast = closed and not checked and fast_sym is not None and not re.search(r"\b_\w+\(", pr.doprint(fast_sym))
+    fast = (closed and not checked and fast_sym is not None
+            and not any(n.startswith("_") for n in _called(pr.doprint(fast_sym))[""]))  # (no helper calls)
     core = checked and (closed or ser is not None)
 
     def special(k: Block, done: str) -> None:
@@ -1420,68 +1258,6 @@ def gauss_source(gp, lo, hi) -> tuple[str, set, str, bool]:
 
 
 # ====================================================================== the ufunc loops
-LOOPS = '''
-
-def _make_loop(dtype):
-    """A NumPy inner loop ``(x, delta) -> out`` for one dtype, with a contiguous fast path."""
-    size = np.dtype(dtype).itemsize
-
-    def loop(args, dims, steps, data):
-        n = dims[0]
-        sx = steps[0]
-        sd = steps[1]
-        so = steps[2]
-        #TOL
-        if sx == size and so == size and sd == 0:
-            xs = _carray(args[0], n, dtype)
-            out = _carray(args[2], n, dtype)
-            d = _load(args[1], 0, dtype)
-            #FASTLOOP
-            for i in range(n):
-                xv = xs[i]
-                #ELEM xv d
-                out[i] = v
-        else:
-            for i in range(n):
-                xv = _load(args[0], i * sx, dtype)
-                dv = _load(args[1], i * sd, dtype)
-                #ELEM xv dv
-                _store(args[2], i * so, v)
-    return _cfunc(loop, np.dtype(dtype).name)
-
-
-_LOOPS = {}
-
-
-def _loop(dtype):
-    if dtype not in _LOOPS:
-        _LOOPS[dtype] = _make_loop(dtype)
-    return _LOOPS[dtype]
-
-
-def _build_ufunc(name, doc, only=None, between=None, ready=None, helper_free=None):
-    """The ufunc and its float32 and float64 loops. nonlocal-calc's cache compiles them in two processes at once:
-    one compiles only the float32 loop (``only="float32"``, no ufunc), the other compiles the float64 loop, calls
-    ``between()`` (waits for the first) and then finds the float32 loop in Numba's cache. ``ready()``: returns
-    once the shared functions the other process compiles for this one are in the cache; meanwhile this one
-    compiles those of its functions that call none of them, and those of the float32 loop if the other process
-    is not ``helper_free()`` yet."""
-    if only is not None:
-        _loop(np.dtype(only).type)
-        return None
-    if ready is not None:
-        A, F = types.float64[::1], types.float32[::1]
-        for fn, sig, theirs in #FIRST:
-            if not theirs or not helper_free():
-                fn.compile(sig)
-        ready()
-    lp64 = _loop(np.float64)
-    if between is not None:
-        between()
-    return _ufunc(name, doc, [_loop(np.float32), lp64])
-'''
-
-
 def public_loops(gauss: bool, f32: bool) -> str:
     """The ufunc of the public-API route (:mod:`.internals`): ``numba.vectorize`` over ``_ufunc_elem(x, d)``, the
     value the fast loops give for one element: where the fast loop takes the Gauss-Legendre block (a scalar delta),
@@ -1545,7 +1321,7 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
     gen = kernel_source(D, lims)
     kernel_src = gen.source
     warm = runtime_calls(kernel_src)
-    gblock = ""
+    gauss_block = False
     f32 = False
     if not gen.fast:
         from . import gauss
@@ -1562,115 +1338,53 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
             need = {h for h in ghelp if f"def {h}(" not in gen.source}
             gen.source += "\n" + specfun.source(need) + "\n" + gsrc
             gen.notes.append(gnote)
-            gblock = ("            if d > 0 and d < np.inf:\n"
-                      "                gn = _gauss_order(d)\n"
-                      "                if gn > 0:\n"
-                      f"                    S = _scratch({gauss.NMAX}, np.float64)\n"
-                      f"                    W = _scratch({gauss.NMAX}, np.float64)\n"
-                      "                    _gauss_prep(np.float64(d), gn, S, W)\n"
-                      + ("                    if size == 4:  # a constant: Numba compiles one branch\n"
-                         "                        _gauss_block32(xs, out, S, W, gn, d)\n"
-                         "                    else:\n"
-                         "                        _gauss_block(xs, out, S, W, gn, d)\n" if f32 else
-                         "                    _gauss_block(xs, out, S, W, gn, d)\n") +
-                      "                    return\n")
+            gauss_block = True
     if vectorize_series and gen.has_series and not gen.fast and fast:
-        gen.source += "\n" + SERIES_BLOCK
+        gen.source += "\n" + runtime.source("series_block")
         if "def _vexp(" not in gen.source:
             gen.source += specfun.source(["_vexp"])
     head = f'"""{doc}"""\n\nimport math\n\nimport numba\nimport numpy as np\n'
-    head += "from numba import types\n" if fast else ""
     if not fast:
-        tail = "\n\n" + internals.public_support_source() + public_loops(bool(gblock), f32)
+        tail = "\n\n" + internals.public_support_source() + public_loops(gauss_block, f32)
         if parallel:
             tail += TARGET_PARALLEL
         return internals.public_source(head + "\n" + gen.source + tail), gen
     head += "\n"
-    loops = "\n\n" + internals.loop_support_source() + LOOPS.replace("            #FASTLOOP\n",
-                                                                    gblock + "            #FASTLOOP\n")
-    if vectorize_series and gen.has_series and not gen.fast:
-        # each block of x is copied before any of its results is written (out may be x itself)
-        loops = loops.replace("            #FASTLOOP\n", "            if d > 0 and d < np.inf:\n"
-                              "                done = _scratch(256, np.bool_)\n"
-                              "                work = _scratch(2560, dtype)\n"
-                              "                xin = _scratch(256, dtype)\n"
-                              "                for start in range(0, n, 256):\n"
-                              "                    stop = min(start + 256, n)\n"
-                              "                    for i in range(start, stop):\n"
-                              "                        xin[i - start] = xs[i]\n"
-                              "                    _series_block(xin, d, out, start, stop, done, work)\n"
-                              "                    for i in range(start, stop):\n"
-                              "                        if not done[i - start]:\n"
-                              "                            xv = xin[i - start]\n"
-                              "                            #ELEM xv d\n"
-                              "                            out[i] = v\n"
-                              "                return\n")
-    if gen.fast:
-        # NaN and +-inf take the scalar kernel afterwards: the branch-free form on them would raise FP flags
-        # (NumPy's "invalid value" warnings) though its selected result is right; counted in the same pass, in
-        # blocks whose x are kept (out may be x itself: the fix-up must not read x after out was written). A
-        # select of the special values in the same pass lets LLVM call _kfast on them (it folds the argument's
-        # select into the result's) and raise those flags.
-        loops = loops.replace("            #FASTLOOP\n", "            if d > 0 and d < np.inf:\n"
-                              "                P = _prep(d)\n"
-                              "                xo = _scratch(256, dtype)\n"
-                              "                for start in range(0, n, 256):\n"
-                              "                    m = min(start + 256, n) - start\n"
-                              "                    bad = 0\n"
-                              "                    for i in range(m):\n"
-                              "                        xv = xs[start + i]\n"
-                              "                        xo[i] = xv\n"
-                              "                        ok = abs(xv) < np.inf\n"
-                              "                        bad += not ok\n"
-                              "                        out[start + i] = _kfast(xv if ok else d, d, P)\n"
-                              "                    if bad:\n"
-                              "                        for i in range(m):\n"
-                              "                            if not (abs(xo[i]) < np.inf):\n"
-                              "                                out[start + i] = kernel(xo[i], d)\n"
-                              "                return\n")
-    else:
-        loops = loops.replace("            #FASTLOOP\n", "")
+    vseries = vectorize_series and gen.has_series and not gen.fast
+    flags = {"_CHECKED": gen.core, "_GAUSS": gauss_block, "_GAUSS32": f32, "_VSERIES": vseries, "_FAST": gen.fast}
     # _BUILD: set by nonlocal-calc's cache before the import, to build the two loops in parallel processes; worth
     # it where the loops are heavy (checked paths or the Gauss loop: 40 % less for SiLU), not for a light module
     # (ReLU: 1.4 s alone, 1.8 s with the helper's start-up)
-    loops = loops.replace("        #TOL\n", textwrap.indent(TOL_CHECKED, "        ") if gen.core else "")
-    loops = re.sub(r"( *)#ELEM (\w+) (\w+)\n", lambda m: _elem(gen.core, m[2], m[3], m[1]), loops)
-    heavy = gen.core or bool(gblock)
-    loops = loops.replace("#FIRST", _compile_first(gen.source, warm))
-    tail = (loops + f"\n\n_PARALLEL_BUILD = {heavy}\n"
+    first = ", ".join(f"({fn}, {kind!r})" for fn, kind in _compile_first(gen.source, warm))
+    tail = ("\n\n" + internals.loop_support_source() + runtime.source("loops") + "\n\n"
+            + "".join(f"{k} = {v}\n" for k, v in flags.items())
+            + f"_COMPILE_FIRST = ({first}{',' if first else ''})\n_LOOPS = {{}}\n"
+            f"_PARALLEL_BUILD = {gen.core or gauss_block}\n"
             f"ufunc = _build_ufunc({name!r}, __doc__, **globals().get('_BUILD', {{}}))\n")
     if parallel:
         tail += TARGET_PARALLEL
     return head + gen.source + tail, gen
 
 
-def _compile_first(src: str, warmed: set[str]) -> str:
-    """The ``(function, signature)`` pairs, as source, that the loops call and that reach none of
-    the ``warmed`` functions (those the helper of a parallel build compiles meanwhile, see ``modcache.warm``),
-    each with whether it is the float32 loop's: the build compiles them while it waits for those
-    (``_build_ufunc``'s ``ready``)."""
-    defs = _defs(src)
-    lines = src.splitlines()
-    body = {n: "\n".join(lines[a - 1:b]) for n, (a, b) in defs.items()}
+def _compile_first(src: str, warmed: set[str]) -> list[tuple[str, str]]:
+    """``(function, kind)`` (kinds: ``runtime/loops.py``'s ``_first_signature``) of the functions the loops call
+    that reach none of the ``warmed`` functions (those the helper of a parallel build compiles meanwhile, see
+    ``modcache.warm``): the build compiles them while it waits for those (``_build_ufunc``'s ``ready``)."""
+    calls = _called(src)
 
     def pure(n, seen):
-        calls = {m for m in set(defs) | warmed if m != n and re.search(rf"\b{m}\(", body[n])}
-        return not calls & warmed and all(pure(m, seen | {n}) for m in calls - seen if m in defs)
+        out = {m for m in calls[n] if m != n and (m in calls or m in warmed)}
+        return not out & warmed and all(pure(m, seen | {n}) for m in out - seen if m in calls)
 
-    # first those the helper needs too (it then finds them in the cache), then this loop's own; the last field:
-    # the float32 loop's own, compiled here only if the helper is still busy warming up by then
-    b32 = "_gauss_block32" if "_gauss_block32" in defs else "_gauss_block"
-    sigs = [("_gauss_prep", "(types.float64, types.int64, A, A)", False),
-            ("_fallback", "(types.float64,) * 3", False),
-            ("_gauss_block", "(A, A, A, A, types.int64, types.float64)", False),
-            (b32, "(F, F, A, A, types.int64, types.float32)", True)]
-    return "(" + "".join(f"({n}, {sig}, {f32}), " for n, sig, f32 in sigs if n in defs and pure(n, set())) + ")"
+    # first those the helper needs too (it then finds them in the cache), then this loop's own; the last: the
+    # float32 loop's own, compiled here only if the helper is still busy warming up by then
+    b32 = "_gauss_block32" if "_gauss_block32" in calls else "_gauss_block"
+    wanted = [("_gauss_prep", "prep"), ("_fallback", "fallback"), ("_gauss_block", "block"), (b32, "block32")]
+    return [(n, kind) for n, kind in wanted if n in calls and pure(n, set())]
 
 
 # ====================================================================== the shared runtime of the cache
 RUNTIME_HEAD = "import math\n\nimport numba\nimport numpy as np\n\n"
-
-
 
 
 def runtime_source() -> str:
@@ -1693,15 +1407,22 @@ def _runtime_names() -> frozenset[str]:
     return frozenset(_defs(runtime_source()))
 
 
+def _called(src: str) -> dict[str, set[str]]:
+    """The names each top-level function of ``src`` calls (key ``""``: the statements outside functions)."""
+    import ast
+
+    out: dict[str, set[str]] = {"": set()}
+    for node in ast.parse(src).body:
+        key = node.name if isinstance(node, ast.FunctionDef) else ""
+        found = {c.func.id for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+        out[key] = out.get(key, set()) | found
+    return out
+
+
 def runtime_calls(src: str) -> set[str]:
     """The functions of :func:`runtime_source` that ``src`` calls outside their own definitions."""
     shared = _runtime_names()
-    lines = src.splitlines()
-    for fname, (a, b) in _defs(src).items():
-        if fname in shared:
-            lines[a - 1:b] = [""] * (b - a + 1)
-    rest = "\n".join(lines)
-    return {n for n in shared if re.search(rf"\b{n}\(", rest)}
+    return {n for f, called in _called(src).items() if f not in shared for n in called & shared}
 
 
 def use_runtime(src: str, runtime: str) -> str:
