@@ -316,8 +316,17 @@ def elu(alpha=1) -> Activation:
     return _pw("elu", a * (sp.exp(x) - 1), x, params={"alpha": a})
 
 
-def silu() -> Activation:
-    return Activation("silu", (x / (1 + sp.exp(-x)),))
+@_family
+def silu(beta=1) -> Activation:
+    """SiLU, and swish ``x sigmoid(beta x)`` for beta > 0 (``silu(Parameter("beta", "positive"))``: every beta).
+
+    >>> silu("1/2").expr
+    x/(1 + exp(-x/2))
+    """
+    b = _param(beta, "beta")
+    if not b.is_positive:
+        raise ActivationError(f"swish needs beta > 0, got {beta!r}")
+    return Activation("silu", (x / (1 + sp.exp(-b * x)),), params={"beta": b} if b != 1 else {})
 
 
 def gelu() -> Activation:

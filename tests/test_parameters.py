@@ -123,7 +123,7 @@ def test_typed_kernel_with_a_parameter_is_the_power_family():
         assert abs(m1 - 1) < 1e-20, (pv, m1)
 
 
-@pytest.mark.parametrize("rng, message", [("> -3", "at p = -229/100"), ("real", "no closed form of the first moment")])
+@pytest.mark.parametrize("rng, message", [("> -3", "at p = -263/100"), ("real", "no closed form of the first moment")])
 def test_typed_kernel_refused_where_its_range_is_too_wide(rng, message):
     with pytest.raises(kernels.KernelError, match="p") as info:
         nlc.Kernel.from_expr("sign(z)*Abs(z)**p", params={"p": rng})
@@ -277,3 +277,29 @@ def test_relu_for_every_gaussian_width(of_delta, par):
 def test_gaussian_width_must_be_positive():
     with pytest.raises(kernels.KernelError, match="sigma > 0 over the whole range"):
         kernels.gaussian(Parameter("s", "real"))
+
+
+def test_catalogue_swish_is_the_typed_family(swish):
+    D = nlc.derive(activations.get("swish", beta=Parameter("beta", "positive")), "sign")
+    assert D.activation.name == "silu" and D.method == "closed-form"
+    assert activations.silu(1).key() == activations.silu().key()  # beta = 1 is SiLU itself
+    for bv in _draw(0.2, 5):
+        assert D.subs(beta=bv).activation.key() == activations.silu(bv).key()
+        for xv in XS[1:4]:
+            assert _close(D.subs(beta=bv).evaluate(xv, "0.1", dps=DPS), swish.subs(beta=bv).evaluate(xv, "0.1", dps=DPS))
+    with pytest.raises(activations.ActivationError, match="swish needs beta > 0"):
+        activations.silu(0)
+
+
+def test_a_family_without_closed_form_falls_back_and_specializes():
+    with pytest.warns(QuadratureFallbackWarning):
+        D = nlc.derive("tanh", kernels.power(Parameter("p", "> -2")))
+    assert D.method == "quadrature" and D.expr.has(sp.Integral)
+    p = D.parameters[0].symbol
+    assert D.series(4).removeO().has(p)  # the moment series keeps the parameter all the same
+    pv = _draw(-1.5, 2, 1)[0]
+    S = D.subs(p=pv)
+    assert S.method == "quadrature" and not S.parameters
+    ref = ind.nonlocal_derivative(ind.parse("tanh(x)"), ind.parse(f"sign(z)*Abs(z)**({pv})", (ind.Z,)), "0.3", "0.1",
+                                  dps=DPS)
+    assert _close(S.evaluate("0.3", "0.1", dps=DPS), ref), (pv, ref)
