@@ -72,7 +72,7 @@ def main(argv=None) -> int:
                     for _ in range(args.repeat):
                         for side, lib in (("old", old), ("new", new)):
                             u = lib[key]
-                            best[side] = min(best[side], _time(lambda u=u: u(xs, ds, out=os_)))
+                            best[side] = min(best[side], _time(lambda u=u, xs=xs, ds=ds, os_=os_: u(xs, ds, out=os_)))
                 r = best["new"] / best["old"]
                 ratios.append(r)
                 name = key[0][2:] + (" (vseries)" if key[1] else "")

@@ -68,16 +68,16 @@ def np_linegexp(s, u):
 
 def numpy_fast(D):
     """NumPy evaluating exactly the formula of the generated fast path (same hoisting, same shared exponential)."""
-    from nonlocal_calc.codegen import build
+    from nonlocal_calc.codegen import cells, fastpath
     from nonlocal_calc.codegen.printer import NumbaPrinter
     from nonlocal_calc.symbols import delta, x
 
     if D.method != "closed-form":
         return None
-    _, checked, _, sym, _ = build.closed_form_block(NumbaPrinter(), D)
+    _, checked, _, sym, _ = cells.closed_form_block(NumbaPrinter(), D)
     if checked or sym is None:
         return None
-    body, n, hoisted = build.fast_formula(sym)
+    body, n, hoisted = fastpath.fast_formula(sym)
     E = sp.Symbol("E", positive=True)
     mods = [{"expm1": np.expm1, "log1p": np.log1p}, "numpy"]
     hs = [sp.lambdify(delta, e, mods) for _, e in hoisted]

@@ -236,7 +236,7 @@ def test_parallel_build_float32_retry_through_the_float64_loop():
 def test_runtime_calls_are_the_calls_not_the_definitions():
     """The hint sent to the helper of a build (the runtime functions a kernel calls) leaves out the functions
     that are only defined (and call each other) in the source."""
-    from nonlocal_calc.codegen.build import runtime_calls, runtime_source
+    from nonlocal_calc.codegen.shared import runtime_calls, runtime_source
 
     rt = runtime_source()
     assert runtime_calls(rt) == set()

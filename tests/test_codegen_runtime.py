@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import from_python
 
-from nonlocal_calc.codegen import build, runtime
+from nonlocal_calc.codegen import runtime, shared
 from nonlocal_calc.codegen.runtime import series, special, vmath
 
 
@@ -125,7 +125,21 @@ def test_source_is_the_modules_text():
     src = runtime.source("vmath")
     for name in runtime.names("vmath"):
         assert f"def {name}(" in src
-    assert runtime.names("series") == ("_bpoly", "_series_eval_d")
-    assert runtime.source("series") in build.runtime_source()
+    assert runtime.names("series") == ("_bpoly", "_series_eval_d", "_series_one_factor")
+    assert runtime.source("series") in shared.runtime_source()
     with pytest.raises(KeyError, match="defines no"):
         runtime.source("special", ["_nothing"])
+
+
+def test_one_factor_series_is_the_horner_sum():
+    """``_series_one_factor``: sum_j c_j z^j D^(-k/q) with z = delta^2 / D^2, and an error estimate at least the
+    last term's size, for q = 1 and 2, in float64 and float32."""
+    C = np.array([[1.0, -0.5, 0.25, 0.125, -1 / 16, 1 / 32], [2.0, 1.0, 0.5, 0.25, 0.125, 1 / 16]])
+    f = from_python(series._series_one_factor)
+    for dt, eps in ((np.float64, 1.1102230246251565e-16), (np.float32, 5.960464477539063e-08)):
+        for g, k, q, sd, d in ((0, 1, 1, 2.0, 0.1), (1, 3, 2, 1.5, 0.3)):
+            v, e = f(dt(sd), dt(d), C, g, k, q, 5, dt(eps))
+            z = mpmath.mpf(d) ** 2 / mpmath.mpf(sd) ** 2
+            ref = sum(mpmath.mpf(C[g, j]) * z**j for j in range(6)) * mpmath.mpf(sd) ** (-mpmath.mpf(k) / q)
+            assert abs(v - ref) <= 8 * eps * abs(ref), (dt, g, v, ref)
+            assert e >= 2 * abs(C[g, 5]) * float(z) ** 5 * float(mpmath.mpf(sd) ** (-mpmath.mpf(k) / q)), (dt, g, e)

@@ -9,7 +9,7 @@ import pytest
 import sympy as sp
 from conftest import from_python
 
-from nonlocal_calc.codegen import build, jit_scalar, specfun
+from nonlocal_calc.codegen import jit_scalar, quadrature, specfun
 from nonlocal_calc.codegen.modcache import load_module
 
 
@@ -88,11 +88,11 @@ def test_erfi_and_log1pexp(sf):
 
 def test_gauss_kronrod_rule():
     """G7 nodes are the Legendre roots; K15 integrates x^k exactly to degree 22 and G7 to degree 13."""
-    xk = np.array(build.GK_XK)
+    xk = np.array(quadrature.GK_XK)
     nodes = np.concatenate([-xk[:-1], xk[::-1]])
-    wk = np.concatenate([build.GK_WK[:-1], build.GK_WK[::-1]])
-    wg = {0.0: build.GK_WG[3]}
-    for i, w in zip((1, 3, 5), build.GK_WG[:3]):
+    wk = np.concatenate([quadrature.GK_WK[:-1], quadrature.GK_WK[::-1]])
+    wg = {0.0: quadrature.GK_WG[3]}
+    for i, w in zip((1, 3, 5), quadrature.GK_WG[:3]):
         wg[xk[i]] = wg[-xk[i]] = w
     with mpmath.workdps(30):
         roots = sorted(float(r) for r in mpmath.polyroots(mpmath.taylor(lambda t: mpmath.legendre(7, t), 0, 7)[::-1]))

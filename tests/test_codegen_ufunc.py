@@ -12,7 +12,7 @@ from conftest import from_python
 import nonlocal_calc as nlc
 from nonlocal_calc.codegen import _module, make_ufunc, scalar_kernel
 from nonlocal_calc.codegen.accuracy import DELTAS, grid_x, measure_kernel
-from nonlocal_calc.codegen.build import _pieces, limits
+from nonlocal_calc.codegen.fprime import activation_pieces, limits
 from nonlocal_calc.derivation import COVERAGE_KERNELS
 
 
@@ -69,7 +69,7 @@ def test_infinity_at_delta_zero_is_the_limit_of_fprime(act):
     """delta = 0 gives f'(x); at x = +-inf its limit (SiLU's and GELU's f' gave inf * 0 = NaN there), with no
     FP warning in an array call."""
     D = nlc.derive(act, "sign")
-    pieces, _ = _pieces(D)
+    pieces, _ = activation_pieces(D)
     want = [float(sp.limit(sp.diff(p, nlc.x), nlc.x, end)) for p, end in ((pieces[0], -sp.oo), (pieces[-1], sp.oo))]
     assert np.isfinite(want).all()
     u = make_ufunc(D)
@@ -84,7 +84,7 @@ def test_limits_at_infinity_agree_with_sympy_limit():
     """The limits at +-inf (taken by substitution where SymPy's value there is a finite number) are Gruntz's."""
     for act in nlc.activations.names():
         D = nlc.derive(act, "power(2)")
-        pieces, _ = _pieces(D)
+        pieces, _ = activation_pieces(D)
         want = [sp.limit(sp.diff(p, nlc.x), nlc.x, end) * D.kernel.moment(1)
                 for p, end in ((pieces[0], -sp.oo), (pieces[-1], sp.oo))]
         for got, w in zip(limits(D), want):
@@ -199,11 +199,11 @@ def test_gauss_loop_used_and_accurate(act, ker):
 def test_gauss_plan_is_deterministic_and_leaves_warning_filters_alone():
     """The plan's two searches run in two threads: same tables every time, and the process's warning filters
     untouched (warnings.catch_warnings is not thread-safe, so only the calling thread uses it)."""
-    from nonlocal_calc.codegen import build, gauss
+    from nonlocal_calc.codegen import gauss, quadrature
 
     D = nlc.derive("tanh", "power(2)")
     before = list(warnings.filters)
-    plans = [gauss.plan(D, *build._weight_in_t(*build._rho_parts(D))) for _ in range(2)]
+    plans = [gauss.plan(D, *quadrature.weight_in_t(*quadrature.rho_parts(D))) for _ in range(2)]
     assert warnings.filters == before
     assert plans[0].table == plans[1].table and plans[0].table32 == plans[1].table32
     assert any(plans[0].table) and any(plans[0].table32)

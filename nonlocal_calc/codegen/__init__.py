@@ -21,7 +21,7 @@ from .printer import PrinterError
 __all__ = ["make_ufunc", "jit_scalar", "write_module", "PrinterError", "CodegenError", "CODEGEN_VERSION"]
 
 #: Bumped whenever the generated code changes: part of every cache key.
-CODEGEN_VERSION = "27"
+CODEGEN_VERSION = "28"
 
 
 def _numba_version() -> str:
@@ -104,7 +104,8 @@ def _load(D, target: str, vectorize_series: bool, key: str):
 
     def build():
         from . import internals
-        from .build import module_source, use_runtime  # not imported when the module is cached
+        from .build import module_source  # not imported when the module is cached
+        from .shared import use_runtime
 
         def kernel_written(names: set[str]) -> None:  # the helper compiles the runtime functions it calls meanwhile
             modcache.warm(rt, names)
@@ -124,7 +125,7 @@ def _runtime():
 
     def build():
         from . import internals
-        from .build import runtime_source
+        from .shared import runtime_source
 
         return runtime_source() if internals.enabled() else internals.public_source(runtime_source())
 
@@ -276,7 +277,7 @@ def jit_scalar(expr, name: str | None = None, args=None):
     from ..derivation import NonlocalDerivative
     from ..symbols import delta, x
     from . import internals, modcache
-    from .build import Block, _assignments, njit
+    from .emit import Block, assignments, njit
     from .printer import NumbaPrinter
 
     if isinstance(expr, NonlocalDerivative):
@@ -298,7 +299,7 @@ def jit_scalar(expr, name: str | None = None, args=None):
         from . import specfun
 
         pr = NumbaPrinter({a: str(a) for a in args})
-        lines, (val,) = _assignments(pr, [expr], "_c")
+        lines, (val,) = assignments(pr, [expr], "_c")
         blk = Block()
         blk.add(njit(python=True))
         blk.add(f"def {fname}({', '.join(map(str, args))}):")

@@ -172,7 +172,7 @@ def applies(D, g: sp.Expr) -> bool:
 
 def plan(D, g: sp.Expr, s_of_t: sp.Expr) -> GaussPlan | None:
     """The Gauss-Legendre plan for D, or None when the path does not apply; ``g(t, delta)`` and ``s_of_t`` are
-    the rho form in ``t`` (``build._weight_in_t``)."""
+    the rho form in ``t`` (``quadrature.weight_in_t``)."""
     from ..symbols import delta
 
     if not applies(D, g):

@@ -3,7 +3,7 @@
 The module defines, for tensors ``x`` and ``delta`` (broadcast together, any float dtype):
 
 * ``value(x, delta)``: D_mu f. Where every cell of the closed form has a stable form
-  (:func:`nonlocal_calc.codegen.build.closed_form_block`: log-combinations, exponential-rational forms,
+  (:func:`nonlocal_calc.codegen.cells.closed_form_block`: log-combinations, exponential-rational forms,
   centred polynomials), that Piecewise printed as ``torch.where`` chains; otherwise (cells that are sums
   with cancellation, functions torch lacks such as polylogarithms, or no closed form at all) the quadrature.
 * ``dx(x, delta)``, ``ddelta(x, delta)``: the derivatives of D_mu f, always by the quadrature.
@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..codegen.build import closed_form_block, limits
+from ..codegen.cells import closed_form_block
+from ..codegen.fprime import limits
 from ..codegen.printer import NumbaPrinter, PrinterError
 from ..codegen.stable import accurate_functions, exp_rational, protect
 from ..symbols import delta, x
@@ -104,12 +105,12 @@ def stable_form(expr: sp.Expr) -> sp.Expr:
 
 def _rho_form(D):
     """``(rho(s, delta) for s > 0, m, g(t, delta), S(t))`` of the code generator's quadrature fallback."""
-    from ..codegen.build import _S as BS
-    from ..codegen.build import _T as BT
-    from ..codegen.build import _rho_parts, _weight_in_t
+    from ..codegen.emit import S_VAR as BS
+    from ..codegen.emit import T_VAR as BT
+    from ..codegen.quadrature import rho_parts, weight_in_t
 
-    rho, m = _rho_parts(D)
-    g, s_of_t = _weight_in_t(rho, m)
+    rho, m = rho_parts(D)
+    g, s_of_t = weight_in_t(rho, m)
     return rho.xreplace({BS: _S}), m, g.xreplace({BT: _T}), s_of_t.xreplace({BT: _T})
 
 

@@ -1,7 +1,7 @@
 """The small-delta moment series ``sum_j M_(2j+1)/(2j+1)! f^(2j+1)(x) delta^(2j)`` from its coefficient tables.
 
 Each term is ``M[j] delta^(2j) P_j(x, X) prod_i D_i(x, X)^(-k_ij)``, with ``X = exp(-|x|/N)`` and the polynomials
-``P_j`` and ``D_i`` stored as coefficient tables (``build.series_source`` writes them per pair): the evaluator is the
+``P_j`` and ``D_i`` stored as coefficient tables (``series_tables.series_source`` writes them per pair): the evaluator is the
 same for every pair. Generated modules contain this source (see :mod:`nonlocal_calc.codegen.runtime`).
 """
 
@@ -86,3 +86,27 @@ def _series_eval_d(x, delta, X, P, PI, r0, nt, Dc, DI, d0, nd, M, EPS):
     # truncation: the larger of the last two terms (one of them may sit at a zero of f^(2j+1))
     return total, T(2.0) * max(last, prev) + T(2.0) * EPS * absum
 
+
+
+@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True, error_model="numpy", inline="always")
+def _series_one_factor(sd, delta, C, g, k, q, last, EPS):
+    """The series when every term is ``c_j delta^(2j) D^(-k/q - 2j)`` (one factor ``D = sd``; the c_j in row g of
+    C, j = 0..last): ``(value, error estimate)`` as ``_series_eval_d`` gives them (the larger of the last two terms,
+    twice, plus 2 eps sum |t_j|), as one Horner sum in ``z = delta^2 / D^2`` (no tables to walk: softsign/linear
+    outside the horizon, 114-123 -> 17 ns per element in float64). Inlined into its caller, in the caller's type."""
+    T = type(sd)
+    sb = T(1.0) / sd if q == 1 else T(1.0) / math.sqrt(sd)
+    sk = T(1.0)
+    for _ in range(k):
+        sk = sk * sb
+    z = delta * delta / (sd * sd)
+    s = T(0.0)
+    a = T(0.0)
+    for j in range(last, -1, -1):
+        s = s * z + T(C[g, j])
+        a = a * z + abs(T(C[g, j]))
+    p = T(1.0)
+    for _ in range(last - 1):
+        p = p * z
+    e = (T(2.0) * max(abs(T(C[g, last - 1])), abs(T(C[g, last])) * z) * p + T(2.0) * EPS * a) * abs(sk)
+    return s * sk, e

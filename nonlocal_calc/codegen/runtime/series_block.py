@@ -4,7 +4,7 @@ The same series and error estimate as :mod:`.series`, for up to 256 elements wit
 grouped by the piece of f and the side of 0 they lie on, and the innermost loops run over the elements, so that
 LLVM vectorizes them. ``done[i]`` tells where the series is certified; the loop evaluates the other elements one by
 one. Generated modules of the fast route contain this source (see :mod:`nonlocal_calc.codegen.runtime`) with the
-pair's series tables (``build.series_source``); the placeholders below stand for those names, so that this file
+pair's series tables (``series_tables.series_source``); the placeholders below stand for those names, so that this file
 imports on its own.
 """
 

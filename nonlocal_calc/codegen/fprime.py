@@ -1,0 +1,109 @@
+"""f' of the activation as compiled code (``_fp(t)``, piece by piece), its value at delta = 0 and at +-inf, and
+the limits of D at +-inf."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import sympy as sp
+
+from ..symbols import x
+from .emit import T_VAR, TR_VAR, Block, assignments, njit
+from .printer import NumbaPrinter
+from .stable import (
+    exp_rational,
+)
+
+
+def activation_pieces(D):
+    act = D.activation
+    return list(act.pieces), list(act.breakpoints)
+
+
+def _stable_expr_forms(pr: NumbaPrinter, e: sp.Expr, tag: str) -> list[str]:
+    """Lines setting ``r`` to ``e`` (a function of t), via exponential-rational forms when possible."""
+    er = exp_rational(e.subs(T_VAR, x)) if e.has(T_VAR) else None
+    if er is not None:
+        # t clamped to the side of its form: LLVM may evaluate both sides (a select), and exp(t) of the side not
+        # taken would overflow (elu's f' at t = 1000: an FP warning from an array call whose values are right)
+        # (in a real t: SymPy takes Min(t, 0) for 0 with the positive t of the weights)
+        neg, pos = (f.subs(x, c) for f, c in zip(er, (sp.Min(TR_VAR, 0), sp.Max(TR_VAR, 0))))
+        ln_n, (vn,) = assignments(pr, [neg], f"_{tag}n")
+        ln_p, (vp,) = assignments(pr, [pos], f"_{tag}p")
+        return (["if t < T(0.0):"] + ["    " + s for s in ln_n] + [f"    r = {vn}", "else:"]
+                + ["    " + s for s in ln_p] + [f"    r = {vp}"])
+    lines, (v,) = assignments(pr, [e], f"_{tag}")
+    return lines + [f"r = {v}"]
+
+
+def fprime_source(D) -> tuple[str, list[sp.Expr]]:
+    """``_fp(t)``: f'(t) piece by piece (right-continuous), in stable forms; also returns the jumps."""
+    pieces, bps = activation_pieces(D)
+    pr = NumbaPrinter({T_VAR: "t", TR_VAR: "t"})
+    blk = Block()
+    blk.add(njit())
+    blk.add("def _fp(t):")
+    blk.add("T = type(t)", 1)
+    for i, p in enumerate(pieces):
+        d = sp.diff(p, x).subs(x, T_VAR)
+        lines = _stable_expr_forms(pr, d, f"p{i}_")
+        if i < len(bps):
+            blk.add(f"{'if' if i == 0 else 'elif'} t < {pr.doprint(bps[i])}:", 1)
+        elif bps:
+            blk.add("else:", 1)
+        ind = 2 if bps else 1
+        for ln in lines:
+            blk.add(ln, ind)
+    blk.add("return r", 1)
+    jumps = [sp.simplify(pieces[i + 1].subs(x, b) - pieces[i].subs(x, b)) for i, b in enumerate(bps)]
+    return blk.text(), jumps, pr.helpers
+
+
+def deriv0_lines(D, done: str = "") -> list[str]:
+    """Kernel lines for delta = 0: f'(x), with the average of the one-sided derivatives at a kink (each
+    returned value followed by ``done``)."""
+    pieces, bps = activation_pieces(D)
+    pr = NumbaPrinter()
+    lines = []
+    for b, (left, right) in zip(bps, zip(pieces, pieces[1:])):
+        avg = sp.nsimplify((sp.diff(left, x).subs(x, b) + sp.diff(right, x).subs(x, b)) / 2)
+        jump = sp.simplify(right.subs(x, b) - left.subs(x, b))
+        val = pr.doprint(avg) if jump == 0 else ("T(math.inf)" if jump > 0 else "-T(math.inf)")
+        lines += [f"if x == {pr.doprint(b)}:", f"    return {val}{done}"]
+    # f'(+-inf) is the limit (SiLU's f' = s + x s (1 - s) would give inf * 0 = nan)
+    for lim, sign in zip(fprime_limits(D), ("-", "")):
+        lines += [f"if x == {sign}T(math.inf):", f"    return {pr.doprint(lim)}{done}"]
+    return lines + [f"return _fp(x){done}"]
+
+
+@cache
+def _end_limits(first: sp.Expr, last: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+    """``lim f'`` of the first piece at -oo and of the last at +oo (cached: the code generator asks twice)."""
+    out = []
+    for p, end in ((first, -sp.oo), (last, sp.oo)):
+        fp = sp.diff(p, x)
+        # SymPy's value at the end point where it is a finite number (tanh(oo) = 1, exp(-oo) = 0; its arithmetic
+        # of oo gives nan for every indeterminate form): the limit, without Gruntz's 0.2-0.4 s per end
+        lim = fp.subs(x, end)
+        if not (lim.is_number and lim.is_finite and lim.is_real):
+            try:
+                lim = sp.limit(fp, x, end)
+            except (NotImplementedError, ValueError):
+                lim = sp.nan
+        if lim.has(sp.AccumBounds) or lim.has(sp.Limit):
+            lim = sp.nan
+        out.append(lim)
+    return tuple(out)
+
+
+def fprime_limits(D) -> tuple[sp.Expr, sp.Expr]:
+    """``lim_{x -> -oo, +oo} f'`` (nan where there is none)."""
+    pieces, _ = activation_pieces(D)
+    return _end_limits(pieces[0], pieces[-1])
+
+
+def limits(D) -> tuple[sp.Expr, sp.Expr]:
+    """``lim_{x -> -oo, +oo} D f = lim f' * M_1`` (M_1 the first moment of the kernel: 1 if it is normalized, which
+    saves SymPy's integral, 0.24 s for the Gaussian)."""
+    m1 = sp.Integer(1) if D.kernel.normalize else D.kernel.moment(1)
+    return tuple(lim * m1 for lim in fprime_limits(D))  # (nan * m1 is nan)
