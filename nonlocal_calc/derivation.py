@@ -448,7 +448,8 @@ def _load(path, act: Activation, ker: Kernel) -> tuple[str, sp.Expr, str, float 
     try:
         data = json.loads(path.read_text())
         method, note = data["method"], data["note"]
-        expr = from_json(data["expr"]) if method == "closed-form" else None
+        symbols = [p.symbol for p in _parameters.merge(act.parameters, ker.parameters)]
+        expr = from_json(data["expr"], symbols) if method == "closed-form" else None
         if method not in ("closed-form", "quadrature"):
             raise ValueError(f"unknown method {method!r}")
         budget = data.get("budget_exhausted")
@@ -501,8 +502,7 @@ def derive(
         raise ValueError(f"timeout must be a number of seconds >= 0 (CPU time), or None for no limit; got {timeout!r}")
     act = _activations.get(activation)
     ker = _kernels.get(kernel)
-    parametric = bool(_parameters.merge(act.parameters, ker.parameters))  # (refuses one name with two ranges)
-    cache = cache and not parametric  # (stored expressions hold x, z and delta only)
+    symbols = [p.symbol for p in _parameters.merge(act.parameters, ker.parameters)]  # (one name, two ranges: refused)
     path = _cache_path(act, ker) if cache else None
     hit = _load(path, act, ker) if cache else None
     if hit is not None and hit[3] is not None and (timeout is None or timeout > hit[3]):
@@ -512,7 +512,7 @@ def derive(
     else:
         method, expr, note, exhausted = _search(act, ker, timeout)
         if cache:
-            stored = to_json(expr) if method == "closed-form" else None
+            stored = to_json(expr, symbols) if method == "closed-form" else None
             _store(path, {"method": method, "expr": stored, "note": note, "budget_exhausted": exhausted})
     if method == "quadrature":
         expr = defining_integral(act, ker)
@@ -592,6 +592,10 @@ def _recheck(act: Activation, ker: Kernel, expr: sp.Expr) -> None:
     """:func:`_verify` at more points: three in every bounded cell of every delta regime (a quarter, half and
     three quarters across) and two in each unbounded one, or six spread over x and delta for a smooth activation
     (an edited expression may be wrong in part of a cell only). Raise NoClosedForm on a mismatch."""
+    params = _parameters.merge(act.parameters, ker.parameters)
+    if params:
+        _verify_parametric(act, ker, expr, params)
+        return
     q = sp.Rational
     if not act.breakpoints:
         probes = [(q(37, 100), q(1, 2)), (q(-161, 100), q(3, 10)), (q(0), q(1, 10)), (q(-3, 7), q(2)),

@@ -37,10 +37,10 @@ _ATOMS = {"pi": sp.pi, "E": sp.E, "oo": sp.oo, "-oo": -sp.oo, "zoo": sp.zoo, "na
           "I": sp.I, "true": sp.true, "false": sp.false, "EulerGamma": sp.EulerGamma, "Catalan": sp.Catalan}
 
 
-def _enc(e: sp.Basic):
+def _enc(e: sp.Basic, extra: frozenset = frozenset()):
     if isinstance(e, sp.Symbol):
-        if e.name not in _SYMBOLS:
-            raise ValueError(f"cannot store symbol {e.name!r}: only x, z and delta are stored")
+        if e.name not in _SYMBOLS and e not in extra:
+            raise ValueError(f"cannot store symbol {e.name!r}: only x, z, delta and the symbols given are stored")
         return {"s": e.name}
     if isinstance(e, sp.Integer):
         return {"i": str(e)}
@@ -54,12 +54,12 @@ def _enc(e: sp.Basic):
     name = type(e).__name__
     if name not in NODES:
         raise ValueError(f"cannot store SymPy node {name}")
-    return {"n": name, "args": [_enc(a) for a in e.args]}
+    return {"n": name, "args": [_enc(a, extra) for a in e.args]}
 
 
-def _dec(d):
+def _dec(d, table: dict = _SYMBOLS):
     if "s" in d:
-        return _SYMBOLS[d["s"]]
+        return table[d["s"]]
     if "i" in d:
         return sp.Integer(int(d["i"]))
     if "q" in d:
@@ -69,7 +69,7 @@ def _dec(d):
     if "a" in d:
         return _ATOMS[d["a"]]
     cls = NODES[d["n"]]  # KeyError for anything not whitelisted
-    args = [_dec(a) for a in d["args"]]
+    args = [_dec(a, table) for a in d["args"]]
     if cls is ExprCondPair:
         return tuple(args)
     # the stored tree is already in canonical form: rebuilding it without evaluation is faithful and fast
@@ -77,14 +77,24 @@ def _dec(d):
     return cls(*args, evaluate=False)
 
 
-def to_json(expr: sp.Basic) -> str:
-    """Serialize ``expr`` (a tree of whitelisted nodes in x, z, delta) to a JSON string."""
-    return json.dumps(_enc(sp.sympify(expr)), separators=(",", ":"))
+def to_json(expr: sp.Basic, symbols=()) -> str:
+    """Serialize ``expr`` (a tree of whitelisted nodes in x, z, delta and the ``symbols`` given: parameters) to a
+    JSON string. A symbol is stored by its name: :func:`from_json` gets the symbols back from its caller, with
+    their assumptions."""
+    return json.dumps(_enc(sp.sympify(expr), frozenset(symbols)), separators=(",", ":"))
 
 
-def from_json(text: str) -> sp.Basic:
-    """Rebuild an expression written by :func:`to_json`; raise ``ValueError`` on anything else."""
+def from_json(text: str, symbols=()) -> sp.Basic:
+    """Rebuild an expression written by :func:`to_json` (with the same ``symbols``); raise ``ValueError`` on
+    anything else.
+
+    >>> p = sp.Symbol("p", real=True)
+    >>> e = sp.Piecewise((delta**(p + 1) / (p + 1), sp.Ne(p, -1)), (sp.log(delta), True))
+    >>> from_json(to_json(e, [p]), [p]) == e
+    True
+    """
+    table = {**_SYMBOLS, **{s.name: s for s in symbols}}
     try:
-        return _dec(json.loads(text))
+        return _dec(json.loads(text), table)
     except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
         raise ValueError(f"not a stored nonlocal-calc expression ({type(exc).__name__}: {exc})") from None

@@ -303,3 +303,44 @@ def test_a_family_without_closed_form_falls_back_and_specializes():
     ref = ind.nonlocal_derivative(ind.parse("tanh(x)"), ind.parse(f"sign(z)*Abs(z)**({pv})", (ind.Z,)), "0.3", "0.1",
                                   dps=DPS)
     assert _close(S.evaluate("0.3", "0.1", dps=DPS), ref), (pv, ref)
+
+
+def test_parametric_derivations_are_cached_with_their_ranges(monkeypatch, tmp_path):
+    import json
+    import time
+
+    monkeypatch.setenv("NONLOCAL_CALC_CACHE", str(tmp_path))
+    first = nlc.derive("relu", kernels.power(Parameter("p", "> -2")))
+    start = time.process_time()
+    again = nlc.derive("relu", kernels.power(Parameter("p", "> -2")))
+    assert time.process_time() - start < 0.3 and again.expr == first.expr  # (a derivation: about 3 s)
+    assert again.expr.has(sp.Symbol("p", real=True))
+    narrower = nlc.derive("relu", kernels.power(Parameter("p", "> -1")))  # another range, another entry
+    assert not narrower.expr.atoms(sp.Ne) and first.expr.atoms(sp.Ne)
+    entries = list((tmp_path / "derivations").glob("*.json"))
+    assert len(entries) == 2
+    # an edited entry is checked against quadrature at the sample values before use
+    for path in entries:
+        data = json.loads(path.read_text())
+        data["expr"] = data["expr"].replace('{"i":"2"}', '{"i":"3"}', 1)
+        path.write_text(json.dumps(data))
+    with pytest.warns(nlc.derivation.ChangedCacheEntryWarning, match="wrong"):
+        D = nlc.derive("relu", kernels.power(Parameter("p", "> -2")))
+    assert D.expr == first.expr
+
+
+
+def test_two_parameters_at_once():
+    D = nlc.derive(activations.leaky_relu(Parameter("slope", "real")), kernels.power(Parameter("p", "> -2")))
+    assert D.method == "closed-form" and {q.name for q in D.parameters} == {"slope", "p"}
+    half = D.subs(p="-1/2")  # one at a time: the other stays free
+    assert [q.name for q in half.parameters] == ["slope"]
+    for sv, pv in zip(_draw(-2, 2), _draw(-1.9, 2.5)):
+        both = D.subs(slope=sv, p="-1/2").evaluate("-0.04", "0.1", dps=DPS)
+        assert _close(both, half.subs(slope=sv).evaluate("-0.04", "0.1", dps=DPS))
+        S = D.subs(slope=sv, p=pv)
+        f, mu = ind.parse(f"Piecewise((({sv})*x, x < 0), (x, True))"), ind.parse(f"sign(z)*Abs(z)**({pv})", (ind.Z,))
+        for xv in XS:
+            got = S.evaluate(xv, "0.1", dps=DPS)
+            ref = ind.nonlocal_derivative(f, mu, xv, "0.1", dps=DPS)
+            assert _close(got, ref), (sv, pv, xv, got, ref)
