@@ -307,7 +307,8 @@ class _Builder:
         if node.id in _REFUSED_NAMES:
             raise self.fail(f"{node.id}: {_REFUSED_NAMES[node.id]}")
         allowed = ", ".join(sorted(k for k in SYMBOLS if k in self.allowed))
-        raise self.fail(f"unknown name {node.id!r}; the variables allowed here are {allowed} (and pi, E)")
+        raise self.fail(f"unknown name {node.id!r}; the variables allowed here are {allowed} (and pi, E); a free "
+                        f"parameter is declared with params={{{node.id!r}: 'positive'}} (or a range such as '> -2')")
 
     def _chain(self, node: ast.BinOp) -> list[tuple[type, ast.AST]]:
         """``a + b - c`` as [(Add, a), (Add, b), (Sub, c)], without recursion."""
