@@ -344,3 +344,20 @@ def test_two_parameters_at_once():
             got = S.evaluate(xv, "0.1", dps=DPS)
             ref = ind.nonlocal_derivative(f, mu, xv, "0.1", dps=DPS)
             assert _close(got, ref), (sv, pv, xv, got, ref)
+
+
+def test_a_polynomial_is_its_moment_series_for_every_p():
+    """For f = x**5 the moment series stops: D f = f' + M_3/3! f''' + M_5/5! f^(5), with the family's moments
+    M_3 = (p + 2) delta**2/(p + 4) and M_5 = (p + 2) delta**4/(p + 6); the engine's closed form must be exactly
+    that, and agree with the test's quadrature at a random p."""
+    k = kernels.power(Parameter("p", "> -2"))
+    p = k.parameters[0].symbol
+    D = nlc.derive(nlc.Activation.from_expr("x**5"), k)
+    x, d = nlc.x, nlc.delta
+    by_hand = 5 * x**4 + (p + 2) * d**2 / (p + 4) * 60 * x**2 / 6 + (p + 2) * d**4 / (p + 6) * 120 / 120
+    assert sp.simplify(D.expr - by_hand) == 0
+    assert sp.simplify(D.series(6).removeO() - by_hand) == 0
+    pv = _draw(-1.9, 3, 1)[0]
+    ref = ind.nonlocal_derivative(ind.parse("x**5"), ind.parse(f"sign(z)*Abs(z)**({pv})", (ind.Z,)), "0.3", "0.1",
+                                  dps=DPS)
+    assert _close(D.subs(p=pv).evaluate("0.3", "0.1", dps=DPS), ref), pv
