@@ -39,6 +39,14 @@ def _x_of_w(w0) -> sp.Expr:
     return (x - w0 * delta) / delta
 
 
+def _w_factor(w0) -> sp.Expr:
+    """``(x - w0 delta)/delta`` as ``(x/2 - w0 delta/2) * (2/delta)``, kept unevaluated: SymPy would expand its k-th
+    power into ``(x - w0 delta)**k / delta**k``, whose delta**k overflows for huge horizons (ReLU with the sign
+    kernel gave 0 for 1/2 at delta >= 1e155), and ``x - w0 delta`` itself overflows past delta = 9e307 (the
+    halves do not, for |x| <= delta and |w0| <= 1)."""
+    return sp.UnevaluatedExpr(sp.UnevaluatedExpr(x / 2 - w0 * delta / 2) * (2 / delta))
+
+
 def _factored_leaf(pr: NumbaPrinter, m, g, region: Region) -> Leaf | None:
     """``c * prod (w - r_i)**k_i`` when g splits into rational linear factors whose roots are cell ends or far
     from the cell (then ``x - r_i delta`` has no cancellation): accurate everywhere."""
@@ -59,7 +67,7 @@ def _factored_leaf(pr: NumbaPrinter, m, g, region: Region) -> Leaf | None:
             hi = max(ends) if len(ends) == 2 else None
             if lo is None or not (root < lo - max(abs(root), 1) / 2 or root > hi + max(abs(root), 1) / 2):
                 return None
-        out.append(((x + (b / a) * delta) / delta, k))
+        out.append((_w_factor(-b / a), k))
         c *= a**k
     expr = c * sp.Mul(*[f**k for f, k in out]) * delta**m
     lines, (val,) = assignments(pr, [expr], "_f")
@@ -97,7 +105,7 @@ def _poly_leaf(pr: NumbaPrinter, m, g, region: Region) -> Leaf | None:
     if checked:
         absp = sum(abs(c) * sp.Abs(_W) ** k for (k,), c in sp.Poly(p, _W).terms())
         lines[-1] = f"e = T(2.0) * EPS * ({pr.doprint(absp)})" + (f" * abs({scale[3:]})" if scale else "")
-    sym = None if checked else hp.subs(_W, _x_of_w(w0)) * delta**m
+    sym = None if checked else hp.subs(_W, _w_factor(w0)) * delta**m
     return Leaf(lines, checked, "centred polynomial in w = x/delta", sym)
 
 

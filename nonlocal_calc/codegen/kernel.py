@@ -30,6 +30,7 @@ from .cells import closed_form_block
 from .emit import Block, njit
 from .fastpath import fast_source
 from .fprime import activation_pieces, deriv0_lines, fprime_source, limits
+from .horizon import infinite_horizon
 from .printer import NumbaPrinter, PrinterError
 from .quadrature import fallback_source
 from .series_tables import SERIES_TERMS, series_source
@@ -99,7 +100,7 @@ def kernel_source(D, lims: tuple[sp.Expr, sp.Expr] | None = None) -> Generated:
     core = checked and (closed or ser is not None)
 
     def special(k: Block, done: str) -> None:
-        """The special values (NaN, delta < 0, delta = 0, x = +-inf), returned as ``value{done}``."""
+        """The special values (NaN, delta < 0, delta = 0, x = +-inf, delta = inf), returned as ``value{done}``."""
         k.add("if x != x or not delta >= T(0.0):", 1)
         k.add(f"return T(math.nan){done}", 2)
         k.add("if delta == T(0.0):", 1)
@@ -109,7 +110,10 @@ def kernel_source(D, lims: tuple[sp.Expr, sp.Expr] | None = None) -> Generated:
         k.add(f"return {pr.doprint(hi)}{done}", 2)
         k.add("if x == -T(math.inf):", 1)
         k.add(f"return {pr.doprint(lo)}{done}", 2)
+        k.add("if delta == T(math.inf):", 1)
+        k.add(f"return {pr.doprint(at_inf)}{done}", 2)
 
+    at_inf = infinite_horizon(D)
     k = Block()
     k.add(njit(python=True))
     k.add("def kernel(x, delta):")

@@ -90,6 +90,8 @@ class NumbaPrinter:
             if e not in self.names:
                 raise PrinterError(f"free symbol {e} (only x and delta may appear)")
             return self.names[e], _PREC["atom"]
+        if isinstance(e, sp.UnevaluatedExpr):  # (a grouping the caller asked SymPy to keep)
+            return self._p(e.args[0])
         if isinstance(e, (sp.Rel, sp.And, sp.Or, sp.Not, sp.Piecewise)):
             return getattr(self, "_p_" + type(e).__name__.lower(), self._p_rel)(e)
         if e is sp.nan:  # (the limits of D at +-inf where there is none)
