@@ -143,9 +143,9 @@ class NonlocalDerivative:
         The value is certified: computed at two working precisions that agree to ``dps + 1`` digits (more are tried,
         half as many again each time). The closed form starts at ``dps + 20`` digits plus those it cancels: in a tail
         (tanh with the sign kernel at x = 40, delta = 1e-6 loses 47), and k per digit of 1/delta for a closed form
-        with 1/delta**k (see :func:`~nonlocal_calc.evaluation.closed_form_value`). Quadrature pairs, points where
+        with ``1/delta**k`` (see :func:`~nonlocal_calc.evaluation.closed_form_value`). Quadrature pairs, points where
         the closed form is not finite (a kink exactly on a cell boundary) or would cancel more than 150 digits for a
-        small delta (below 1e-50 for 1/delta**3), and zeros of the closed form (which may be everything cancelled)
+        small delta (below 1e-50 for ``1/delta**3``), and zeros of the closed form (which may be everything cancelled)
         use the quadrature of the defining integral (:func:`~nonlocal_calc.reference.nonlocal_quad`), which removes a
         singular kernel's singularity and computes each difference of f with the digits it cancels.
         A ``PrecisionWarning`` says when no two precisions agreed (up to ``reference.MAX_WORKING_DPS``).

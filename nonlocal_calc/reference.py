@@ -152,7 +152,7 @@ def horizon_quad(F, pts, m: int = 1) -> mpmath.mpf:
     """``int F(w) dw`` over consecutive points ``pts`` (from 0), tanh-sinh on each piece; the piece ``(0, c)`` uses
     ``w = c u**m``, which turns an integrand ``~ w**a`` at 0 into ``~ u**(m (a + 1) - 1)``, and a piece ``(a, b)``
     with ``b > 8 a`` is integrated in ``log w``. Each piece is divided
-    by its sampled size (times its length) first: mpmath stops on an absolute error of 10**-dps, too coarse for a
+    by its sampled size (times its length) first: mpmath stops on an absolute error of ``10**-dps``, too coarse for a
     small piece (relu with the sign kernel at delta = 1e-300 was 2e-14 off).
 
     >>> with mpmath.workdps(30):
@@ -190,10 +190,10 @@ def symmetric_difference(f, xm: mpmath.mpf, dm: mpmath.mpf, digits: int, first_c
     """``g(w) = f(x + w) - f(x - w)`` (``+`` for ``sign=1``) at the current precision.
 
     Computed with ``digits`` (what g cancels at w = delta, see :func:`cancelled_digits`) plus the digits of
-    delta / w more: g ~ w**k near 0, so the difference cancels that many more there, and x +- w keeps every digit
+    delta / w more: ``g ~ w**k`` near 0, so the difference cancels that many more there, and x +- w keeps every digit
     of w (a kink of f at x is then seen on the right side by f's Piecewise conditions). Below the point where g is
     a power law to the working precision (:func:`power_tail`, searched well inside ``first_cut``, the distance of
-    the nearest kink of f) it is that power law: a kernel ~ w**(-39/20) puts nodes at w = 1e-2000 after its
+    the nearest kink of f) it is that power law: a kernel ``~ w**(-39/20)`` puts nodes at w = 1e-2000 after its
     substitution, where f would cost 2000 digits.
     """
     bits = int(digits * 3.33) + 16
@@ -213,7 +213,7 @@ def symmetric_difference(f, xm: mpmath.mpf, dm: mpmath.mpf, digits: int, first_c
 def power_tail(g, c: mpmath.mpf) -> tuple[mpmath.mpf, mpmath.mpf, mpmath.mpf] | None:
     """``(w0, g(w0), k)`` with ``g(w) = g(w0) (w / w0)**k`` for ``0 < w <= w0`` to the working precision: the
     local exponents of g between ``w0 * 10``, w0 and ``w0 / 10`` agree to ``10**-(dps + 2)`` (for a g analytic on
-    each side of 0 they differ by O(w0**2)). Searched from ``w0 = c 10**-(dps/2)`` down to ``c 10**-(3 dps)``,
+    each side of 0 they differ by ``O(w0**2)``). Searched from ``w0 = c 10**-(dps/2)`` down to ``c 10**-(3 dps)``,
     where g has no kink below c; None where g vanishes there or is no power law (then g is computed everywhere)."""
     dps = mpmath.mp.dps
     tol = mpmath.mpf(10) ** -(dps + 2)

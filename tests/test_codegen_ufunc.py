@@ -214,7 +214,7 @@ def test_one_factor_series_agrees_with_the_table_driven_evaluator():
     outside the horizon it must give what the shared table-driven evaluator gives from the same tables."""
     mod = _module(nlc.derive("softsign", "linear"))
     src = open(mod.__file__).read()
-    assert "_SC[_sg, _j]" in src and "_series_eval_d(np" not in src
+    assert "_series_one_factor(" in src and "_series_eval_d(np" not in src
     r0, d0, nd = (int(v) for v in mod._SG[3][:3])  # piece x >= 0, its side x >= 0
     kfirst, series_eval = from_python(mod._kfirst), from_python(mod._series_eval_d)
     for ty, rtol, eps in ((np.float64, 1e-15, 2.0**-53), (np.float32, 5e-7, 2.0**-24)):

@@ -190,8 +190,9 @@ def named_paths(text: str) -> list[str]:
 
 
 def path_exists(name: str) -> bool:
-    """Named from the repository root, the package, or a subpackage (a table of nn/ may say `nn/train.py`)."""
-    return any((base / name).exists() for base in (ROOT, ROOT / "nonlocal_calc", *ROOT.glob("nonlocal_calc/*/")))
+    """Named from the repository root, the package, or a subpackage at any depth (a table of nn/ may say
+    `nn/train.py`, one of codegen/runtime/ `loops.py`)."""
+    return any((base / name).exists() for base in (ROOT, ROOT / "nonlocal_calc", *ROOT.glob("nonlocal_calc/**/")))
 
 
 def test_developer_notes_name_only_files_that_exist():
