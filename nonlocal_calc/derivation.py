@@ -296,6 +296,8 @@ def _piece_integral(g: sp.Expr, gx: sp.Expr, sigma: int, lo: sp.Expr, hi: sp.Exp
         # a polynomial activation piece: moments of the kernel, term by term
         total = sp.Integer(0)
         for (j,), c in gpoly.terms():
+            if c == 0:
+                continue  # (a zero piece against log(w) at w = 0, for p = -1, would be 0 * oo = nan)
             K = _kernel_primitive(kernel, j)
             total += c * (at(K, hi) - at(K, lo))
         return total
@@ -409,6 +411,10 @@ def defining_integral(act: Activation, kernel: Kernel) -> sp.Expr:
 # ============================================================== cache + entry point
 #: Version of the cache entries' format (2: a fallback caused by the time budget records that budget).
 CACHE_FORMAT = 2
+#: Revision of the symbolic engine, recorded on quadrature entries: an entry that says "no closed form" from an
+#: older engine is searched again (1: a zero coefficient of a polynomial piece is skipped, so relu with power(-1)
+#: no longer meets 0 * log(0)). Closed forms stay valid across revisions (they were verified).
+ENGINE_REVISION = 1
 
 
 def _cache_path(act: Activation, kernel: Kernel):
@@ -458,6 +464,8 @@ def _load(path, act: Activation, ker: Kernel) -> tuple[str, sp.Expr, str, float 
     except (ValueError, KeyError, TypeError, OSError) as exc:
         warnings.warn(f"corrupted derivation cache entry {path} ({exc}); rebuilding it", stacklevel=3)
         return None
+    if method == "quadrature" and data.get("engine", 0) < ENGINE_REVISION:
+        return None  # an older engine found no closed form: this one may
     if data.get("sha256") != _checksum(path, data):
         if method == "closed-form":
             try:
@@ -513,7 +521,8 @@ def derive(
         method, expr, note, exhausted = _search(act, ker, timeout)
         if cache:
             stored = to_json(expr, symbols) if method == "closed-form" else None
-            _store(path, {"method": method, "expr": stored, "note": note, "budget_exhausted": exhausted})
+            _store(path, {"method": method, "expr": stored, "note": note, "budget_exhausted": exhausted,
+                          "engine": ENGINE_REVISION})
     if method == "quadrature":
         expr = defining_integral(act, ker)
         note = note + "; evaluated by exact numerical quadrature of the defining integral (mpmath)"

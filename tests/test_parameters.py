@@ -6,7 +6,6 @@ derivations with the numbers typed in.
 """
 
 import random
-import warnings
 
 import independent as ind
 import mpmath
@@ -195,12 +194,11 @@ def test_relu_for_every_power_kernel(relu_power):
     assert D.method == "closed-form"
     # the general formula divides by p + 1: p = -1 is its own branch, kept and stated on the result
     assert any(sp.Ne(p, -1) in pw.atoms(sp.Ne) for pw in D.expr.atoms(sp.Piecewise))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", QuadratureFallbackWarning)  # (the direct p = -1 falls back to quadrature)
-        for pv in (sp.Integer(1), sp.Integer(0), sp.Rational(-1, 2), sp.Integer(-1), sp.Rational(3, 2)):
-            S, direct = D.subs(p=pv), nlc.derive("relu", kernels.power(pv))
-            for xv in XS:
-                assert _close(S.evaluate(xv, "0.1", dps=DPS), direct.evaluate(xv, "0.1", dps=DPS)), (pv, xv)
+    for pv in (sp.Integer(1), sp.Integer(0), sp.Rational(-1, 2), sp.Integer(-1), sp.Rational(3, 2)):
+        S, direct = D.subs(p=pv), nlc.derive("relu", kernels.power(pv))
+        assert direct.method == "closed-form", pv  # (p = -1 fell back to quadrature: 0 * log(0) made nan)
+        for xv in XS:
+            assert _close(S.evaluate(xv, "0.1", dps=DPS), direct.evaluate(xv, "0.1", dps=DPS)), (pv, xv)
     for pv in [sp.Integer(-1), *_draw(-1.95, 3, 3)]:
         S = D.subs(p=pv)
         for xv in XS:
@@ -209,6 +207,24 @@ def test_relu_for_every_power_kernel(relu_power):
             got = S.evaluate(xv, "0.1", dps=DPS)
             assert _close(got, ref), (pv, xv, got, ref)
             assert _close(got, ind.relu_power(0, pv, xv, "0.1", dps=DPS)), (pv, xv)
+
+
+def test_a_cached_fallback_from_an_older_engine_is_searched_again(tmp_path, monkeypatch):
+    """relu/power(-1) was cached as quadrature by the engine that met 0 * log(0); the entry records no engine
+    revision, so this engine searches again and replaces it with its closed form."""
+    import json
+
+    from nonlocal_calc.derivation import _cache_path, _checksum
+
+    monkeypatch.setenv("NONLOCAL_CALC_CACHE", str(tmp_path))
+    k = kernels.power(-1)
+    path = _cache_path(activations.get("relu"), k)
+    old = {"method": "quadrature", "expr": None, "note": "no closed form found: nan", "budget_exhausted": None}
+    path.write_text(json.dumps({**old, "sha256": _checksum(path, old)}))
+    D = nlc.derive("relu", k)
+    assert D.method == "closed-form"
+    assert json.loads(path.read_text())["method"] == "closed-form"
+    assert nlc.derive("relu", k).method == "closed-form"  # (now a hit)
 
 
 def test_typed_power_kernel_derives_the_same_family(relu_power):
