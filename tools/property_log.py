@@ -10,9 +10,9 @@ A tool of the repository, not of the package.
 ...          {"test": "reference", "activation": "a", "kernel": "k", "method": "quadrature", "checks": 12,
 ...           "seconds": 30.5, "cpu": {"derive": 2.0}, "failures": ["derive(a, k).ufunc() in float32 = 1.0 ..."]}])
 ... # doctest: +NORMALIZE_WHITESPACE
-{'pairs': 1, 'by test': {'reference': 1}, 'records': 1, 'unfinished': 0, 'methods': {'quadrature': 1},
+{'pairs': 1, 'distinct (activation, kernel)': 1, 'by test': {'reference': 1}, 'records': 1, 'unfinished': 0, 'methods': {'quadrature': 1},
  'refused': 0, 'timeouts': {}, 'checks': 12, 'failed pairs': 1, 'failures': {'float32': 1}, 'known bugs': {},
- 'wall seconds': 30.5, 'cpu seconds': {'derive': 2.0}}
+ 'known-bug pairs': {}, 'wall seconds': 30.5, 'cpu seconds': {'derive': 2.0}}
 """
 
 from __future__ import annotations
@@ -41,13 +41,15 @@ def summary(entries: list[dict]) -> dict:
         else:
             ended.setdefault(key, []).append(e)
     records = [r for rs in ended.values() for r in rs]
-    failures, known, cpu = Counter(), Counter(), Counter()
+    failures, known, known_pairs, cpu = Counter(), Counter(), {}, Counter()
     for r in records:
         failures.update(kind(m) for m in r.get("failures", []))
         known.update(name for name, _ in r.get("known", []))
+        for name, _ in r.get("known", []):
+            known_pairs.setdefault(name, set()).add((r["activation"], r["kernel"]))
         cpu.update(r.get("cpu", {}))
     return {
-        "pairs": len(ended), "by test": dict(Counter(t for t, _, _ in ended)), "records": len(records),
+        "pairs": len(ended), "distinct (activation, kernel)": len({(a, k) for _, a, k in ended}), "by test": dict(Counter(t for t, _, _ in ended)), "records": len(records),
         "unfinished": len(started - set(ended)),
         "methods": dict(Counter(r["method"] for r in records if "method" in r)),
         "refused": sum("refused" in r for r in records),
@@ -55,6 +57,7 @@ def summary(entries: list[dict]) -> dict:
         "checks": sum(r.get("checks", 0) for r in records),
         "failed pairs": sum(bool(r.get("failures")) for r in records),
         "failures": dict(failures), "known bugs": dict(known),
+        "known-bug pairs": {name: len(pairs) for name, pairs in known_pairs.items()},
         "wall seconds": round(sum(r.get("seconds", 0) for r in records), 1),
         "cpu seconds": {k: round(v, 1) for k, v in cpu.most_common()},
     }
