@@ -138,6 +138,46 @@ class Kernel:
                               "(timeout=None: no limit)") from None
 
     @staticmethod
+    def from_surrogate(text: str | sp.Expr, name: str | None = None, normalize: bool = True,
+                       timeout: float | None = DEFAULT_TIMEOUT) -> Kernel:
+        """The kernel whose smoothing profile is the surrogate gradient ``rho`` (a formula in ``x``, and
+        ``delta`` for a profile on the horizon): ``mu(z) = -rho'(z)`` for z > 0, so that ``D_mu H = rho``.
+
+        A formula in x alone is a surrogate on the whole line (arctan, fast sigmoid, sigmoid derivative...): its
+        kernel has no delta in it and is not normalized on a finite horizon, where its profile is
+        ``rho(x) - rho(delta)`` for ``|x| < delta`` (the surrogate truncated, not renormalized); it is the
+        surrogate exactly for ``delta = inf`` (``nonlocal_calc.torch.spike(kernel, delta=float("inf"))``),
+        ``kernel.info["surrogate"]`` holds it. A formula in x and delta is a profile on the horizon and must
+        vanish at ``+-delta``. Refused, with the reason: not even, negative, not integrable, or (with
+        ``normalize=True``) an integral other than 1; ``normalize=False`` keeps a profile of any positive
+        integral as it is (then ``D_mu x`` is that integral). See :mod:`nonlocal_calc.profiles`.
+
+        >>> k = Kernel.from_surrogate("(1 - abs(x)/delta)/delta", name="triangle")
+        >>> k.mu_plus, k.rho, k.moment(3)
+        (delta**(-2), (1 - Abs(z)/delta)/delta, delta**2/2)
+        >>> Kernel.from_surrogate("1/(1 + (pi*x)**2)").info["support"]
+        'line'
+        >>> Kernel.from_surrogate("1/(1 + 25*abs(x))**2")
+        Traceback (most recent call last):
+        ...
+        nonlocal_calc.kernels.KernelError: profile (25*Abs(x) + 1)**(-2) integrates to 2/25, not 1: as a surrogate gradient it gives D_mu x = 2/25; divide it by 2/25 for a normalized kernel, or pass normalize=False to keep it as it is
+        """
+        from . import profiles
+
+        budget = None
+        try:
+            with time_budget(timeout) as budget:
+                prof = profiles.check(text, normalize)
+                return _surrogate_kernel(prof, name or f"surrogate({prof.rho})", normalize)
+        except profiles.ProfileError as exc:
+            raise KernelError(str(exc)) from None
+        except DerivationTimeout as exc:
+            if exc.budget is not budget:
+                raise
+            raise KernelError(f"surrogate {text}: its analysis took more than {timeout:g} s of CPU time; simplify "
+                              "the formula or pass a larger timeout (timeout=None: no limit)") from None
+
+    @staticmethod
     def _from_sympy(expr: sp.Expr, name: str | None, normalize: bool) -> Kernel:
         extra = expr.free_symbols - {z, delta}
         if extra:
@@ -435,6 +475,26 @@ def _build(name: str, raw_plus: sp.Expr, normalize: bool, first_moment: sp.Expr 
     scale = sp.simplify(1 / m1) if normalize else sp.Integer(1)
     mu_plus = sp.simplify(scale * raw).subs(zp, z)
     return _checked(Kernel(name=name, mu_plus=mu_plus, normalize=normalize, scale=scale, **kw))
+
+
+def _surrogate_kernel(prof, name: str, normalize: bool) -> Kernel:
+    """The kernel ``mu = -rho'`` of a checked profile (:class:`nonlocal_calc.profiles.Profile`), with its
+    smoothing profile set to the profile (lowered by ``rho(delta)`` for a surrogate on the whole line) once that
+    passes the defining identities of rho."""
+    from .symbols import x
+
+    info = {"surrogate": prof.rho, "support": prof.support, "integral": prof.integral}
+    if prof.support == "horizon":
+        kernel = _build(name, prof.mu_plus, normalize, info=info)
+        rho = prof.rho.subs(x, _s)
+    else:  # no delta in mu: not normalized on a finite horizon (its first moment there is below int rho)
+        kernel = Kernel(name=name, mu_plus=prof.mu_plus, normalize=False, info=info)
+        rho = prof.rho.subs(x, _s) - prof.rho.subs(x, delta)
+    failure = rho_mismatch(kernel, rho, _s)
+    if failure is not None:
+        raise KernelError(f"surrogate {prof.rho}: the profile of its kernel fails its check ({failure})")
+    kernel.__dict__["rho"] = rho.subs(_s, sp.Abs(z))  # (the cached_property's slot)
+    return kernel
 
 
 def _checked(kernel: Kernel) -> Kernel:

@@ -131,12 +131,44 @@ class NonlocalActivation(torch.nn.Module):
 def spike(kernel="sign", delta: float = 1.0):
     """A spike function for surrogate-gradient training: forward the Heaviside step (1 for x >= 0), backward
     ``D_mu H(x) = rho(x)``, the smoothing profile of the kernel of horizon ``delta`` (usable where snnTorch takes
-    ``spike_grad=``)."""
+    ``spike_grad=``).
+
+    A kernel from :meth:`nonlocal_calc.Kernel.from_surrogate` of a surrogate on the whole line takes
+    ``delta=float("inf")``: the backward is then the surrogate itself (on a finite horizon, the surrogate
+    truncated, ``rho(x) - rho(delta)`` for ``|x| < delta``).
+
+    >>> import nonlocal_calc as nlc
+    >>> s = spike(nlc.Kernel.from_surrogate("1/(1 + (pi*x)**2)"), delta=float("inf"))
+    >>> v = torch.tensor([0.0, 1.0], dtype=torch.float64, requires_grad=True)
+    >>> s(v).sum().backward()
+    >>> v.grad.tolist() == [1.0, 1 / (1 + torch.pi**2)]
+    True
+    """
+    if isinstance(delta, (int, float)) and not isinstance(delta, bool) and delta == float("inf"):
+        return _infinite_spike(kernel)
     p = pair("binary_step", kernel)
 
     def fn(x: torch.Tensor) -> torch.Tensor:
         _check(x)
         return p.Activation.apply(x, _delta(delta, x), _order(p, delta, x.dtype))
+
+    fn.__name__ = "spike"
+    return fn
+
+
+def _infinite_spike(kernel):
+    """The spike function of a whole-line surrogate at the infinite horizon (:mod:`.surrogate`)."""
+    from .surrogate import Spike, profile_function
+
+    if isinstance(kernel, str) or kernel.info.get("support") != "line":
+        name = kernel if isinstance(kernel, str) else kernel.name
+        raise ValueError(f"delta = inf needs a kernel of a surrogate on the whole line (Kernel.from_surrogate of a "
+                         f"formula in x alone), not {name!r}; give a finite delta")
+    profile = profile_function(kernel)
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        _check(x)
+        return Spike.apply(x, profile)
 
     fn.__name__ = "spike"
     return fn
