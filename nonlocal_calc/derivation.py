@@ -214,10 +214,11 @@ class NonlocalDerivative:
 
     # ------------------------------------------------------------ compiled code
     def ufunc(self, **options):
-        """The derivative as a compiled NumPy ufunc ``u(x, delta)`` (see :mod:`nonlocal_calc.codegen`)."""
+        """The derivative as a compiled NumPy ufunc ``u(x, delta)`` (see :mod:`nonlocal_calc.codegen`); for a
+        family with free parameters ``u(x, delta, *parameters)``, in the order of ``D.parameters`` (see
+        :mod:`nonlocal_calc.codegen.parametric`)."""
         from .codegen import make_ufunc
 
-        self._refuse_free_parameters("a compiled ufunc")
         return make_ufunc(self, **options)
 
     def jit_scalar(self):

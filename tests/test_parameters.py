@@ -268,8 +268,8 @@ def test_series_keeps_the_parameters(relu_power):
 def test_free_parameters_are_refused_where_numbers_are_needed(swish):
     with pytest.raises(ValueError, match=r"free parameters \(beta\).*D.subs\(beta="):
         swish.evaluate("0.1", "0.1")
-    with pytest.raises(ValueError, match=r"compiled ufunc needs numbers.*D.subs\(beta="):
-        swish.ufunc()
+    with pytest.raises(ValueError, match=r"compiled function needs numbers.*D.subs\(beta="):
+        swish.jit_scalar()
 
 
 @pytest.mark.parametrize("of_delta, par", [(False, Parameter("sigma", "positive")), (True, Parameter("r", "(0, 1]"))])

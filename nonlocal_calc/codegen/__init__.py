@@ -21,7 +21,7 @@ from .printer import PrinterError
 __all__ = ["make_ufunc", "jit_scalar", "write_module", "PrinterError", "CodegenError", "CODEGEN_VERSION"]
 
 #: Bumped whenever the generated code changes: part of every cache key.
-CODEGEN_VERSION = "29"
+CODEGEN_VERSION = "30"
 
 
 def _numba_version() -> str:
@@ -169,8 +169,51 @@ def make_ufunc(D, target: str = "cpu", vectorize_series: bool = False):
     """
     from . import internals
 
+    if D.parameters:
+        return _make_family(D, target)
     vectorize_series = vectorize_series and internals.enabled()  # (the public route has no vectorized paths)
     return _make(D, target, vectorize_series, _key(D, target, vectorize_series))
+
+
+def _make_family(D, target: str):
+    """The ufunc ``u(x, delta, *parameters)`` of a parametric family (:mod:`.parametric`): one module for every
+    member, parameters in the order of ``D.parameters``."""
+    from ..cache import key_hash
+    from . import modcache, parametric, pickling
+
+    if target != "cpu":
+        raise ValueError(f"target {target!r}: a parametric family's ufunc has the 'cpu' target only")
+    key = "fam_" + key_hash("family", D.activation.key(), D.kernel.key(), _versions())
+    if key not in _UFUNCS:
+        def build():
+            doc = (_describe(D) + "Parameters (ufunc arguments after delta): "
+                   + ", ".join(f"{p.name} in {p.domain}" for p in D.parameters)
+                   + "\nCompiled method: quadrature (see nonlocal_calc.codegen.parametric)\n")
+            return parametric.module_source(D, doc.replace('"""', "'''").replace("\\", "\\\\"))
+
+        with modcache.gc_paused():
+            mod = modcache.load_module(None, key, build)
+        u = mod.ufunc if isinstance(mod.ufunc, np.ufunc) else mod.ufunc.ufunc
+        u.method = "quadrature"
+        _UFUNCS[key] = pickling.register(u, _rebuild_family, (key,))
+    return _UFUNCS[key]
+
+
+def _rebuild_family(key: str):
+    """A pickled family's ufunc in another process: its module from the cache (a family's kernel may hold functions
+    that do not pickle, so the recipe is the cache key alone)."""
+    from . import modcache, pickling
+
+    if key not in _UFUNCS:
+        def missing():
+            raise CodegenError(f"the module {key} of a parametric family is not in this machine's cache: call "
+                               "D.ufunc() in this process first (it compiles it)")
+
+        u = modcache.load_module(None, key, missing).ufunc
+        u = u if isinstance(u, np.ufunc) else u.ufunc
+        u.method = "quadrature"
+        _UFUNCS[key] = pickling.register(u, _rebuild_family, (key,))
+    return _UFUNCS[key]
 
 
 def _make(D, target: str, vectorize_series: bool, key: str):
