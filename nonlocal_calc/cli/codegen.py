@@ -6,7 +6,7 @@ import argparse
 import sys
 import warnings
 
-from .derive import add_pair_arguments, resolve_pair
+from .derive import add_pair_arguments, member, resolve_pair
 from .options import add_search_arguments
 
 
@@ -54,7 +54,11 @@ def run(args) -> int:
     act, ker = resolve_pair(args)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", QuadratureFallbackWarning)
-        D = derive(act, ker, timeout=args.timeout, cache=not args.no_cache)
+        D = member(derive(act, ker, timeout=args.timeout, cache=not args.no_cache), args)
+    if D.parameters and (args.backend == "torch" or args.fast_internals):
+        names = ", ".join(p.name for p in D.parameters)
+        raise ValueError(f"{'--backend torch' if args.backend == 'torch' else '--fast-internals'} needs numbers for "
+                         f"the free parameters ({names}): give them with --param NAME=VALUE")
     if args.backend == "torch":
         import importlib.util
 
@@ -65,5 +69,6 @@ def run(args) -> int:
         write_torch(D, args.output)
     else:
         write_module(D, args.output, measure=not args.no_measure, fast_internals=args.fast_internals)
-    print(f"wrote {args.output}: D_mu {act.name} for the kernel {ker.name} ({D.method})", file=sys.stderr)
+    free = f"; ufunc(x, delta, {', '.join(p.name for p in D.parameters)})" if D.parameters else ""
+    print(f"wrote {args.output}: D_mu {act.name} for the kernel {ker.name} ({D.method}{free})", file=sys.stderr)
     return 0

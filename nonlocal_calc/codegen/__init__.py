@@ -21,7 +21,7 @@ from .printer import PrinterError
 __all__ = ["make_ufunc", "jit_scalar", "write_module", "PrinterError", "CodegenError", "CODEGEN_VERSION"]
 
 #: Bumped whenever the generated code changes: part of every cache key.
-CODEGEN_VERSION = "30"
+CODEGEN_VERSION = "31"
 
 
 def _numba_version() -> str:
@@ -186,10 +186,7 @@ def _make_family(D, target: str):
     key = "fam_" + key_hash("family", D.activation.key(), D.kernel.key(), _versions())
     if key not in _UFUNCS:
         def build():
-            doc = (_describe(D) + "Parameters (ufunc arguments after delta): "
-                   + ", ".join(f"{p.name} in {p.domain}" for p in D.parameters)
-                   + "\nCompiled method: quadrature (see nonlocal_calc.codegen.parametric)\n")
-            return parametric.module_source(D, doc.replace('"""', "'''").replace("\\", "\\\\"))
+            return parametric.module_source(D, _family_doc(D))
 
         with modcache.gc_paused():
             mod = modcache.load_module(None, key, build)
@@ -381,6 +378,8 @@ def write_module(D, path, measure: bool = True, fast_internals: bool = False) ->
         raise ValueError(f"fast internals: Numba {_numba_version()} with NumPy {np.__version__} is not a combination "
                          "the fast loops were verified on (nonlocal_calc.codegen.internals.NUMBA_VERSIONS, "
                          "NUMPY_VERSIONS): write the default module (public API) instead")
+    if D.parameters:
+        return _write_family(D, Path(path))
     name = f"D_{D.activation.name}_{D.kernel.name}"
     name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
     src, gen = module_source(D, name, "", fast=fast_internals)
@@ -396,6 +395,27 @@ def write_module(D, path, measure: bool = True, fast_internals: bool = False) ->
         write_atomic(Path(path), src)
     else:
         src = src.replace('""""""', f'"""{doc}"""', 1)
+    return src
+
+
+def _family_doc(D) -> str:
+    from ..parameters import _show
+
+    return (_describe(D) + "Parameters (ufunc arguments after delta): "
+            + ", ".join(f"{p.name} in {_show(p.domain)}" for p in D.parameters)
+            + f"\n{_METHOD_LINE}quadrature\n(nonlocal_calc.codegen.parametric; targets: float64 1e-12, float32 2e-6, "
+              "relative to max(|value|, 1e-2))\n"
+              "A parameter outside its range, or NaN, gives NaN.\n").replace('"""', "'''").replace("\\", "\\\\")
+
+
+def _write_family(D, path) -> str:
+    """write_module for a family with free parameters: ``ufunc(x, delta, *parameters)`` (:mod:`.parametric`)."""
+    from ..cache import write_atomic
+    from . import parametric
+
+    src = parametric.module_source(D, _family_doc(D))
+    write_atomic(path, src)
+    _import_written(path)
     return src
 
 
