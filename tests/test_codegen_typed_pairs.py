@@ -146,3 +146,33 @@ def test_a_module_that_does_not_load_is_not_written(tmp_path, monkeypatch, capsy
     assert cli.main(["codegen", "relu", "-o", str(out), "--no-measure"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "failed to compile" in err[0] and not out.exists()
+
+
+def quadrature_route(D):
+    """The same pair as a quadrature pair: its compiled code is the Gauss-Kronrod quadrature alone."""
+    from nonlocal_calc.derivation import NonlocalDerivative, defining_integral
+
+    return NonlocalDerivative(D.activation, D.kernel, "quadrature", defining_integral(D.activation, D.kernel),
+                              "the quadrature route, for a test")
+
+
+NEAR_MINUS_TWO = [("Max(x, 0)", "-39/20", "closed-form"), ("Max(x, 0)", "-199/100", "quadrature"),
+                  ("tanh(x)", "-199/100", "quadrature"), ("Abs(x + 1/8)", "-39/20", "closed-form"),
+                  ("Abs(x + 1/8)", "-39/20", "quadrature"), ("Abs(x + 1/8)", "-199/100", "closed-form")]
+
+
+@pytest.mark.parametrize("act,p,route", NEAR_MINUS_TWO)
+def test_kernels_near_minus_two(act, p, route):
+    """power(p) with p close to -2 puts a fraction ~(s/delta)^(p+2) of rho's weight below s: at p = -1.95, x = -1/8,
+    delta = 1e-3 a fifth of it lies where s is below half an ulp of x, where x + s rounds to x. The quadrature took f' at x + s with the
+    branch of x itself there, i.e. the wrong side of a kink at x: Abs(x + 1/8) at x = -1/8 gave 0.2134 for 0
+    (with p = -39/20, both routes: the closed form's cells cancel next to the kink and hand over to the
+    quadrature); kinks at x on the left side of a panel (x - s) alike. Points at the kink, 2^-26
+    either side of it, and smooth points."""
+    D = derive(act, f"power({p})")
+    if route == "quadrature":
+        D = quadrature_route(D)
+    assert D.method == route
+    kink = -0.125 if "1/8" in act else 0.0
+    xs = sorted({-2.5, -0.3125, kink, kink - 2.0**-26, kink + 2.0**-26, 0.203125, 1.0})
+    check(D, act, f"sign(z)*Abs(z)**({p})", xs=xs, ds=(2.0**-14, 0.5, 2.0))

@@ -7,7 +7,7 @@ import sympy as sp
 
 from ..symbols import delta, x, z
 from .emit import S_VAR, T_VAR, Block, njit
-from .fprime import activation_pieces
+from .fprime import activation_pieces, piece_source
 from .printer import NumbaPrinter, number_literal
 
 # Gauss-Kronrod 7/15 (QUADPACK); checked against mpmath in the tests.
@@ -64,14 +64,21 @@ def fallback_source(D) -> tuple[str, set]:
     # integrand in t on one side: f'(x + side*s) rho(s) ds/dt with s = delta t^m
     g, s_of_t = weight_in_t(rho, m)
     ws, ss = pr.doprint(g), pr.doprint(s_of_t)
+    fp = "_fpk({}, piece)" if bps else "_fp({})"  # f' of the panel's piece (see piece_source), not of x + s's
     blk = Block()
+    if bps:
+        src, h = piece_source(D)
+        blk.lines += src.splitlines()
+        blk.add()
+        pr.helpers |= h
     blk.add(f"_GKX = np.array({list(GK_XK)!r})")
     blk.add(f"_GKW = np.array({list(GK_WK)!r})")
     blk.add(f"_GGW = np.array({[0.0, GK_WG[0], 0.0, GK_WG[1], 0.0, GK_WG[2], 0.0, GK_WG[3]]!r})")
     blk.add()
     blk.add(njit())
-    blk.add("def _gk(x, delta, side, a, b):")
-    blk.add('"""Gauss-Kronrod 7/15 over t in [a, b] of the rho-weighted f\' (s = delta t^m): (K, |K - G|)."""', 1)
+    blk.add("def _gk(x, delta, side, a, b, piece):")
+    blk.add('"""Gauss-Kronrod 7/15 over t in [a, b] of the rho-weighted f\' of that piece (s = delta t^m): (K, |K - G|)."""',
+            1)
     blk.add("T = type(x)", 1)
     blk.add("c = (a + b) * T(0.5)", 1)
     blk.add("h = (b - a) * T(0.5)", 1)
@@ -80,11 +87,11 @@ def fallback_source(D) -> tuple[str, set]:
     blk.add("ys = _scratch(15, np.float64)", 1)
     blk.add("for i in range(8):", 1)
     blk.add("t = c - h * T(_GKX[i])", 2)
-    blk.add(f"y1 = _fp(x + side * {ss}) * ({ws})", 2)
+    blk.add(f"y1 = {fp.format(f'x + side * {ss}')} * ({ws})", 2)
     blk.add("y2 = T(0.0)", 2)
     blk.add("if i < 7:", 2)
     blk.add("t = c + h * T(_GKX[i])", 3)
-    blk.add(f"y2 = _fp(x + side * {ss}) * ({ws})", 3)
+    blk.add(f"y2 = {fp.format(f'x + side * {ss}')} * ({ws})", 3)
     blk.add("ys[14 - i] = y2", 3)
     blk.add("ys[i] = y1", 2)
     blk.add("k += T(_GKW[i]) * (y1 + y2)", 2)
@@ -104,14 +111,26 @@ def fallback_source(D) -> tuple[str, set]:
     blk.add()
     blk.add(njit())
     blk.add("def _fallback(x, delta, tol):")
-    blk.add('"""Both sides, cut at the kinks; each piece refined uniformly (1, 2, 4... 256 panels)."""', 1)
+    blk.add('"""Both sides, cut at the kinks (nearest first); each piece refined uniformly (1, 2, 4... 256 panels)."""',
+            1)
     blk.add("T = type(x)", 1)
     blk.add("total = T(0.0)", 1)
     blk.add("for side in (T(-1.0), T(1.0)):", 1)
     blk.add("a = T(0.0)", 2)
     inv_m = f"T({1.0 / m!r})"
-    cuts = [f"side * ({pr.doprint(b - x)})" for b in bps]
-    blk.add(f"cs = ({', '.join(cuts)}, T(2.0) * delta)" if cuts else "cs = (T(2.0) * delta,)", 2)
+    # the kinks' distances in increasing order on each side, and the piece next to x on each side (f is
+    # right-continuous: a kink at x belongs to the right side's piece)
+    right = [pr.doprint(b - x) for b in bps]
+    left = [pr.doprint(x - b) for b in reversed(bps)]
+    blk.add(f"cs = ({''.join(c + ', ' for c in right)}T(2.0) * delta,)", 2)
+    blk.add("piece = 0", 2)
+    blk.add("step = 1", 2)
+    blk.add("if side < T(0.0):", 2)
+    blk.add(f"cs = ({''.join(c + ', ' for c in left)}T(2.0) * delta,)", 3)
+    blk.add("step = -1", 3)
+    for b in bps:
+        blk.add(f"if {pr.doprint(b)} < x or ({pr.doprint(b)} == x and side > T(0.0)):", 2)
+        blk.add("piece += 1", 3)
     blk.add("for c in cs:", 2)
     blk.add("if c <= T(0.0) or c >= delta:", 3)
     blk.add("if c != T(2.0) * delta:", 4)
@@ -125,7 +144,7 @@ def fallback_source(D) -> tuple[str, set]:
     blk.add("err = T(0.0)", 4)
     blk.add("hp = (tc - a) / T(n)", 4)
     blk.add("for i in range(n):", 4)
-    blk.add("v, e = _gk(x, delta, side, a + hp * T(i), a + hp * T(i + 1))", 5)
+    blk.add("v, e = _gk(x, delta, side, a + hp * T(i), a + hp * T(i + 1), piece)", 5)
     blk.add("part += v", 5)
     blk.add("err += e", 5)
     blk.add("if err <= tol * abs(part) or err <= tol * T(1e-3) or n >= 256 or err != err:", 4)
@@ -133,6 +152,7 @@ def fallback_source(D) -> tuple[str, set]:
     blk.add("n *= 2", 4)
     blk.add("total += part", 3)
     blk.add("a = tc", 3)
+    blk.add("piece += step", 3)
     for b, J in zip(bps, jumps):
         if J != 0:
             rho_at = pr.doprint(rho.subs(S_VAR, sp.Abs(b - x)))
