@@ -1,6 +1,6 @@
 """Regenerate the documentation's generated tables and figures (everything under docs/generated/).
 
-    python docs/generate.py                      # all parts: derivations, catalogue, gallery
+    python docs/generate.py                      # all parts: derivations, catalogue, gallery, surrogates
     python docs/generate.py catalogue gallery    # some parts
     python docs/generate.py gallery --jobs 2     # the gallery on two processes
     python docs/generate.py gallery-md           # only rewrite gallery.md from gallery.json
@@ -126,6 +126,61 @@ def catalogue(out: Path) -> None:
     write_atomic(out / "closed_forms.md", _closed_forms())
 
 
+# ============================================================== surrogates
+def _moment(entry, k: int) -> sp.Expr:
+    """M_k of a library surrogate's kernel: at the infinite horizon, or on the fixed horizon of a compact one."""
+    from nonlocal_calc import profiles
+
+    if entry.horizon is None:
+        return profiles.line_moment(entry.rho, k)
+    return entry.kernel().moment(k).subs(nlc.delta, sp.nsimplify(entry.horizon))
+
+
+def _number(e: sp.Expr) -> str:
+    """LaTeX of a moment: exact when short, else 6 digits; oo as such."""
+    if e is sp.oo:
+        return r"\infty"
+    return sp.latex(sp.Float(e, 6)) if e.is_Float else _tex(e)
+
+
+def _series(m1: sp.Expr, m3: sp.Expr, m5: sp.Expr) -> str:
+    """The moment series of D_mu f, with numbers, as far as the moments are finite."""
+    if m3 is sp.oo:
+        return r"M_3 = \infty\text{: no series}"
+    terms = [(m1, "f'(x)"), (m3 / 6, "f'''(x)")] + ([(m5 / 120, "f^{(5)}(x)")] if m5 is not sp.oo else [])
+    text = " + ".join(("" if c == 1 else _number(c) + r"\,") + f for c, f in terms)
+    return text + (r" + \dots" if m5 is not sp.oo else r" + \dots\ (M_5 = \infty)")
+
+
+def _surrogate_tables() -> str:
+    from nonlocal_calc import surrogates
+
+    head = ["surrogate (defaults)", r"profile $\rho(x)$", r"$\mu(z)$, $z > 0$", r"$\int\rho$", "$M_3$", "$M_5$",
+            r"$D_\mu f$ for smooth $f$", "order in the width: predicted, measured"]
+    rows, refused = [], []
+    for s in surrogates.CATALOGUE:
+        why = s.refusal()
+        name = markup.code(s.call)
+        if why is not None:
+            refused.append([name, markup.math(sp.latex(s.rho)), markup.escape(why)])
+            continue
+        k = s.kernel()
+        mu = k.mu_plus.subs(nlc.delta, sp.nsimplify(s.horizon)) if s.horizon else k.mu_plus
+        m1, m3, m5 = (_moment(s, j) for j in (1, 3, 5))
+        where = "" if s.horizon is None else f" on $(-{s.horizon:g}, {s.horizon:g})$"
+        rows.append([name, markup.math(_tex(s.at_horizon())) + where, markup.math(_tex(mu)), markup.math(_number(m1)),
+                     markup.math(_number(m3)), markup.math(_number(m5)), markup.math(_series(m1, m3, m5)),
+                     f"{markup.escape(surrogates.predicted_order(s.rho, m3))}, "
+                     f"{surrogates.measured_order(s.rho):.2f}"])
+    return (markup.table(head, rows) + "\n\nRefused (not smoothing profiles):\n\n"
+            + markup.table(["surrogate (defaults)", "backward factor", "why"], refused) + "\n")
+
+
+def surrogates(out: Path) -> None:
+    """The surrogate gradients of snnTorch and norse as kernels."""
+    write_atomic(out / "surrogates.md", _surrogate_tables())
+
+
 # ============================================================== gallery
 def _slug(act: str, ker: str) -> str:
     return f"{act}__{ker.replace('(', '_').replace(')', '').replace('/', '_').replace('-', 'm')}"
@@ -241,7 +296,8 @@ def gallery_md(out: Path) -> None:
     write_atomic(out / "gallery.md", gallery_markdown(json.loads((OUT / "gallery.json").read_text())))
 
 
-PARTS = {"derivations": derivations, "catalogue": catalogue, "gallery": gallery, "gallery-md": gallery_md}
+PARTS = {"derivations": derivations, "catalogue": catalogue, "gallery": gallery, "gallery-md": gallery_md,
+         "surrogates": surrogates}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -250,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="processes for the gallery (default 1)")
     ap.add_argument("--check", action="store_true", help="compare freshly generated text outputs with the committed")
     args = ap.parse_args(argv)
-    parts = args.parts or ["derivations", "catalogue", "gallery"]
+    parts = args.parts or ["derivations", "catalogue", "gallery", "surrogates"]
     out = Path(tempfile.mkdtemp(prefix="nlc-docs-")) if args.check else OUT
     times = {}
     for name in parts:
