@@ -123,6 +123,11 @@ KNOWN_BUGS: list[KnownBug] = [
              lambda case, check, d: check in ("compile", "derive") and "exp_polar" in str(d["exc"])),
     KnownBug("ufunc-acc: the float32 loop computes x +- delta in float32, which may land across a kink",
              lambda case, check, d: check == "float32" and crosses_in_float32(case, d)),
+    KnownBug("proptests2: the ufunc of a fixed-width Gaussian kernel is NaN once delta exceeds about 37 sigma",
+             lambda case, check, d: check in ("float64", "float32") and d["delta"] > 1 and np.isnan(d["got"])
+             and fixed_scale_exp(case.kernel)),
+    KnownBug("proptests2: the printer cannot compile lowergamma (a power x Gaussian kernel's normalization)",
+             lambda case, check, d: check == "compile" and "function lowergamma" in str(d["exc"])),
 ]
 
 
