@@ -45,7 +45,7 @@ GALLERY_INTERVAL = (-1, 1)
 
 # ============================================================== derivations
 def derivations(out: Path) -> None:
-    """Run the five derivations; each writes its tables and figures into ``out``."""
+    """Run the six derivations; each writes its tables and figures into ``out``."""
     os.environ["NLC_DERIVATIONS_OUT"] = str(out)
     sys.path.insert(0, str(ROOT / "derivations"))  # derivations import their shared _common.py
     for path in sorted((ROOT / "derivations").glob("[0-9][0-9]_*.py")):

@@ -27,13 +27,15 @@ quadrature of the defining integral: a disagreement is reported in the study, ne
 The package, one job a module: :mod:`~.studies` runs a study (horizons, errors, cross-checks) and
 :mod:`~.result` holds what it found; :mod:`~.theory` predicts the order and constant, :mod:`~.norms` computes
 L^p norms and suprema of piecewise smooth functions, :mod:`~.fitting` fits the observed order,
-:mod:`~.crosscheck` evaluates D and its independent reference, :mod:`~.pieces` holds an activation's pieces in
+:mod:`~.crosscheck` evaluates D and its independent reference, :mod:`~.sweep` studies the members of a parametric
+family against its parameter, :mod:`~.pieces` holds an activation's pieces in
 mpmath, :mod:`~.text` and :mod:`~.plot` present a study.
 """
 
 from .fitting import fit_order
 from .result import ConvergenceStudy, ConvergenceWarning
 from .studies import DEFAULT_DELTAS, NORMS, study
+from .sweep import ParameterSweep, sweep
 from .theory import kernel_is_bounded
 
 __all__ = [
@@ -41,7 +43,9 @@ __all__ = [
     "NORMS",
     "ConvergenceStudy",
     "ConvergenceWarning",
+    "ParameterSweep",
     "fit_order",
     "kernel_is_bounded",
     "study",
+    "sweep",
 ]

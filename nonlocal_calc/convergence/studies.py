@@ -59,6 +59,10 @@ def study(
     import time
 
     t0 = time.perf_counter()
+    if getattr(D, "parameters", ()):
+        names = ", ".join(p.name for p in D.parameters)
+        raise ValueError(f"D has free parameters ({names}): study a member, D.subs({D.parameters[0].name}=...), or "
+                         f"sweep the family with nonlocal_calc.convergence.sweep(D, {D.parameters[0].name!r}, values)")
     if norm not in NORMS:
         raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
     if int(dps) != dps or dps < 15:
