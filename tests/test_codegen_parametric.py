@@ -146,3 +146,16 @@ def test_members_with_numbers_keep_their_fixed_ufuncs():
     fixed = D.subs(p=0).ufunc()
     assert fixed.nin == 2
     assert abs(fixed(0.05, 0.1) - D.ufunc()(0.05, 0.1, 0.0)) <= 1e-12
+
+
+def test_wide_horizons_and_far_points(family):
+    """delta from 1e-5 to 10 and x out to 25 horizons (swish: x in its own units): the ratio sigma/delta spans
+    1e-4..1e6 for the Gaussian, beta delta 1e-6..400 for swish."""
+    D, u, name, values, *_ = family
+    for v in values[-2:]:
+        S = D.subs(**{name: v})
+        for dv in ("10", "0.00001"):
+            for xv in ("-7", "-0.2", "0.001", "1.5", "25"):
+                xr = sp.Rational(xv) * (1 if D.activation.name != "relu" else sp.Rational(dv))
+                ref = S.evaluate(xr, dv, dps=30)
+                assert _err(u(float(xr), float(dv), float(v)), ref) <= TOL64, (name, v, dv, xv)

@@ -47,7 +47,7 @@ _V = sp.Symbol("v", positive=True)
 GRADE = 60
 #: Bisections of the global adaptive rule, beyond the initial panels.
 MAX_SPLITS = 1500
-_NJIT = "@numba.njit(cache=True)"
+_NJIT = '@numba.njit(cache=True, error_model="numpy")'  # (no exception from a division inside a ufunc)
 
 
 class FamilyError(ValueError):
