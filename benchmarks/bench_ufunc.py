@@ -74,8 +74,9 @@ def numpy_fast(D):
 
     if D.method != "closed-form":
         return None
-    _, checked, _, sym, _ = cells.closed_form_block(NumbaPrinter(), D)
-    if checked or sym is None:
+    found = cells.closed_form_block(NumbaPrinter(), D)
+    sym = found.value
+    if found.checked or sym is None:
         return None
     body, n, hoisted = fastpath.fast_formula(sym)
     E = sp.Symbol("E", positive=True)

@@ -80,3 +80,22 @@ def test_jit_scalar_rejects_free_symbols_and_integrals():
         jit_scalar(x + sp.Symbol("a"))
     with pytest.raises(PrinterError, match="pass the NonlocalDerivative itself"):
         jit_scalar(sp.Integral(sp.exp(x * delta), (delta, 0, 1)), args=(x,))
+
+
+def test_printer_sign_of_a_sum_at_zero():
+    """sign(a) where a = 0 is a * 0 (keeps the zero's sign, NaN for NaN): the product needs a in parentheses."""
+    assert NumbaPrinter().doprint(sp.sign(x - 1)).endswith("else (x - T(1.0)) * T(0.0)))")
+
+
+def test_printer_settings_and_strictness():
+    """Options are SymPy printer settings; functions SymPy's own printers would print are refused."""
+    p = NumbaPrinter(vector_math=True)
+    assert p.doprint(sp.exp(x) * sp.log(1 + x)) == "_vexp(x) * _vlog1p(x)"
+    assert p.helpers == {"_vexp", "_vlog1p"}
+    assert NumbaPrinter(vector_math=True, width=64).doprint(sp.log(x)) == "_vlog64(x)"
+    assert NumbaPrinter(settings={"float_type": "np.float64"}).doprint(x + 2) == "x + np.float64(2.0)"
+    for bad in (sp.Mod(x, 2), sp.KroneckerDelta(x, 1), sp.Derivative(sp.Function("f")(x), x)):
+        with pytest.raises(PrinterError, match="cannot compile"):
+            NumbaPrinter().doprint(bad)
+    with pytest.raises(ValueError, match="width"):
+        NumbaPrinter(width=16)

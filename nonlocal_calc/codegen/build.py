@@ -89,7 +89,7 @@ def module_source(D, name: str, doc: str, parallel: bool = False, vectorize_seri
     known (before the Gauss-Legendre plan). ``fast=False``: the public-API route of :mod:`.internals` (the same
     values from ``numba.vectorize``; ``vectorize_series`` has no effect)."""
     lims = limits(D)
-    gen = kernel_source(D, lims)
+    gen = kernel_source(D)
     kernel_src = gen.source
     warm = runtime_calls(kernel_src)
     gauss_block = False

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import sympy as sp
 
 from ..symbols import delta, x
 from .emit import Block, assignments
-from .printer import _PREC, NumbaPrinter, PrinterError
+from .printer import PREC, NumbaPrinter, PrinterError
 from .stable import (
     _W,
     Region,
@@ -24,15 +25,25 @@ from .stable import (
     realify,
 )
 
+#: The unit roundoff of the float type (2**-24, 2**-53) in the rounding estimates of :attr:`Leaf.error`.
+EPS = sp.Symbol("EPS", positive=True)
+
 
 @dataclass
 class Leaf:
-    """How one cell is evaluated: source lines that set ``v`` (value) and ``e`` (abs. error estimate)."""
+    """How one cell is evaluated: source lines that set ``v`` (value) and ``e`` (abs. error estimate), and the same
+    as SymPy for other printers (``value``, ``error``: in x, delta and :data:`EPS`)."""
 
     lines: list[str]
     checked: bool  # False: e is identically 0 (stable by construction)
     kind: str
     sym: sp.Expr | None = None  # the cell value as SymPy (unchecked cells), for the vectorizable fast path
+    value: sp.Expr | None = None  # the cell value as SymPy (every cell; default: sym)
+    error: sp.Expr = sp.Integer(0)  # the rounding estimate of a checked cell
+
+    def __post_init__(self):
+        if self.value is None:
+            self.value = self.sym
 
 
 def _x_of_w(w0) -> sp.Expr:
@@ -85,8 +96,8 @@ def _poly_leaf(pr: NumbaPrinter, m, g, region: Region) -> Leaf | None:
     hp = sp.horner(p, _W) if p.has(_W) else p
     pr.names[_W] = "w"
     ws = pr.doprint(_x_of_w(w0))
-    val = pr._wrap(hp, _PREC["mul"])  # (the scale multiplies all of it: a sum in parentheses)
-    scale = "" if m == 0 else f" * {pr._wrap(delta ** m, _PREC['mul'] + 1)}"
+    val = pr.wrap(hp, PREC["mul"])  # (the scale multiplies all of it: a sum in parentheses)
+    scale = "" if m == 0 else f" * {pr.wrap(delta ** m, PREC['mul'] + 1)}"
     lines = [f"w = {ws}", f"v = {val}{scale}", "e = T(0.0)"]
     # is the centred polynomial well conditioned on the cell? sum |c_k w^k| / |p| at sample points (ends that move
     # in w, like x < 1 - delta, cannot be sampled: the cell then carries the rounding estimate)
@@ -105,8 +116,11 @@ def _poly_leaf(pr: NumbaPrinter, m, g, region: Region) -> Leaf | None:
     if checked:
         absp = sum(abs(c) * sp.Abs(_W) ** k for (k,), c in sp.Poly(p, _W).terms())
         lines[-1] = f"e = T(2.0) * EPS * ({pr.doprint(absp)})" + (f" * abs({scale[3:]})" if scale else "")
-    sym = None if checked else hp.subs(_W, _w_factor(w0)) * delta**m
-    return Leaf(lines, checked, "centred polynomial in w = x/delta", sym)
+    value = hp.subs(_W, _w_factor(w0)) * delta**m
+    error = sp.Integer(0)
+    if checked:
+        error = 2 * EPS * absp.subs(_W, _x_of_w(w0)) * delta**m
+    return Leaf(lines, checked, "centred polynomial in w = x/delta", None if checked else value, value, error)
 
 
 def _homogeneous_leaf(pr: NumbaPrinter, expr: sp.Expr, region: Region) -> Leaf | None:
@@ -138,7 +152,9 @@ def _homogeneous_leaf(pr: NumbaPrinter, expr: sp.Expr, region: Region) -> Leaf |
         pr.names.update({k: v for k, v in sub.names.items() if k != x})
         sym = None if leaf.sym is None else leaf.sym.xreplace({x: x - c})
         kind = leaf.kind.replace("w = x/delta", "w = (x - c)/delta, c a kink")
-        return Leaf([f"xk = {pr.doprint(x - c)}", *leaf.lines], leaf.checked, kind, sym)
+        back = {x: x - c}
+        return Leaf([f"xk = {pr.doprint(x - c)}", *leaf.lines], leaf.checked, kind, sym, leaf.value.xreplace(back),
+                    leaf.error.xreplace(back))
     return None
 
 
@@ -165,7 +181,8 @@ def _sum_leaf(pr: NumbaPrinter, expr: sp.Expr, tag: str) -> Leaf:
     lines.append(f"v = ({' + '.join(tnames)})" + ("" if ps == "T(1.0)" else f" * ({ps})"))
     lines.append(f"e = T(2.0) * EPS * ({' + '.join(f'abs({n})' for n in tnames)})"
                  + ("" if ps == "T(1.0)" else f" * abs({ps})"))
-    return Leaf(lines, True, f"sum of {len(ts)} terms with rounding estimate")
+    return Leaf(lines, True, f"sum of {len(ts)} terms with rounding estimate", None, pref * sp.Add(*terms),
+                2 * EPS * sp.Add(*[sp.Abs(t) for t in terms]) * sp.Abs(pref))
 
 
 def _forms_leaf(pr: NumbaPrinter, pref: sp.Expr, forms, wrap, tag: str) -> Leaf:
@@ -218,42 +235,45 @@ def _validate(expr_f, D, region: Region) -> bool:
     return True
 
 
-def _leaf(pr: NumbaPrinter, expr: sp.Expr, region: Region, D, tag: str):
-    """Source lines for one cell (possibly split further); returns (lines, checked, notes, sym)."""
+def _leaf(pr: NumbaPrinter, expr: sp.Expr, region: Region, D, tag: str) -> tuple[Leaf, list[str]]:
+    """How one cell is evaluated (possibly split further), and notes on its forms."""
     expr = protect(realify(sp.sympify(expr), region))
     if not expr.has(x) and not expr.has(delta):
-        return [f"v = {pr.doprint(expr)}", "e = T(0.0)"], False, ["constant"], expr
+        return Leaf([f"v = {pr.doprint(expr)}", "e = T(0.0)"], False, "constant", expr), ["constant"]
     leaf = _homogeneous_leaf(pr, expr, region)
     if leaf is not None:
-        return leaf.lines, leaf.checked, [leaf.kind], leaf.sym
+        return leaf, [leaf.kind]
     lc = log_combine(expr)
     if lc is not None:
         pref, forms = lc
         cand = sp.Piecewise((pref * log1p(forms[0]), x < 0), (pref * log1p(forms[1]), True))
         if _validate(cand, D, region):
-            leaf = _forms_leaf(pr, pref, forms, log1p, tag)
-            return leaf.lines, False, ["log-combination: log1p of a factored ratio"], leaf.sym
+            return _forms_leaf(pr, pref, forms, log1p, tag), ["log-combination: log1p of a factored ratio"]
     er = exp_rational(expr)
     if er is not None:
         cand = sp.Piecewise((er[0], x < 0), (er[1], True))
         if _validate(cand, D, region):
-            leaf = _forms_leaf(pr, sp.Integer(1), er, lambda r: r, tag)
-            return leaf.lines, False, ["exponential-rational form"], leaf.sym
+            return _forms_leaf(pr, sp.Integer(1), er, lambda r: r, tag), ["exponential-rational form"]
     inv = invert_exponentials(expr, region)
     if inv is not None and len(inv) > 1 or (inv is not None and inv[0][1] != expr):
-        lines, notes = [], ["split where exponential arguments change sign; inversion formulas"]
+        lines, values, errors = [], [], []
         for i, (sub, e) in enumerate(inv):
-            cond = None if i == len(inv) - 1 else f"x < {pr.doprint(sub.hi)}"
+            last = i == len(inv) - 1
+            cond = sp.true if last else x < sub.hi
             leaf = _sum_leaf(pr, e, f"{tag}{i}")
             head = "if" if i == 0 else "elif"
-            if cond is None:
+            if last:
                 lines.append("else:" if i else "if True:")
             else:
-                lines.append(f"{head} {cond}:")
+                lines.append(f"{head} x < {pr.doprint(sub.hi)}:")
             lines += ["    " + s for s in leaf.lines]
-        return lines, True, notes, None
+            values.append((leaf.value, cond))
+            errors.append((leaf.error, cond))
+        split = Leaf(lines, True, "split where exponential arguments change sign; inversion formulas", None,
+                     sp.Piecewise(*values, evaluate=False), sp.Piecewise(*errors, evaluate=False))
+        return split, [split.kind]
     leaf = _sum_leaf(pr, expr, tag)
-    return leaf.lines, leaf.checked, [leaf.kind], leaf.sym
+    return leaf, [leaf.kind]
 
 
 def _cells(expr: sp.Expr, region: Region):
@@ -281,9 +301,21 @@ def _cells(expr: sp.Expr, region: Region):
     return out
 
 
-def closed_form_block(pr: NumbaPrinter, D) -> tuple[Block, bool, list[str], sp.Expr | None, Block | None]:
-    """The cells of the closed form: a block setting v and e; (block, any cell checked, notes, SymPy form,
-    early block).
+class Cells(NamedTuple):
+    """The closed form, cell by cell: the stable forms (``value``, for :class:`.plan.ExpressionPlan`) and the Numba
+    route's code of the cells (``block``, ``early``)."""
+
+    block: Block | None  #: sets v (value) and e (rounding estimate) in the cell of (x, delta)
+    checked: bool  #: some cell is a sum whose rounding estimate must be checked
+    notes: list[str]  #: how each cell was rewritten
+    value: sp.Expr | None  #: a Piecewise of the stable cell values, where no cell needs a check
+    early: Block | None  #: where some cells need a check and others not: ``sure = True`` in those that need none
+    forms: sp.Expr | None = None  #: the cell values, checked cells included (their sums of terms)
+    error: sp.Expr = sp.Integer(0)  #: the cells' rounding estimates (in :data:`EPS`; 0 where no check is needed)
+
+
+def closed_form_block(pr: NumbaPrinter, D) -> Cells:
+    """The cells of the closed form, printed by ``pr``.
 
     The SymPy form (a Piecewise of the stable cell values) is returned when no cell needs a check. The early
     block, returned when some cells need a check and others do not, sets ``sure = True`` in the cells that
@@ -294,31 +326,37 @@ def closed_form_block(pr: NumbaPrinter, D) -> tuple[Block, bool, list[str], sp.E
     notes: list[str] = []
     kinds: list[bool] = []  # checked, per leaf
 
-    def walk(expr, region, ind, blk: Block, early: Block):
+    def walk(expr, region, ind, blk: Block, early: Block) -> tuple[bool, sp.Expr | None, sp.Expr, sp.Expr]:
+        """(any cell checked, SymPy form if none is, value, rounding estimate) of a subtree, its code added."""
         cells = _cells(expr, region)
         if cells is None:
             counter[0] += 1
-            lines, checked, nts, sym = _leaf(pr, expr, region, D, f"c{counter[0]}_")
+            leaf, nts = _leaf(pr, expr, region, D, f"c{counter[0]}_")
             notes.extend(nts)
-            kinds.append(checked)
-            for ln in lines:
+            kinds.append(leaf.checked)
+            for ln in leaf.lines:
                 blk.add(ln, ind)
-            early.add("pass" if checked else "sure = True", ind)
-            return checked, sym
+            early.add("pass" if leaf.checked else "sure = True", ind)
+            return leaf.checked, leaf.sym, leaf.value, leaf.error
         any_checked = False
-        syms = []
+        syms, values, errors = [], [], []
         for i, (cond, val, sub, _) in enumerate(cells):
             head = "else:" if cond is None else f"{'if' if i == 0 else 'elif'} {pr.doprint(cond)}:"
             blk.add(head, ind)
             early.add(head, ind)
-            chk, sym = walk(val, sub, ind + 1, blk, early)
+            chk, sym, value, error = walk(val, sub, ind + 1, blk, early)
             any_checked |= chk
-            syms.append((sym, sp.true if cond is None else cond))
+            where = sp.true if cond is None else cond
+            syms.append((sym, where))
+            values.append((value, where))
+            errors.append((error, where))
+        value = sp.Piecewise(*values, evaluate=False)
+        error = sp.Piecewise(*errors, evaluate=False) if any(e != 0 for e, _ in errors) else sp.Integer(0)
         if any_checked or any(sy is None for sy, _ in syms):
-            return any_checked, None
-        return False, sp.Piecewise(*syms, evaluate=False)
+            return any_checked, None, value, error
+        return False, sp.Piecewise(*syms, evaluate=False), value, error
 
     blk, early = Block(), Block()
-    checked, sym = walk(D.expr, Region(), 0, blk, early)
+    checked, sym, value, error = walk(D.expr, Region(), 0, blk, early)
     mixed = checked and not all(kinds)
-    return blk, checked, notes, sym, early if mixed else None
+    return Cells(blk, checked, notes, sym, early if mixed else None, value, error)

@@ -170,8 +170,7 @@ def branch_free_lines(vp: NumbaPrinter, body: sp.Expr, n: int | None, prefix: st
     lines = []
     if n is not None:
         vp.names[sp.Symbol("E", positive=True)] = "E"
-        vp.helpers.add("_vexp")
-        lines.append(f"E = _vexp(-abs(x) / T({n}.0))")
+        lines.append(f"E = {vp.function('exp')}(-abs(x) / T({n}.0))")
     more, (val,) = assignments(vp, [body], prefix)
     return lines + more, val
 

@@ -15,10 +15,8 @@ from .shared import runtime_calls
 def _gfp_lines(fp: sp.Expr, bits: int) -> tuple[list[str], str, set]:
     """The lines of the Gauss block's branch-free f' in float``bits``, its value, the helpers they call."""
     body, n, _ = fast_formula(fp)
-    vp = NumbaPrinter(vector_math=True)
+    vp = NumbaPrinter(vector_math=True, width=bits)  # (the generic _vexp would compile both widths)
     lines, val = branch_free_lines(vp, body, n, "_g")
-    # the versions of this width by name (the generic _vexp would compile both)
-    lines = [ln.replace("_vexp(", f"_vexp{bits}(").replace("_vlog(", f"_vlog{bits}(") for ln in lines]
     return lines, val, vp.helpers
 
 

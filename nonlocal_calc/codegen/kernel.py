@@ -26,11 +26,11 @@ import sympy as sp
 
 from . import specfun
 from .accuracy import SAFETY, TARGETS
-from .cells import closed_form_block
+from .cells import Cells, closed_form_block
 from .emit import Block, njit
 from .fastpath import fast_source
-from .fprime import activation_pieces, deriv0_lines, fprime_source, limits
-from .horizon import infinite_horizon
+from .fprime import activation_pieces, deriv0_lines, fprime_source
+from .plan import expression_plan
 from .printer import NumbaPrinter, PrinterError
 from .quadrature import fallback_source
 from .series_tables import SERIES_TERMS, series_source
@@ -51,23 +51,23 @@ class Generated:
     method: str | None = None  # how the compiled code evaluates, where it differs from the derivation's method
 
 
-def kernel_source(D, lims: tuple[sp.Expr, sp.Expr] | None = None) -> Generated:
-    """Source of all the njit functions for D; the entry point is ``kernel(x, delta)``. ``lims``: the
-    :func:`limits` of D if known."""
+def kernel_source(D) -> Generated:
+    """Source of all the njit functions for D; the entry point is ``kernel(x, delta)``. The cells' stable forms,
+    the limits and the values at delta = 0 and delta = oo come from the pair's :class:`.plan.ExpressionPlan`."""
     helpers: set[str] = set()
     parts = []
     notes = []
     closed = D.method == "closed-form"
-    lo, hi = lims if lims is not None else limits(D)
     pieces, bps = activation_pieces(D)
     fp_src, _, h = fprime_source(D)
     helpers |= h
     parts.append(fp_src)
     pr = NumbaPrinter()
     method = None
+    cells = None
     if closed:
         try:
-            blk, checked, cnotes, fast_sym, early = closed_form_block(pr, D)
+            cells = closed_form_block(pr, D)
         except (PrinterError, ValueError, TypeError) as exc:
             # a closed form with a function the generator has no code for (Ei for elu with power(-1)): the
             # quadrature, which every pair has, rather than no ufunc
@@ -75,11 +75,14 @@ def kernel_source(D, lims: tuple[sp.Expr, sp.Expr] | None = None) -> Generated:
             notes.append(f"closed form not compiled ({exc}); adaptive Gauss-Kronrod quadrature of int f'(x+s) rho(s) ds")
         else:
             helpers |= pr.helpers
-            notes += cnotes
+            notes += cells.notes
     else:
         notes.append(f"no closed form ({D.note}); adaptive Gauss-Kronrod quadrature of int f'(x+s) rho(s) ds")
     if not closed:
-        checked, early = True, None
+        cells = Cells(None, True, [], None, None)
+    plan = expression_plan(D, cells)
+    blk, checked, early = cells.block, plan.checked, cells.early
+    fast_sym = None if checked else plan.value
     ser = None
     if checked:
         try:
@@ -113,7 +116,8 @@ def kernel_source(D, lims: tuple[sp.Expr, sp.Expr] | None = None) -> Generated:
         k.add("if delta == T(math.inf):", 1)
         k.add(f"return {pr.doprint(at_inf)}{done}", 2)
 
-    at_inf = infinite_horizon(D)
+    lo, hi = plan.limits
+    at_inf = plan.at_infinite_horizon
     k = Block()
     k.add(njit(python=True))
     k.add("def kernel(x, delta):")

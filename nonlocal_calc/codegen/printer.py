@@ -1,12 +1,16 @@
 """A SymPy -> Python printer for Numba scalar code, dtype-generic and real-valued.
 
-Only the constructs the code generator emits are supported; anything else is refused with an
-error naming the construct. Numbers become ``T(c)`` with ``T`` the float type of the arguments,
-so a float32 call computes in float32 throughout. Numerically better library functions are
-chosen where SymPy's form would lose accuracy: ``log(1 + a) -> log1p(a)``,
-``exp(a) - 1 -> expm1(a)``, ``log(1 + exp(u)) -> _log1pexp(u)``, ``Li_s(-exp(u)) -> _li{s}_negexp(u)`` (orders
-2 to 4; ``_polylog_negexp(s, u)`` for any other) (these special functions run in float64: see
-:func:`.specfun.call`).
+:class:`NumbaPrinter` is a SymPy code printer (on ``AbstractPythonCodePrinter``, like SymPy's own Python and
+NumPy printers and :class:`nonlocal_calc.torch.printer.TorchCodePrinter`): one ``_print_<Class>`` method per
+construct, the library functions in a table (:data:`FUNCTIONS`), the options in ``_default_settings``, the
+special functions a printed expression calls recorded in ``helpers`` as it prints. It is strict: only the
+constructs the code generator emits are printed, anything else is refused with an error naming the construct.
+
+Numbers become ``T(c)`` with ``T`` the float type of the arguments, so a float32 call computes in float32
+throughout. Numerically better library functions are chosen where SymPy's form would lose accuracy:
+``log(1 + a) -> log1p(a)``, ``exp(a) - 1 -> expm1(a)``, ``log(1 + exp(u)) -> _log1pexp(u)``,
+``Li_s(-exp(u)) -> _li{s}_negexp(u)`` (orders 2 to 4; ``_polylog_negexp(s, u)`` for any other) (these special
+functions run in float64: see :func:`.specfun.call`).
 
 >>> import sympy as sp
 >>> from nonlocal_calc.symbols import x, delta
@@ -15,11 +19,16 @@ chosen where SymPy's form would lose accuracy: ``log(1 + a) -> log1p(a)``,
 'T(_log1pexp_d(np.float64(x))) / (delta * delta)'
 >>> p.doprint(sp.Piecewise((0, x < 0), (x / delta, True)))
 '(T(0.0) if x < T(0.0) else x / delta)'
+>>> sorted(p.helpers)
+['_log1pexp']
+>>> NumbaPrinter(vector_math=True, width=32).doprint(sp.exp(x) + sp.log(x))
+'_vexp32(x) + _vlog32(x)'
 """
 
 from __future__ import annotations
 
 import sympy as sp
+from sympy.printing.pycode import AbstractPythonCodePrinter
 
 from ..symbols import delta as _delta
 from ..symbols import x as _x
@@ -30,16 +39,39 @@ class PrinterError(ValueError):
     """The expression contains something the code generator cannot compile."""
 
 
-_MATH1 = {
-    sp.exp: "math.exp", sp.log: "math.log", sp.sin: "math.sin", sp.cos: "math.cos", sp.tan: "math.tan",
-    sp.sinh: "math.sinh", sp.cosh: "math.cosh", sp.tanh: "math.tanh", sp.asin: "math.asin",
-    sp.acos: "math.acos", sp.atan: "math.atan", sp.asinh: "math.asinh", sp.acosh: "math.acosh",
-    sp.atanh: "math.atanh", sp.erf: "math.erf", sp.erfc: "math.erfc", sp.gamma: "math.gamma",
-    sp.loggamma: "math.lgamma",
+#: The library functions of one argument (by SymPy class name, as SymPy's printers key them). The functions of
+#: :mod:`.stable` (``expm1``, ``log1p``) print as their ``math`` namesakes.
+FUNCTIONS = {
+    "exp": "math.exp", "log": "math.log", "sin": "math.sin", "cos": "math.cos", "tan": "math.tan",
+    "sinh": "math.sinh", "cosh": "math.cosh", "tanh": "math.tanh", "asin": "math.asin", "acos": "math.acos",
+    "atan": "math.atan", "asinh": "math.asinh", "acosh": "math.acosh", "atanh": "math.atanh", "erf": "math.erf",
+    "erfc": "math.erfc", "gamma": "math.gamma", "loggamma": "math.lgamma", "expm1": "math.expm1",
+    "log1p": "math.log1p", "Abs": "abs", "sqrt": "math.sqrt", "floor": "math.floor", "ceiling": "math.ceil",
+    "atan2": "math.atan2", "pow": "math.pow",
 }
 
-_PREC = {"atom": 100, "call": 100, "pow": 60, "unary": 50, "mul": 40, "add": 30, "cmp": 20, "not": 15,
-         "and": 12, "or": 10, "ternary": 5}
+#: With ``vector_math``: the branch-free versions of :mod:`.runtime.vmath` (LLVM vectorizes loops that call them).
+VECTOR_FUNCTIONS = {"exp": "_vexp", "log": "_vlog", "log1p": "_vlog1p"}
+
+#: Binding strength of the outermost operation of printed code: a part is parenthesized inside an operation that
+#: binds more strongly (``_print`` returns :class:`Printed` text that carries it).
+PREC = {"atom": 100, "call": 100, "pow": 60, "unary": 50, "mul": 40, "add": 30, "cmp": 20, "not": 15, "and": 12,
+        "or": 10, "ternary": 5}
+
+#: The SymPy classes printed (functions: those in the table or with a ``_print_<name>`` method of NumbaPrinter).
+_PRINTED = (sp.Symbol, sp.Rel, sp.And, sp.Or, sp.Not, sp.Piecewise, sp.Add, sp.Mul, sp.Pow, sp.Function, sp.Min,
+            sp.Max, sp.logic.boolalg.BooleanAtom)
+
+
+class Printed(str):
+    """Printed code and the :data:`PREC` of its outermost operation."""
+
+    prec: int
+
+    def __new__(cls, text: str, prec: str) -> Printed:
+        out = super().__new__(cls, text)
+        out.prec = PREC[prec]
+        return out
 
 
 def number_literal(value) -> str:
@@ -50,96 +82,121 @@ def number_literal(value) -> str:
     return repr(float(v))
 
 
-class NumbaPrinter:
+class NumbaPrinter(AbstractPythonCodePrinter):
     """Print SymPy expressions as dtype-generic Python for ``numba.njit``.
 
-    ``names`` maps symbols to variable names (default: ``x`` and ``delta`` keep theirs);
-    ``helpers`` collects the special functions the printed code calls (see :mod:`.specfun`).
+    Settings: ``names`` maps symbols to variable names (default: ``x`` and ``delta`` keep theirs; callers add the
+    temporaries they assign to ``printer.names``); ``vector_math`` prints exp, log and log1p as the branch-free
+    functions of :data:`VECTOR_FUNCTIONS`, ``width`` (32 or 64) as their versions of one float width (the generic
+    ones dispatch on the type, and Numba would compile both); ``float_type``: the name of the float type that
+    constants are converted to. ``helpers`` collects the special functions the printed code calls (see
+    :mod:`.specfun`).
     """
 
-    #: Functions replaced by the branch-free versions of :mod:`.specfun` when ``vector_math`` is set.
-    VECTOR = {"math.exp": "_vexp", "math.log": "_vlog", "math.log1p": "_vlog1p"}
+    printmethod = "_numbacode_nonlocal"
+    _kf = FUNCTIONS
+    _default_settings = dict(AbstractPythonCodePrinter._default_settings, names=None, vector_math=False, width=None,
+                             float_type="T")
+    #: Functions printed by a method of their own rather than from a table.
+    _OWN_FUNCTIONS = frozenset({"log", "polylog", "LiNegExp", "sign", "Heaviside", "Max", "Min", "floor", "ceiling",
+                                "atan2"})
 
-    def __init__(self, names: dict | None = None, vector_math: bool = False):
-        self.vector_math = vector_math
+    def __init__(self, names: dict | None = None, vector_math: bool = False, width: int | None = None,
+                 settings: dict | None = None):
+        super().__init__({"names": names, "vector_math": vector_math, "width": width, **(settings or {})})
+        if width not in (None, 32, 64):
+            raise ValueError(f"width {width!r}: use 32, 64 or None (the generic functions)")
         self.names = {_x: "x", _delta: "delta"}
         self.names.update(names or {})
         self.helpers: set[str] = set()
+        if vector_math:
+            suffix = "" if width is None else str(width)
+            self.known_functions.update(VECTOR_FUNCTIONS)
+            self.known_functions.update({f: VECTOR_FUNCTIONS[f] + suffix for f in ("exp", "log")})
 
     # ------------------------------------------------------------------ entry
-    def doprint(self, expr) -> str:
-        out = self._p(sp.sympify(expr))[0]
-        if self.vector_math:
-            for lib, vec in self.VECTOR.items():
-                if lib + "(" in out:
-                    out = out.replace(lib + "(", vec + "(")
-                    self.helpers.add(vec)
-        return out
+    def function(self, name: str) -> str:
+        """The name a function of :data:`FUNCTIONS` prints as (recording the helper it needs, if any)."""
+        out = self.known_functions[name]
+        if name in VECTOR_FUNCTIONS and self._settings["vector_math"]:
+            self.helpers.add(VECTOR_FUNCTIONS[name])
+        return self._module_format(out)
 
-    def _wrap(self, expr, prec: int) -> str:
-        s, p = self._p(expr)
-        return f"({s})" if p < prec else s
+    def wrap(self, expr, level: int) -> str:
+        """``expr`` printed, in parentheses if its outermost operation binds less strongly than ``level``."""
+        s = self._print(expr)
+        return f"({s})" if getattr(s, "prec", PREC["atom"]) < level else str(s)
 
-    # ------------------------------------------------------------------ dispatch
-    def _p(self, e) -> tuple[str, int]:
-        if e is sp.true:
-            return "True", _PREC["atom"]
-        if e is sp.false:
-            return "False", _PREC["atom"]
-        if isinstance(e, sp.Symbol):
-            if e not in self.names:
-                raise PrinterError(f"free symbol {e} (only x and delta may appear)")
-            return self.names[e], _PREC["atom"]
-        if isinstance(e, sp.UnevaluatedExpr):  # (a grouping the caller asked SymPy to keep)
-            return self._p(e.args[0])
-        if isinstance(e, (sp.Rel, sp.And, sp.Or, sp.Not, sp.Piecewise)):
-            return getattr(self, "_p_" + type(e).__name__.lower(), self._p_rel)(e)
-        if e is sp.nan:  # (the limits of D at +-inf where there is none)
-            return "T(math.nan)", _PREC["call"]
-        if e is sp.oo or e is sp.S.NegativeInfinity:  # (the limits of D where f' grows without bound: x**2)
-            return ("T(math.inf)", _PREC["call"]) if e is sp.oo else ("-T(math.inf)", _PREC["unary"])
-        if e.is_number:
-            if e.has(sp.I) or e.is_real is False:
-                raise PrinterError(f"complex constant {e}: the expression is not real")
-            if e.is_zero:
-                return "T(0.0)", _PREC["call"]
-            lit = number_literal(e)
-            if lit.startswith("-"):
-                return f"-T({lit[1:]})", _PREC["unary"]
-            return f"T({lit})", _PREC["call"]
-        if isinstance(e, sp.Add):
-            return self._p_add(e)
-        if isinstance(e, sp.Mul):
-            return self._p_mul(e)
-        if isinstance(e, sp.Pow):
-            return self._p_pow(e)
-        if isinstance(e, (sp.Function, sp.Min, sp.Max)):  # Min and Max are not Functions
-            return self._p_func(e)
-        if isinstance(e, sp.Integral):
+    def _print(self, expr, **kwargs):
+        if isinstance(expr, sp.UnevaluatedExpr):  # (a grouping the caller asked SymPy to keep)
+            return self._print(expr.args[0])
+        if isinstance(expr, sp.Expr) and not isinstance(expr, sp.Piecewise) and expr.is_number:
+            return self._print_number(expr)
+        if not isinstance(expr, _PRINTED):
+            return self.emptyPrinter(expr)
+        if isinstance(expr, sp.Function) and not isinstance(expr, sp.Piecewise) and not self._knows(type(expr).__name__):
+            raise PrinterError(f"cannot compile the function {type(expr).__name__} (in {expr})")
+        return super()._print(expr, **kwargs)
+
+    def _knows(self, name: str) -> bool:
+        return (name in self._OWN_FUNCTIONS or name in specfun.FIXED
+                or (name in self.known_functions and name not in ("sqrt", "pow")))
+
+    def emptyPrinter(self, expr):
+        if isinstance(expr, sp.Integral):
             raise PrinterError("cannot compile an unevaluated Integral (a pair without closed form): pass the "
                                "NonlocalDerivative itself to jit_scalar or make_ufunc, which integrate numerically")
-        raise PrinterError(f"cannot compile {type(e).__name__}: {e}")
+        raise PrinterError(f"cannot compile {type(expr).__name__}: {expr}")
+
+    def _const(self, literal: str) -> str:
+        return f"{self._settings['float_type']}({literal})"
+
+    # ------------------------------------------------------------------ atoms
+    def _print_Symbol(self, expr):
+        if expr not in self.names:
+            raise PrinterError(f"free symbol {expr} (only x and delta may appear)")
+        return Printed(self.names[expr], "atom")
+
+    _print_Dummy = _print_Symbol
+
+    def _print_BooleanTrue(self, expr):
+        return Printed("True", "atom")
+
+    def _print_BooleanFalse(self, expr):
+        return Printed("False", "atom")
+
+    def _print_number(self, e):
+        if e is sp.nan:  # (the limits of D at +-inf where there is none)
+            return Printed(self._const("math.nan"), "call")
+        if e is sp.oo:  # (the limits of D where f' grows without bound: x**2)
+            return Printed(self._const("math.inf"), "call")
+        if e is sp.S.NegativeInfinity:
+            return Printed("-" + self._const("math.inf"), "unary")
+        if e.has(sp.I) or e.is_real is False:
+            raise PrinterError(f"complex constant {e}: the expression is not real")
+        if e.is_zero:
+            return Printed(self._const("0.0"), "call")
+        lit = number_literal(e)
+        if lit.startswith("-"):
+            return Printed("-" + self._const(lit[1:]), "unary")
+        return Printed(self._const(lit), "call")
 
     # ------------------------------------------------------------------ arithmetic
-    def _p_add(self, e):
-        ones = [a for a in e.args if a == 1]
-        rest = [a for a in e.args if a != 1]
-        # exp(a) - 1 -> expm1(a)
-        if len(e.args) == 2 and -1 in e.args:
+    def _print_Add(self, e):
+        if len(e.args) == 2 and -1 in e.args:  # exp(a) - 1 -> expm1(a)
             other = e.args[0] if e.args[1] == -1 else e.args[1]
             if isinstance(other, sp.exp):
-                return f"math.expm1({self.doprint(other.args[0])})", _PREC["call"]
-        del ones, rest
+                return Printed(f"{self.function('expm1')}({self._print(other.args[0])})", "call")
         split = self._split_constant(e)
         if split is not None:
-            return split, _PREC["add"]
+            return Printed(split, "add")
         terms = sorted(e.args, key=lambda a: (a.is_number, sp.default_sort_key(a)))
         out = ""
         for i, t in enumerate(terms):
             neg = t.could_extract_minus_sign()
-            s = self._wrap(-t if neg else t, _PREC["add"] + 1)
+            s = self.wrap(-t if neg else t, PREC["add"] + 1)
             out = (f"-{s}" if neg else s) if i == 0 else out + (f" - {s}" if neg else f" + {s}")
-        return out, _PREC["add"]
+        return Printed(out, "add")
 
     def _split_constant(self, e) -> str | None:
         """``x + c`` (or ``c - x``, plus other terms) with a rational c that no float holds (1/3, the kink of
@@ -157,13 +214,13 @@ class NumbaPrinter:
         op = "-" if c < 0 else "+"
         hi = float(abs(c))
         lo = float(sp.N(abs(c) - sp.Rational(hi), 30))
-        rest = self._wrap(e - c, _PREC["add"])
-        return f"({rest} {op} T({hi!r})) {op} T(({hi!r} - np.float64(T({hi!r}))) + ({lo!r}))"
+        rest = self.wrap(e - c, PREC["add"])
+        t_hi = self._const(repr(hi))
+        return f"({rest} {op} {t_hi}) {op} {self._const(f'({hi!r} - np.float64({t_hi})) + ({lo!r})')}"
 
-    def _p_mul(self, e):
+    def _print_Mul(self, e):
         if e.could_extract_minus_sign():
-            s = self._wrap(-e, _PREC["mul"] + 1)
-            return f"-{s}", _PREC["unary"]
+            return Printed(f"-{self.wrap(-e, PREC['mul'] + 1)}", "unary")
         num, den = [], []
         for f in sp.Mul.make_args(e):
             if isinstance(f, sp.Pow) and f.exp.is_number and f.exp.is_negative:
@@ -172,142 +229,147 @@ class NumbaPrinter:
                 den.append(sp.Integer(f.q))
             else:
                 num.append(f)
-        ns = " * ".join(self._wrap(f, _PREC["mul"]) for f in num) if num else "T(1.0)"
+        ns = " * ".join(self.wrap(f, PREC["mul"]) for f in num) if num else self._const("1.0")
         if not den:
-            return ns, _PREC["mul"]
-        ds = " * ".join(self._wrap(f, _PREC["mul"]) for f in den)
+            return Printed(ns, "mul")
         if len(den) > 1:
-            ds = f"({ds})"
+            ds = "(" + " * ".join(self.wrap(f, PREC["mul"]) for f in den) + ")"
         else:
-            ds = self._wrap(den[0], _PREC["mul"] + 1)
-        return f"{ns} / {ds}", _PREC["mul"]
+            ds = self.wrap(den[0], PREC["mul"] + 1)
+        return Printed(f"{ns} / {ds}", "mul")
 
-    def _p_pow(self, e):
+    def _print_Pow(self, e):
         b, p = e.base, e.exp
         if b == sp.E:
-            return self._p_func(sp.exp(p))
+            return self._print(sp.exp(p))
         if p.is_Integer:
             n = int(p)
             if n < 0:
-                return f"T(1.0) / {self._wrap(sp.Pow(b, -n, evaluate=False), _PREC['mul'] + 1)}", _PREC["mul"]
+                return Printed(f"{self._const('1.0')} / {self.wrap(sp.Pow(b, -n, evaluate=False), PREC['mul'] + 1)}",
+                               "mul")
             if n <= 8:
-                bs = self._wrap(b, _PREC["mul"] + 1)
-                return " * ".join([bs] * n), _PREC["mul"]
-            return f"{self._wrap(b, _PREC['pow'] + 1)} ** {n}", _PREC["pow"]
-        if p.is_Rational and p.q == 2:
-            root = f"math.sqrt({self.doprint(b)})"
-            k = (abs(p.p) - 1) // 2
-            s = " * ".join([root] + [self._wrap(b, _PREC["mul"] + 1)] * k)
-            if p < 0:
-                return f"T(1.0) / ({s})", _PREC["mul"]
-            return s, _PREC["mul"]
-        if p.is_number:
-            return f"math.pow({self.doprint(b)}, T({number_literal(p)}))", _PREC["call"]
-        return f"math.pow({self.doprint(b)}, {self.doprint(p)})", _PREC["call"]
+                return Printed(" * ".join([self.wrap(b, PREC["mul"] + 1)] * n), "mul")
+            return Printed(f"{self.wrap(b, PREC['pow'] + 1)} ** {n}", "pow")
+        if p.is_Rational and p.q == 2:  # sqrt(b) times integer powers of b
+            root = f"{self.function('sqrt')}({self._print(b)})"
+            s = " * ".join([root] + [self.wrap(b, PREC["mul"] + 1)] * ((abs(p.p) - 1) // 2))
+            return Printed(f"{self._const('1.0')} / ({s})" if p < 0 else s, "mul")
+        exponent = self._const(number_literal(p)) if p.is_number else self._print(p)
+        return Printed(f"{self.function('pow')}({self._print(b)}, {exponent})", "call")
 
     # ------------------------------------------------------------------ functions
-    def _special(self, name: str, arg) -> str:
+    def _print_Function(self, e):
+        """A function of the table (:data:`FUNCTIONS`) or a special function of fixed code (``specfun.FIXED``)."""
+        name = type(e).__name__
+        if name in specfun.FIXED:
+            return self._special(specfun.FIXED[name], e.args[0])
+        return Printed(f"{self.function(name)}({self._print(e.args[0])})", "call")
+
+    def _special(self, name: str, arg) -> Printed:
         """A call of one of :mod:`.specfun`'s float64 special functions."""
         self.helpers.add(name)
-        return specfun.call(name, self.doprint(arg))
+        return Printed(specfun.call(name, self._print(arg)), "call")
 
-    def _polylog(self, fixed: str, general: str, s: int, arg) -> str:
+    def _polylog(self, fixed: str, general: str, s: int, arg) -> Printed:
         """A polylogarithm of order s: the helper of that order where there is one (``fixed``, formatted with s),
         else the helper of any order (``general``, s its first argument)."""
         if s in specfun.FIXED_ORDERS:
             return self._special(fixed.format(s=s), arg)
         self.helpers.add(general)
-        return specfun.call_order(general, s, self.doprint(arg))
+        return Printed(specfun.call_order(general, s, self._print(arg)), "call")
 
-    def _p_func(self, e):
-        f = e.func
-        if f is sp.log:
-            a = e.args[0]
-            if isinstance(a, sp.Add) and 1 in a.args:
-                rest = a - 1
-                if isinstance(rest, sp.exp):
-                    return self._special("_log1pexp", rest.args[0]), _PREC["call"]
-                return f"math.log1p({self.doprint(rest)})", _PREC["call"]
-        if f is sp.polylog:
-            s, a = e.args
-            if not (s.is_Integer and int(s) >= 0):
-                raise PrinterError(f"polylog of order {s} (supported: integer orders >= 0)")
-            s = int(s)
-            if s == 0:
-                return self._p(a / (1 - a))
-            if s == 1:
-                return f"-math.log1p({self.doprint(-a)})", _PREC["unary"]
-            neg = -a
-            if isinstance(neg, sp.exp):
-                return self._polylog("_li{s}_negexp", "_polylog_negexp", s, neg.args[0]), _PREC["call"]
-            return self._polylog("_li{s}", "_polylog", s, a), _PREC["call"]
-        if f.__name__ in ("expm1", "log1p", "erfc"):
-            return f"math.{f.__name__}({self.doprint(e.args[0])})", _PREC["call"]
-        if f.__name__ == "LiNegExp":
-            if not (e.args[0].is_Integer and int(e.args[0]) >= 0):
-                raise PrinterError(f"polylog of order {e.args[0]} (supported: integer orders >= 0)")
-            s = int(e.args[0])
-            if s == 1:
-                return "-" + self._special("_log1pexp", e.args[1]), _PREC["unary"]
-            return self._polylog("_li{s}_negexp", "_polylog_negexp", s, e.args[1]), _PREC["call"]
-        if f.__name__ == "Log1pExp":
-            return self._special("_log1pexp", e.args[0]), _PREC["call"]
-        if f is sp.erfi:
-            return self._special("_erfi", e.args[0]), _PREC["call"]
-        if f in _MATH1:
-            return f"{_MATH1[f]}({self.doprint(e.args[0])})", _PREC["call"]
-        if f is sp.Abs:
-            return f"abs({self.doprint(e.args[0])})", _PREC["call"]
-        if f is sp.sign:
-            a = self._wrap(e.args[0], _PREC["cmp"] + 1)
-            return f"(T(1.0) if {a} > T(0.0) else (-T(1.0) if {a} < T(0.0) else {a} * T(0.0)))", _PREC["atom"]
-        if f is sp.Heaviside:
-            a = self._wrap(e.args[0], _PREC["cmp"] + 1)
-            h0 = e.args[1] if len(e.args) > 1 else sp.Rational(1, 2)
-            return f"(T(1.0) if {a} > T(0.0) else (T(0.0) if {a} < T(0.0) else T({number_literal(h0)})))", _PREC["atom"]
-        if f in (sp.Max, sp.Min):
-            name = "max" if f is sp.Max else "min"
-            args = [self.doprint(a) for a in e.args]
-            out = args[0]
-            for a in args[1:]:
-                out = f"{name}({out}, {a})"
-            return out, _PREC["call"]
-        if f in (sp.floor, sp.ceiling):
-            name = "math.floor" if f is sp.floor else "math.ceil"
-            return f"T({name}({self.doprint(e.args[0])}))", _PREC["call"]
-        if f is sp.atan2:
-            return f"math.atan2({self.doprint(e.args[0])}, {self.doprint(e.args[1])})", _PREC["call"]
-        raise PrinterError(f"cannot compile the function {f.__name__} (in {e})")
+    @staticmethod
+    def _order(s) -> int:
+        if not (s.is_Integer and int(s) >= 0):
+            raise PrinterError(f"polylog of order {s} (supported: integer orders >= 0)")
+        return int(s)
+
+    def _print_log(self, e):
+        a = e.args[0]
+        if isinstance(a, sp.Add) and 1 in a.args:  # log(1 + exp(u)), log(1 + r): no overflow, no cancellation
+            rest = a - 1
+            if isinstance(rest, sp.exp):
+                return self._special("_log1pexp", rest.args[0])
+            return Printed(f"{self.function('log1p')}({self._print(rest)})", "call")
+        return self._print_Function(e)
+
+    def _print_polylog(self, e):
+        s, a = self._order(e.args[0]), e.args[1]
+        if s == 0:
+            return self._print(a / (1 - a))
+        if s == 1:
+            return Printed(f"-{self.function('log1p')}({self._print(-a)})", "unary")
+        if isinstance(-a, sp.exp):
+            return self._polylog("_li{s}_negexp", "_polylog_negexp", s, (-a).args[0])
+        return self._polylog("_li{s}", "_polylog", s, a)
+
+    def _print_LiNegExp(self, e):
+        """``Li_s(-exp(u))`` of :mod:`.stable`."""
+        s = self._order(e.args[0])
+        if s == 1:
+            return Printed("-" + self._special("_log1pexp", e.args[1]), "unary")
+        return self._polylog("_li{s}_negexp", "_polylog_negexp", s, e.args[1])
+
+    def _print_sign(self, e):
+        a = self.wrap(e.args[0], PREC["cmp"] + 1)
+        one, zero = self._const("1.0"), self._const("0.0")
+        signed_zero = f"{self.wrap(e.args[0], PREC['mul'])} * {zero}"  # (0.0 or -0.0, NaN for NaN)
+        return Printed(f"({one} if {a} > {zero} else (-{one} if {a} < {zero} else {signed_zero}))", "atom")
+
+    def _print_Heaviside(self, e):
+        a = self.wrap(e.args[0], PREC["cmp"] + 1)
+        h0 = e.args[1] if len(e.args) > 1 else sp.Rational(1, 2)
+        one, zero = self._const("1.0"), self._const("0.0")
+        return Printed(f"({one} if {a} > {zero} else ({zero} if {a} < {zero} else {self._const(number_literal(h0))}))",
+                       "atom")
+
+    def _minmax(self, e, name: str) -> Printed:
+        args = [self._print(a) for a in e.args]
+        out = args[0]
+        for a in args[1:]:
+            out = f"{name}({out}, {a})"
+        return Printed(out, "call")
+
+    def _print_Max(self, e):
+        return self._minmax(e, "max")
+
+    def _print_Min(self, e):
+        return self._minmax(e, "min")
+
+    def _print_floor(self, e):
+        return Printed(self._const(f"{self.function(type(e).__name__)}({self._print(e.args[0])})"), "call")
+
+    _print_ceiling = _print_floor
+
+    def _print_atan2(self, e):
+        return Printed(f"{self.function('atan2')}({self._print(e.args[0])}, {self._print(e.args[1])})", "call")
 
     # ------------------------------------------------------------------ logic
     _OPS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "==", "!=": "!="}
 
-    def _p_rel(self, e):
-        if not isinstance(e, sp.Rel) or e.rel_op not in self._OPS:
+    def _print_Relational(self, e):
+        if e.rel_op not in self._OPS:
             raise PrinterError(f"cannot compile the condition {e}")
-        lhs, rhs = e.lhs, e.rhs
-        a = self._wrap(lhs, _PREC["cmp"] + 1)
-        b = self._wrap(rhs, _PREC["cmp"] + 1)
-        return f"{a} {self._OPS[e.rel_op]} {b}", _PREC["cmp"]
+        a, b = self.wrap(e.lhs, PREC["cmp"] + 1), self.wrap(e.rhs, PREC["cmp"] + 1)
+        return Printed(f"{a} {self._OPS[e.rel_op]} {b}", "cmp")
 
-    def _p_and(self, e):
-        return " and ".join(self._wrap(a, _PREC["and"] + 1) for a in e.args), _PREC["and"]
+    def _print_And(self, e):
+        return Printed(" and ".join(self.wrap(a, PREC["and"] + 1) for a in e.args), "and")
 
-    def _p_or(self, e):
-        return " or ".join(self._wrap(a, _PREC["or"] + 1) for a in e.args), _PREC["or"]
+    def _print_Or(self, e):
+        return Printed(" or ".join(self.wrap(a, PREC["or"] + 1) for a in e.args), "or")
 
-    def _p_not(self, e):
-        return f"not {self._wrap(e.args[0], _PREC['not'])}", _PREC["not"]
+    def _print_Not(self, e):
+        return Printed(f"not {self.wrap(e.args[0], PREC['not'])}", "not")
 
-    def _p_piecewise(self, e):
+    def _print_Piecewise(self, e):
+        """A chain of conditional expressions; NaN where no condition holds."""
         out = None
         for val, cond in reversed(e.args):
-            v = self._wrap(val, _PREC["ternary"] + 1)
+            v = self.wrap(val, PREC["ternary"] + 1)
             if out is None:
-                if cond is not sp.true:
-                    out = f"({v} if {self._wrap(cond, _PREC['ternary'] + 1)} else T(math.nan))"
-                else:
-                    out = v
+                out = v if cond is sp.true else f"({v} if {self.wrap(cond, PREC['ternary'] + 1)} else " \
+                                                 f"{self._const('math.nan')})"
                 continue
-            out = f"({v} if {self._wrap(cond, _PREC['ternary'] + 1)} else {out})"
-        return out, _PREC["atom"]
+            out = f"({v} if {self.wrap(cond, PREC['ternary'] + 1)} else {out})"
+        return Printed(out, "atom")

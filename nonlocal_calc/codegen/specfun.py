@@ -308,17 +308,20 @@ def source(names) -> str:
             parts.append(_li_source(s))
     if names & {"_polylog", "_polylog_negexp", "_polylog_small", "_eta_at", "_zeta_at"}:
         parts.append(_polylog_source())
-    if "_log1pexp" in names:
-        parts.append(runtime.source("special", ["_log1pexp_d"]))
-    if "_erfi" in names:
-        parts.append(runtime.source("special", ["_erfi_d"]))
+    for helper in FIXED.values():
+        if helper in names:
+            parts.append(runtime.source("special", [helper + "_d"]))
     if names & {"_vexp", "_vlog", "_vlog1p"}:
         parts.append(runtime.source("vmath"))
     return "".join(parts)
 
 
+#: The special functions of fixed code: the SymPy function (its class name, as printers key functions) -> the helper
+#: whose float64 body ``helper + "_d"`` is in ``runtime/special.py``. A new special function is its body there and
+#: its entry here; :class:`.printer.NumbaPrinter` prints the function as a call of the helper.
+FIXED = {"Log1pExp": "_log1pexp", "erfi": "_erfi"}
 #: The helpers that run in float64 for both float types (emitted as their ``_d`` bodies, called through :func:`call`).
-IN_FLOAT64 = ("_li2", "_li3", "_li4", "_li2_negexp", "_li3_negexp", "_li4_negexp", "_log1pexp", "_erfi", "_polylog",
+IN_FLOAT64 = ("_li2", "_li3", "_li4", "_li2_negexp", "_li3_negexp", "_li4_negexp", *FIXED.values(), "_polylog",
               "_polylog_negexp")
 #: The helpers of any order s (their first argument, an int64): :func:`call_order` calls them.
 OF_ORDER = ("_polylog", "_polylog_negexp")

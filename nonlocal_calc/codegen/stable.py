@@ -98,14 +98,6 @@ def protect(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda t: isinstance(t, sp.polylog), poly).replace(lambda t: isinstance(t, sp.log), lg)
 
 
-def unprotect(expr: sp.Expr) -> sp.Expr:
-    """Back to SymPy's functions (for lambdify and display)."""
-    return expr.replace(lambda t: isinstance(t, LiNegExp), lambda t: sp.polylog(t.args[0], -sp.exp(t.args[1]))) \
-        .replace(lambda t: isinstance(t, Log1pExp), lambda t: sp.log(1 + sp.exp(t.args[0])))
-
-
-
-
 # ---------------------------------------------------------------- regions
 @dataclass(frozen=True)
 class Region:

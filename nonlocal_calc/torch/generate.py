@@ -119,7 +119,7 @@ def _closed_value(D):
     if D.method != "closed-form":
         return None, "no closed form"
     try:
-        _, checked, _, sym, _ = closed_form_block(NumbaPrinter(), D)
+        sym = closed_form_block(NumbaPrinter(), D).value
     except PrinterError as exc:
         return None, f"the closed form does not compile ({exc})"
     if sym is None:
