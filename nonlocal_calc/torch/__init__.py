@@ -28,7 +28,15 @@ from functools import cache
 
 import torch
 
-__all__ = ["nonlocal_activation", "NonlocalActivation", "spike", "pair"]
+__all__ = ["nonlocal_activation", "NonlocalActivation", "spike", "pair", "AdaptiveActivation", "slope_recovery"]
+
+
+def __getattr__(name: str):
+    if name in ("AdaptiveActivation", "slope_recovery"):  # (their own module: torch.nn only)
+        from . import adaptive
+
+        return getattr(adaptive, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @cache
