@@ -89,13 +89,27 @@ def _integrate(integrand: sp.Expr, limits: tuple) -> sp.Expr | None:
     return None
 
 
+def unpolar(expr: sp.Expr) -> sp.Expr:
+    """``expr`` without SymPy's polar numbers: its incomplete gamma functions come as
+    ``lowergamma(13*exp_polar(I*pi)/27, ...)``, which neither lambdify nor the code generator know; exp_polar(w)
+    is the number exp(w) (the answers are checked numerically afterwards, branch and all).
+
+    >>> import sympy as sp
+    >>> unpolar(sp.lowergamma(13 * sp.exp_polar(sp.I * sp.pi) / 27, sp.Symbol("s")))
+    lowergamma(-13/27, s)
+    """
+    if not expr.has(sp.exp_polar):
+        return expr
+    return sp.unpolarify(expr.replace(lambda e: isinstance(e, sp.exp_polar), lambda e: sp.exp(e.args[0])))
+
+
 def definite(integrand: sp.Expr, var: sp.Symbol, lo: sp.Expr, hi: sp.Expr) -> sp.Expr:
     """SymPy's ``int_lo^hi integrand d(var)`` with its conditions resolved for delta > 0, 0 < lo < hi <= delta
     (the unevaluated Integral when SymPy finds no closed form within its steps of CPU time)."""
     r = _integrate(integrand, (var, lo, hi))
     if r is None:
         return sp.Integral(integrand, (var, lo, hi))
-    r = sp.piecewise_fold(r)
+    r = unpolar(sp.piecewise_fold(r))
     return resolve(r, _samples((r.free_symbols | lo.free_symbols) - {var}))
 
 
@@ -106,7 +120,7 @@ def by_antiderivative(integrand: sp.Expr, var: sp.Symbol, lo: sp.Expr, hi: sp.Ex
     prim = _integrate(part, (var,))
     if prim is None:
         return sp.Integral(integrand, (var, lo, hi))
-    prim = resolve(sp.piecewise_fold(prim), _samples(prim.free_symbols - {var} | {var}))
+    prim = resolve(unpolar(sp.piecewise_fold(prim)), _samples(prim.free_symbols - {var} | {var}))
 
     def at(w):
         return attempt(SYMBOLIC_STEP, lambda: sp.limit(prim, var, 0, "+")) if w == 0 else prim.subs(var, w)

@@ -255,3 +255,39 @@ def test_a_compact_bump_kernel_evaluates_by_quadrature():
     for xv, d in (("-1.2", "0.3"), ("0.3", "0.5"), ("2", "1.5")):
         want = _defining_integral(mpmath.tanh, raw, xv, d)
         assert mpmath.almosteq(D.evaluate(xv, d, dps=25), want, 1e-22), (xv, d)
+
+
+def test_rho_of_a_singular_power_with_a_gaussian_factor_has_no_polar_numbers():
+    """SymPy's rho of sign(z)|z|^(-53/27) exp(-10 z^2) holds lowergamma(13*exp_polar(I*pi)/27, ...): its own check
+    lambdified it and failed with NameError: name 'exp_polar' is not defined. Now rho is in lowergamma(-13/27, .),
+    passes its identities, and equals int_s^delta mu (mpmath, raw formula normalized here); D.evaluate of SiLU
+    with it equals the defining integral."""
+    K = Kernel.from_expr("sign(z)*Abs(z)**(-53/27)*exp(-(10)*z**2)")
+    assert not K.rho.has(sp.exp_polar) and K.rho.has(sp.lowergamma)
+    raw = lambda t, d: t ** (mpmath.mpf(-53) / 27) * mpmath.exp(-10 * t * t)  # noqa: E731
+    rho = sp.lambdify((z, delta), K.rho, "mpmath")
+    silu = lambda t: t / (1 + mpmath.exp(-t))  # noqa: E731
+
+    def odd_part(f, xv, t):  # f(x + t) - f(x - t) with the digits it cancels (below 1e-60: 2 t f'(x), 1e-120 off)
+        if t < mpmath.mpf(10) ** -60:
+            return 2 * t * mpmath.diff(f, xv)
+        with mpmath.extradps(int(-mpmath.log10(t)) + 5):
+            return f(xv + t) - f(xv - t)
+
+    def near0(F, d):  # int_0^d F(t) dt with t = d u^27: the power t^(-26/27) of t mu(t) becomes smooth
+        return mpmath.quad(lambda u: F(d * u**27) * 27 * d * u**26, [0, 1])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nlc.QuadratureFallbackWarning)
+        D = nlc.derive("silu", K, timeout=0, cache=False)
+    with mpmath.workdps(30):
+        for s, d in (("0.001", "0.5"), ("0.3", "0.5"), ("0.7", "2")):
+            s, d = mpmath.mpf(s), mpmath.mpf(d)
+            m1 = 2 * near0(lambda t, d=d: t * raw(t, d), d)
+            want = mpmath.quad(lambda t, d=d: raw(t, d), [s, d]) / m1
+            assert mpmath.almosteq(rho(s, d), want, 1e-20), (s, d, rho(s, d), want)
+        for xv, d in (("0.3", "0.5"), ("-1.5", "2")):
+            xv, d = mpmath.mpf(xv), mpmath.mpf(d)
+            m1 = 2 * near0(lambda t, d=d: t * raw(t, d), d)
+            want = near0(lambda t, xv=xv, d=d: odd_part(silu, xv, t) * raw(t, d), d) / m1
+            assert mpmath.almosteq(D.evaluate(xv, d, dps=25), want, 1e-20), (xv, d)
