@@ -2,5 +2,6 @@
 
 import importlib.util
 
-# nonlocal_calc.torch needs PyTorch (the [torch] extra): without it, its doctests are not collected.
-collect_ignore_glob = [] if importlib.util.find_spec("torch") else ["nonlocal_calc/torch/*"]
+# nonlocal_calc.torch needs PyTorch (the [torch] extra), nonlocal_calc.jax needs JAX (the [jax] extra): without
+# them, their doctests are not collected.
+collect_ignore_glob = [f"nonlocal_calc/{name}/*" for name in ("torch", "jax") if not importlib.util.find_spec(name)]

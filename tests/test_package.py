@@ -178,3 +178,37 @@ def test_one_seed_laaf_table_says_n_1():
              "iters_to_0.01": 5, "iters_to_0.001": None, "final_slopes": []} for v in VARIANTS]
     md, _ = reproduce.laaf_tables(rows)
     assert " ± " not in md.split("\n", 1)[1] and "(n = 1)" in md
+
+
+# ---------------------------------------------------------------- the array frameworks stay optional
+FRAMEWORKS = ("torch", "jax")
+
+
+def test_only_the_framework_subpackages_import_their_frameworks():
+    """torch and jax are imported by nonlocal_calc.torch and nonlocal_calc.jax only (the [torch] and [jax]
+    extras), and those subpackages only by themselves and, on request, by ``nonlocal-calc codegen --backend``."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE.parent)
+        owner = rel.parts[1] if len(rel.parts) > 2 else None
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            for name in names:
+                top = name.split(".")[0]
+                if top in FRAMEWORKS and owner != top:
+                    offenders.append(f"{rel}: import {name}")
+    assert not offenders, offenders
+    graph = import_graph(PACKAGE)
+    users = {m for m, deps in graph.items() for d in deps
+             if d.split(".")[1:2] in (["torch"], ["jax"]) and m.split(".")[1] != d.split(".")[1]}
+    assert users <= {"nonlocal_calc.cli.codegen"}, users
+
+
+def test_the_package_never_imports_an_array_framework():
+    code = ("import sys, warnings\nimport nonlocal_calc as nlc\nwarnings.simplefilter('ignore')\n"
+            "D = nlc.derive('relu', 'sign'); nlc.codegen.make_ufunc(D)\n"
+            "nlc.convergence.study(D, x=0.3); nlc.audit.poster()\n"
+            f"print(sorted(m for m in {FRAMEWORKS!r} if m in sys.modules))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and r.stdout == "[]\n", r.stderr

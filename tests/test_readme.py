@@ -37,8 +37,8 @@ def test_readme_opens_with_the_two_setup_commands_and_ci_runs_the_same_test_comm
     assert len(commands) == 2
     assert "pip install ." in commands[0] and "nonlocal-calc" in commands[0]
     test_cmd = commands[1].split("&&")[-1].strip()
-    assert 'pip install -e ".[test]"' in commands[1]
+    assert 'pip install -e ".[test,jax]"' in commands[1]  # the JAX tests run too (CPU jaxlib from PyPI)
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_cmd in ci.splitlines()
-    assert 'pip install --quiet -e ".[test,torch]"' in ci  # the optional frameworks' tests run in CI
-    assert ci.index('"torch==2.13.0"') < ci.index('".[test,torch]"')  # the pinned CPU build first
+    assert 'pip install --quiet -e ".[test,torch,jax]"' in ci  # the optional frameworks' tests run in CI
+    assert ci.index('"torch==2.13.0"') < ci.index('".[test,torch,jax]"')  # the pinned CPU build first

@@ -1,0 +1,253 @@
+"""nonlocal_calc.jax: the derivative = D_mu f against the float64 ufunc, its derivatives against finite differences
+(jax.test_util.check_grads), jit, vmap, hessian, float32 and low-precision dtypes."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+import sympy as sp
+
+jax = pytest.importorskip("jax", reason="JAX is not installed (pip install -e '.[jax]')")
+
+import jax.numpy as jnp  # noqa: E402
+from jax.test_util import check_grads  # noqa: E402
+
+import nonlocal_calc as nlc  # noqa: E402
+from nonlocal_calc.codegen.accuracy import DELTAS, grid_x  # noqa: E402
+from nonlocal_calc.derivation import COVERAGE_KERNELS  # noqa: E402
+from nonlocal_calc.jax import nonlocal_activation, nonlocal_derivative, pair  # noqa: E402
+from nonlocal_calc.jax.compiled import x64 as enable_x64  # noqa: E402
+
+ALL_PAIRS = [(a, k) for a in nlc.activations.names() for k in COVERAGE_KERNELS]
+#: Checked on every run: closed forms printed as jax.numpy code (relu, tanh, binary_step, elu...), values by the
+#: quadrature (cells with cancellation, polylogarithms, no closed form), kinks under singular kernels.
+SAMPLE = [("relu", "sign"), ("tanh", "sign"), ("silu", "sign"), ("gelu", "sign"), ("elu", "linear"),
+          ("softsign", "power(-1/2)"), ("softplus", "power(2)"), ("binary_step", "power(-1/2)"),
+          ("leaky_relu", "dirac_pair"), ("logistic", "power(-1/2)"), ("arctan", "linear")]
+PAIRS = ALL_PAIRS if os.environ.get("NLC_SLOW_TESTS") else SAMPLE
+RTOL = 1e-13
+
+
+@pytest.fixture(autouse=True)
+def x64():
+    """Every test here runs with 64-bit types enabled (float32 data stays float32); outside, JAX's default."""
+    with enable_x64():
+        yield
+
+
+def no_x64():
+    """64-bit types disabled within (JAX's default)."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def off():
+        jax.config.update("jax_enable_x64", False)
+        try:
+            yield
+        finally:
+            jax.config.update("jax_enable_x64", True)
+    return off()
+
+
+@pytest.fixture(scope="module")
+def derived():
+    """``derived(act, ker) -> (D, ufunc)``, each pair derived and compiled once for this module."""
+    memo = {}
+
+    def get(act, ker):
+        if (act, ker) not in memo:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                D = nlc.derive(act, ker)
+            memo[act, ker] = D, D.ufunc()
+        return memo[act, ker]
+    return get
+
+
+def _grad(act, ker, xs, d, dtype=jnp.float64):
+    """The derivative of the activation for a number delta (the quadrature's order planned for it)."""
+    x = jnp.asarray(xs, dtype=dtype)
+    return jax.grad(lambda v: nonlocal_activation(v, act, ker, d).sum())(x)
+
+
+@pytest.mark.parametrize("act,ker", PAIRS)
+def test_derivative_equals_the_float64_ufunc_on_the_accuracy_grid(derived, act, ker):
+    D, u = derived(act, ker)
+    worst, at = 0.0, None
+    for d in DELTAS:
+        xs = np.array(grid_x(d, 6))
+        want = u(xs, d)
+        got = np.asarray(_grad(act, ker, xs, d))
+        assert np.isfinite(got).all() and np.isfinite(want).all()
+        err = np.abs(got - want) / np.maximum(np.abs(want), 1e-2)
+        i = int(np.argmax(err))
+        if err[i] > worst:
+            worst, at = float(err[i]), (float(xs[i]), d, float(got[i]), float(want[i]))
+    assert worst <= RTOL, f"{act}/{ker}: worst relative error {worst:.2e} at x, delta, jax, ufunc = {at}"
+
+
+@pytest.mark.parametrize("act,ker", [("relu", "sign"), ("gelu", "sign")])
+def test_forward_is_the_activation(derived, act, ker):
+    D, _ = derived(act, ker)
+    xs = np.array([-30.0, -2.5, -0.3, 0.0, 0.2, 1.7, 40.0])
+    f = sp.lambdify(nlc.x, D.activation.expr, "mpmath")
+    got = np.asarray(nonlocal_activation(jnp.asarray(xs), act, ker, 0.1))
+    np.testing.assert_allclose(got, [float(f(v)) for v in xs], rtol=1e-15, atol=1e-300)
+
+
+# ---------------------------------------------------------------- derivatives of the derivative
+#: x away from the kinks of D (at b and b +- delta for a kink b of f: finite differences cross them otherwise)
+GRAD_X = [-1.3, -0.71, -0.23, -0.05, 0.04, 0.27, 0.62, 1.9]
+
+
+@pytest.mark.parametrize("act,ker", [("relu", "sign"), ("gelu", "sign"), ("softsign", "power(-1/2)"),
+                                     ("elu", "linear"), ("binary_step", "power(2)"), ("tanh", "dirac_pair")])
+def test_check_grads_of_the_derivative_and_of_the_gradient_map_with_delta(act, ker):
+    x = jnp.asarray(GRAD_X)
+    d = jnp.asarray(0.5)
+    p = pair(act, ker)
+    # D_mu f(x, delta) against finite differences in x and in delta, to second order (its first derivatives are
+    # derived, d/dx D_mu f and d/ddelta D_mu f; the second ones JAX's derivatives of those)
+    check_grads(p.nonlocal_derivative, (x, d), order=2, modes=("fwd", "rev"), eps=1e-4, atol=1e-6, rtol=1e-6)
+
+    # the gradient map (x, delta) -> w D_mu f as jax.grad computes it through the activation's rule, differentiated
+    # again. (The activation itself is not checked against finite differences of f: its derivative is D_mu f,
+    # not f', on purpose; so the weights w are constants.)
+    w = jnp.cos(x)
+
+    def gradient(v, dv):
+        return jax.grad(lambda u: (p.nonlocal_activation(u, dv) * w).sum())(v)
+
+    check_grads(gradient, (x, d), order=2, modes=("fwd", "rev"), eps=1e-4, atol=1e-6, rtol=1e-6)
+
+
+def test_delta_gradient_through_nested_grad_equals_finite_differences_of_the_ufunc(derived):
+    D, u = derived("silu", "sign")
+    xs = np.array([-2.0, -0.4, 0.1, 0.9, 3.0])
+    x = jnp.asarray(xs)
+
+    def gsum(d):
+        return jax.grad(lambda v: nonlocal_activation(v, "silu", "sign", d).sum())(x).sum()
+
+    np.testing.assert_allclose(float(gsum(jnp.asarray(0.3))), u(xs, 0.3).sum(), rtol=1e-13)
+    h = 1e-5
+    fd = (u(xs, 0.3 + h) - u(xs, 0.3 - h)).sum() / (2 * h)
+    assert abs(float(jax.grad(gsum)(jnp.asarray(0.3))) - fd) <= 1e-8 * max(1.0, abs(fd))
+
+
+# ---------------------------------------------------------------- jit, vmap, hessian
+@pytest.mark.parametrize("act,ker", [("relu", "sign"), ("silu", "sign"), ("softsign", "power(-1/2)")])
+def test_jit_gives_the_results_without_jit(act, ker):
+    x = jnp.linspace(-2, 2, 41)
+
+    def run(v):
+        f = lambda u: (nonlocal_activation(u, act, ker, 0.2) * jnp.cos(u)).sum()  # noqa: E731
+        return f(v), jax.grad(f)(v), jax.vmap(jax.grad(jax.grad(lambda u: nonlocal_activation(u, act, ker, 0.2))))(v)
+
+    eager, compiled = run(x), jax.jit(run)(x)
+    for a, b in zip(eager, compiled):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-13, atol=1e-15)
+
+
+def test_vmap_of_grad_and_grad_of_grad(derived):
+    D, u = derived("gelu", "sign")
+    xs = np.linspace(-3, 3, 13)
+    x = jnp.asarray(xs)
+    f = lambda v: nonlocal_activation(v, "gelu", "sign", 0.25)  # noqa: E731
+    want = u(xs, 0.25)
+    np.testing.assert_allclose(np.asarray(jax.grad(lambda v: f(v).sum())(x)), want, rtol=1e-13)
+    np.testing.assert_allclose(np.asarray(jax.vmap(jax.grad(f))(x)), want, rtol=1e-13)
+    gg = jax.vmap(jax.grad(jax.grad(f)))(x)
+    np.testing.assert_allclose(np.asarray(gg), np.asarray(pair("gelu", "sign").derivs(x, jnp.asarray(0.25))[0]),
+                               rtol=1e-14)
+
+
+def test_vmap_over_delta_and_its_gradient(derived):
+    """One delta per vmapped example: the derivative, and the gradient of its sum with respect to delta (through
+    jax.grad of jax.grad), against the ufunc and its central differences in delta."""
+    D, u = derived("silu", "sign")
+    m = pair("silu", "sign")
+    x = jnp.linspace(-2, 1, 5)
+    ds = jnp.asarray([0.1, 0.3, 0.7])
+
+    def gsum(d):
+        return jax.grad(lambda v: m.nonlocal_activation(v, d).sum())(x).sum()
+
+    xs, h = np.asarray(x), 1e-6
+    want = [u(xs, float(d)).sum() for d in ds]
+    np.testing.assert_allclose(np.asarray(jax.vmap(gsum)(ds)), want, rtol=1e-13)
+    fd = [(u(xs, float(d) + h).sum() - u(xs, float(d) - h).sum()) / (2 * h) for d in ds]
+    np.testing.assert_allclose(np.asarray(jax.vmap(jax.grad(gsum))(ds)), fd, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("act,ker", [("tanh", "sign"), ("softsign", "power(-1/2)")])
+def test_hessian_is_diagonal_with_the_derived_second_derivative(derived, act, ker):
+    """jax.hessian (forward over reverse) of sum(f(x)): diagonal, d/dx D_mu f on the diagonal; d/dx D_mu f
+    against central differences of the float64 ufunc."""
+    D, u = derived(act, ker)
+    xs = np.array(GRAD_X)
+    x = jnp.asarray(xs)
+    hess = np.asarray(jax.hessian(lambda v: nonlocal_activation(v, act, ker, 0.3).sum())(x))
+    diag = np.diag(hess)
+    assert np.all(hess - np.diag(diag) == 0)
+    m = pair(act, ker)
+    np.testing.assert_allclose(diag, np.asarray(m.derivs(x, jnp.asarray(0.3), m.order_for(0.3))[0]), rtol=1e-15)
+    h = 1e-5
+    fd = (u(xs + h, 0.3) - u(xs - h, 0.3)) / (2 * h)
+    np.testing.assert_allclose(diag, fd, rtol=1e-7, atol=1e-8)
+
+
+# ---------------------------------------------------------------- dtypes
+@pytest.mark.parametrize("act,ker", [("tanh", "sign"), ("gelu", "sign"), ("softsign", "power(-1/2)")])
+def test_float32_and_low_precision(derived, act, ker):
+    """float32 within the float32 target of the ufuncs (2e-6 relative, of max(|v|, 1e-2)), against the float64
+    ufunc at the float32-rounded inputs, on the accuracy grid and a dense grid; float16 and bfloat16 computed
+    in float32 and rounded once."""
+    D, u = derived(act, ker)
+    for d in (1e-4, 0.1, 0.2, 1.0):
+        xs = np.array(grid_x(d, 6) + list(np.linspace(-4, 4, 801)), dtype=np.float32).astype(np.float64)
+        d32 = float(np.float32(d))
+        want = u(xs, d32)
+        g32 = _grad(act, ker, xs, d32, jnp.float32)
+        assert g32.dtype == jnp.float32
+        err = np.abs(np.asarray(g32, dtype=np.float64) - want) / np.maximum(np.abs(want), 1e-2)
+        assert err.max() <= 2e-6, (d, xs[err.argmax()], err.max())
+    xs = np.linspace(-4, 4, 33)
+    for dt, ulp in ((jnp.float16, 2.0**-11), (jnp.bfloat16, 2.0**-8)):
+        g = _grad(act, ker, xs, 0.5, dt)
+        assert g.dtype == dt
+        x = np.asarray(jnp.asarray(xs, dtype=dt), dtype=np.float64)
+        want = u(x, 0.5)
+        # rounded once from float32: half an ulp of the low-precision type, plus the float32 error
+        assert np.all(np.abs(np.asarray(g, dtype=np.float64) - want)
+                      <= ulp * np.abs(want) + 2e-6 * np.maximum(np.abs(want), 1e-2) + 6e-8)
+
+
+@pytest.mark.parametrize("act,ker,bound", [("tanh", "sign", 2e-6), ("gelu", "sign", 1e-5)])
+def test_float32_without_64_bit_types(derived, act, ker, bound):
+    """JAX's default (jax_enable_x64 off): everything in float32. A closed form within the float32 target; the
+    quadrature of a sign-changing f' (GELU's), which with 64-bit types runs in float64, summed in float32 loses
+    more (4.0e-6 measured at x = -0.78, delta = 0.2, where D crosses 0)."""
+    D, u = derived(act, ker)
+    with no_x64():
+        xs = np.linspace(-4, 4, 801, dtype=np.float32).astype(np.float64)
+        g = jax.jit(jax.grad(lambda v: nonlocal_activation(v, act, ker, 0.2).sum()))(jnp.asarray(xs))
+        assert g.dtype == jnp.float32
+    want = u(xs, float(np.float32(0.2)))
+    err = np.abs(np.asarray(g, dtype=np.float64) - want) / np.maximum(np.abs(want), 1e-2)
+    assert err.max() <= bound, (xs[err.argmax()], err.max())
+
+
+# ---------------------------------------------------------------- arguments
+def test_bad_arguments_are_refused_with_a_message():
+    x = jnp.zeros(3)
+    with pytest.raises(ValueError, match="delta must be positive"):
+        nonlocal_activation(x, "relu", "sign", -0.1)
+    with pytest.raises(TypeError, match="floating-point JAX or NumPy array"):
+        nonlocal_activation(jnp.zeros(3, dtype=jnp.int32), "relu", "sign", 0.1)
+    with pytest.raises(TypeError, match="delta must be"):
+        nonlocal_derivative(x, "relu", "sign", "0.1")
+
