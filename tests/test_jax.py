@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -241,7 +244,7 @@ def test_float32_without_64_bit_types(derived, act, ker, bound):
     assert err.max() <= bound, (xs[err.argmax()], err.max())
 
 
-# ---------------------------------------------------------------- arguments
+# ---------------------------------------------------------------- arguments, standalone modules
 def test_bad_arguments_are_refused_with_a_message():
     x = jnp.zeros(3)
     with pytest.raises(ValueError, match="delta must be positive"):
@@ -251,3 +254,21 @@ def test_bad_arguments_are_refused_with_a_message():
     with pytest.raises(TypeError, match="delta must be"):
         nonlocal_derivative(x, "relu", "sign", "0.1")
 
+
+def test_codegen_backend_jax_writes_a_module_that_needs_only_jax(tmp_path):
+    from nonlocal_calc.cli import main
+
+    out = tmp_path / "elu_linear_jax.py"
+    assert main(["codegen", "elu", "--kernel", "linear", "--backend", "jax", "-o", str(out)]) == 0
+    code = ("import json, sys, jax\njax.config.update('jax_enable_x64', True)\n"
+            "import jax.numpy as jnp, elu_linear_jax as m\n"
+            "x = jnp.array([-0.3, 0.0, 0.2])\n"
+            "g = jax.grad(lambda v: m.nonlocal_activation(v, 0.5).sum())(x)\n"
+            "print(json.dumps([g.tolist(), any(k.startswith(('nonlocal_calc', 'torch', 'numba')) "
+            "for k in sys.modules)]))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    grads, imported = json.loads(r.stdout)
+    want = nlc.derive("elu", "linear").ufunc()(np.array([-0.3, 0.0, 0.2]), 0.5)
+    np.testing.assert_allclose(grads, want, rtol=1e-13)
+    assert imported is False
