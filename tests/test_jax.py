@@ -272,3 +272,13 @@ def test_codegen_backend_jax_writes_a_module_that_needs_only_jax(tmp_path):
     want = nlc.derive("elu", "linear").ufunc()(np.array([-0.3, 0.0, 0.2]), 0.5)
     np.testing.assert_allclose(grads, want, rtol=1e-13)
     assert imported is False
+
+
+def test_a_pair_first_used_inside_jit_is_built_and_planned_outside_the_trace(tmp_path):
+    code = ("import jax, jax.numpy as jnp\nfrom nonlocal_calc.jax import nonlocal_activation\n"
+            "g = jax.jit(jax.grad(lambda v: nonlocal_activation(v, 'relu', 'sign', 0.1).sum()))\n"
+            "print(g(jnp.array([-1.0, -0.05, 0.05])).tolist())\n")
+    env = dict(os.environ, NONLOCAL_CALC_CACHE=str(tmp_path))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout == "[0.0, 0.125, 0.875]\n"

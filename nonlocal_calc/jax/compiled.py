@@ -31,13 +31,23 @@ def x64():
         jax.config.update("jax_enable_x64", before)
 
 
+@contextlib.contextmanager
+def _planning():
+    """The planning's context: 64-bit types, and evaluated now even when the first use of a pair is inside a
+    function being traced (``jax.jit`` of a function that calls ``nonlocal_activation``)."""
+    import jax
+
+    with x64(), jax.ensure_compile_time_eval():
+        yield
+
+
 def _jit(fn):
     import jax
 
     return jax.jit(fn)
 
 
-BACKEND = _plan.Backend("jax", JAX_CODEGEN_VERSION, module_source, _array, x64, _jit)
+BACKEND = _plan.Backend("jax", JAX_CODEGEN_VERSION, module_source, _array, _planning, _jit)
 
 
 def load(D) -> ModuleType:
