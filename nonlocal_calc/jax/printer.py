@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from ..codegen.tensor.printer import TensorCodePrinter, assignments
 
-__all__ = ["JaxCodePrinter", "assignments", "FUNCTIONS", "HELPERS"]
+__all__ = ["JaxCodePrinter", "JaxPlanningPrinter", "assignments", "FUNCTIONS", "HELPERS"]
 
 #: The functions and operations of :data:`~nonlocal_calc.codegen.tensor.printer.ONE_ARGUMENT` and their JAX names.
 FUNCTIONS = {
@@ -56,4 +56,12 @@ class JaxCodePrinter(TensorCodePrinter):
     FUNCTIONS = FUNCTIONS
     HELPERS = HELPERS
     SAFE_GRADIENTS = True
+
+
+class JaxPlanningPrinter(JaxCodePrinter):
+    """The dialect of the module the orders are planned with: the quadrature's nodes along a last axis, so that
+    one compilation serves every order (the rules padded to one length). The module itself loops over the nodes
+    (unrolled under ``jax.jit``): XLA's CPU backend vectorizes that loop and not the sum over a short last axis
+    (GELU with the sign kernel, 6 nodes, 10^6 float32 values: 35 ms against 308 ms)."""
+
     NODE_AXIS = True
