@@ -71,6 +71,8 @@ def run_console(body: str, where: str) -> list[str]:
 def test_code_examples_run(page, tmp_path, monkeypatch):
     if page.name == "torch.md":
         pytest.importorskip("torch", reason="PyTorch is not installed (the [torch] extra)")
+    if page.name == "jax.md":
+        pytest.importorskip("jax", reason="JAX is not installed (the [jax] extra)")
     monkeypatch.chdir(tmp_path)  # examples that write files (plots, curves) write them here
     text = page.read_text()
     globs: dict = {"__name__": f"docs.{page.stem}"}
