@@ -111,10 +111,20 @@ def _arm() -> None:
         signal.setitimer(signal.ITIMER_PROF, max(first, 1e-4), _RETRY_INTERVAL)
 
 
+def _in_finalizer(frame) -> bool:
+    """Whether the signal landed in a finalizer (``__del__``) or in the handling of an exception one raised:
+    raised there, the timeout would be printed as unraisable and lost (and the hook handling it interrupted)."""
+    while frame is not None:
+        if frame.f_code.co_name in ("__del__", "unraisable_hook", "unraisablehook"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _on_sigprof(signum, frame) -> None:  # noqa: ARG001
     expired = next((b for b in _stack() if b.expired), None)
-    if expired is None:
-        _arm()  # the timer fired a little early: wait for the rest
+    if expired is None or _in_finalizer(frame):
+        _arm()  # the timer fired a little early, or inside a finalizer: try again shortly
         return
     raise DerivationTimeout(expired)
 

@@ -176,3 +176,18 @@ def test_kernels_near_minus_two(act, p, route):
     kink = -0.125 if "1/8" in act else 0.0
     xs = sorted({-2.5, -0.3125, kink, kink - 2.0**-26, kink + 2.0**-26, 0.203125, 1.0})
     check(D, act, f"sign(z)*Abs(z)**({p})", xs=xs, ds=(2.0**-14, 0.5, 2.0))
+
+
+@pytest.mark.parametrize("act, mu, timeout", [
+    ("Heaviside(x)", "z*exp(-200*z**2)", None),  # closed form: the Gaussian of width 0.05, rho(0) ~ 3/(4 delta)
+    ("sqrt(1 + (x + 1)**2)", "z*exp(-10*z**2)", 2),  # by quadrature: rho holds the same normalization
+])
+def test_fixed_width_exponential_factor_at_small_horizons(act, mu, timeout):
+    """A fixed-width factor's normalization (``20 delta - sqrt(10 pi) exp(10 delta^2) erf(sqrt(10) delta)``, ~ delta^3
+    from terms ~ delta) and rho's ``1 - exp(a)`` cancel at a small horizon: printed as they are they kept
+    1e-16 (sigma/delta)^2 of the value (1.1e-6 off at delta = 1e-6, 10 % at 1e-9)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        D = nlc.derive(Activation.from_expr(act), Kernel.from_expr(mu), timeout=timeout or 20.0)
+    assert D.method == ("quadrature" if timeout else "closed-form")
+    check(D, act, mu, xs=(-0.3125, 0.0, 2.0**-40, 0.203125, 2.5), ds=(1e-9, 2.0**-20, 1e-4, 0.03, 0.5))

@@ -132,9 +132,6 @@ def off_by_an_ulp_of_p(d: dict) -> bool:
 
 #: Open bugs the properties find, each narrowly matched (kept until the fix lands on main).
 KNOWN_BUGS: list[KnownBug] = [
-    KnownBug("ufunc-acc: a kernel with a fixed-width exponential factor cancels (sigma/delta)^2 at small delta",
-             lambda case, check, d: check in ("float64", "float32") and d["delta"] < 0.1
-             and fixed_scale_exp(case.kernel)),
     KnownBug("ufunc-acc: no compiled code for a rho in special functions the printer lacks (lowergamma, expint) "
              "or an unevaluated Integral",
              lambda case, check, d: check == "compile" and any(f in str(d["exc"]) for f in

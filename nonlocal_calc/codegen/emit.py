@@ -5,9 +5,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .printer import NumbaPrinter
-from .stable import (
-    accurate_functions,
-)
+from .stable import accurate_functions, small_horizon_series
 
 S_VAR = sp.Symbol("s", real=True)
 T_VAR = sp.Symbol("t", positive=True)
@@ -44,7 +42,7 @@ class Block:
 def assignments(pr: NumbaPrinter, exprs: list[sp.Expr], prefix: str):
     """CSE over ``exprs``: ``(lines, printed results)``; temporaries are named ``{prefix}{i}``."""
     syms = sp.numbered_symbols(prefix, real=True)
-    exprs = [accurate_functions(sp.sympify(e)) for e in exprs]
+    exprs = [accurate_functions(small_horizon_series(sp.sympify(e))) for e in exprs]
     # bases of integer powers are printed as repeated products: make them temporaries
     bases = sorted({p.base for e in exprs for p in sp.sympify(e).atoms(sp.Pow)
                     if p.exp.is_Integer and abs(p.exp) >= 2 and not p.base.is_Atom}, key=sp.default_sort_key)

@@ -26,7 +26,7 @@ Each transformation is general and either applies or returns ``None``:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import reduce
+from functools import lru_cache, reduce
 
 import sympy as sp
 
@@ -62,7 +62,8 @@ log1p = sp.Function("log1p")
 
 
 def accurate_functions(expr: sp.Expr) -> sp.Expr:
-    """``log(1 + r) -> log1p(r)``, ``exp(a) - 1 -> expm1(a)`` (before CSE could split the patterns)."""
+    """``log(1 + r) -> log1p(r)``, ``exp(a) - 1 -> expm1(a)``, ``c - c exp(a) -> -c expm1(a)`` (before CSE could
+    split the patterns)."""
     def lg(t):
         a = t.args[0]
         if isinstance(a, sp.Add) and 1 in a.args:
@@ -74,6 +75,10 @@ def accurate_functions(expr: sp.Expr) -> sp.Expr:
             other = t.args[0] if t.args[1] == -1 else t.args[1]
             if isinstance(other, sp.exp):
                 return expm1(other.args[0])
+        if len(t.args) == 2 and t.args[0].is_Number and t.args[0] != 0:  # c - c exp(a) = -c expm1(a)
+            c, m = t.args[1].as_coeff_Mul()
+            if c == -t.args[0] and isinstance(m, sp.exp):
+                return c * expm1(m.args[0])
         return t
 
     return expr.replace(lambda t: isinstance(t, sp.log), lg).replace(lambda t: isinstance(t, sp.Add), em)
@@ -443,3 +448,92 @@ def invert_exponentials(expr: sp.Expr, region: Region):
         e = sp.expand(e, log=False, power_exp=False)
         out.append((sub, e))
     return out
+
+
+# ---------------------------------------------------------------- constants of the horizon that cancel
+#: A sum of delta alone is replaced below ``d_s`` when its terms cancel more than this factor there.
+CANCEL_FACTOR = 8
+#: Relative accuracy of the Taylor polynomial at ``d_s`` (a float64 rounding is 1.1e-16).
+SERIES_RTOL = 1e-18
+
+
+def small_horizon_series(expr: sp.Expr) -> sp.Expr:
+    """Sums of delta alone that cancel for a small horizon become ``Piecewise((Taylor polynomial, delta < d_s),
+    (sum, True))``.
+
+    A kernel with a fixed-width factor has a normalization such as ``20 delta - sqrt(10 pi) exp(10 delta^2)
+    erf(sqrt(10) delta)``, which is ``~ delta^3`` while its terms are ``~ delta``: printed as it is, it keeps
+    ``1e-16 / delta^2`` of itself. Below the horizon ``d_s`` where the terms cancel more than
+    :data:`CANCEL_FACTOR`, the sum is its Taylor polynomial, ``delta^k0 (b_0 + b_1 delta + ...)`` with k0 exact
+    (SymPy's series) and the b_j from a Cauchy integral at 60 digits, as many as make it
+    :data:`SERIES_RTOL`-accurate at ``d_s``. A sum without such a polynomial (not analytic at 0) is kept.
+
+    >>> from nonlocal_calc.symbols import delta
+    >>> A = 20 * delta - sp.sqrt(10 * sp.pi) * sp.exp(10 * delta**2) * sp.erf(sp.sqrt(10) * delta)
+    >>> (series, cond), (same, _) = small_horizon_series(A).args
+    >>> cond, same == A, sp.Poly(series, delta).monoms()[-1]
+    (delta < 0.25, True, (3,))
+    """
+    def walk(e):
+        if isinstance(e, sp.Add) and e.free_symbols == {delta} and not e.is_polynomial(delta):
+            return _horizon_piecewise(e)
+        if not e.args or not e.has(delta):
+            return e
+        return e.func(*[walk(a) for a in e.args])
+
+    return walk(expr)
+
+
+@lru_cache(maxsize=256)  # (one constant appears in many cells)
+def _horizon_piecewise(A: sp.Expr) -> sp.Expr:
+    import mpmath
+
+    terms = sp.Add.make_args(A)
+    fA = sp.lambdify(delta, A, "mpmath")
+    fts = [sp.lambdify(delta, t, "mpmath") for t in terms]
+    with mpmath.workdps(60):
+        def cancel(d):
+            v = abs(fA(d))
+            return mpmath.inf if v == 0 else sum(abs(f(d)) for f in fts) / v
+
+        ds = None
+        for j in range(4, -80, -1):  # delta = 16 down to 2^-79: the smallest d_s with no cancellation above it
+            d = mpmath.ldexp(1, j)
+            try:
+                c = cancel(d)
+            except (ZeroDivisionError, ValueError, OverflowError):
+                return A
+            if c > CANCEL_FACTOR:
+                ds = mpmath.ldexp(1, j + 1)
+                break
+        if ds is None:
+            return A
+        poly = _taylor(A, fA, ds)
+    return A if poly is None else sp.Piecewise((poly, delta < sp.Float(float(ds))), (A, True))
+
+
+def _taylor(A: sp.Expr, fA, ds) -> sp.Expr | None:
+    """``delta^k0 * sum b_j delta^j`` accurate to SERIES_RTOL on (0, ds], or None.
+
+    k0 from the decay of A between two tiny horizons (it must be a whole number: A analytic at 0), the b_j as
+    the discrete Cauchy integral of ``g = A / delta^k0`` on the circle of radius ``2 ds`` (128 points: the
+    aliasing error is ``b_(j+128) (2 ds)^128``)."""
+    import mpmath
+
+    t = mpmath.mpf(10) ** -12
+    ratio = mpmath.log(abs(fA(t) / fA(t / 2)), 2)
+    k0 = int(mpmath.nint(ratio))
+    if k0 < 1 or abs(ratio - k0) > 1e-6:
+        return None
+    r, N = 2 * ds, 128
+    vals = [fA(r * mpmath.expjpi(2 * mpmath.mpf(i) / N)) / (r * mpmath.expjpi(2 * mpmath.mpf(i) / N)) ** k0
+            for i in range(N)]
+    b = [sum(v * mpmath.expjpi(-2 * mpmath.mpf(i * j) / N) for i, v in enumerate(vals)) / N / r**j
+         for j in range(N // 2)]
+    scale = max(abs(c) * r**j for j, c in enumerate(b))
+    b = [c.real if abs(c) * r**j > mpmath.mpf(10) ** -40 * scale else 0 for j, c in enumerate(b)]
+    for n in (4, 8, 12, 16, 24, 32, 48, 64):
+        p = lambda d, n=n: d**k0 * mpmath.polyval(b[:n][::-1], d)  # noqa: E731
+        if all(abs(p(d) / fA(d) - 1) < SERIES_RTOL for d in (ds, ds / 2, ds / 16, ds / 1024)):
+            return sp.Add(*[sp.Float(c, 20) * delta ** (k0 + j) for j, c in enumerate(b[:n]) if c != 0])
+    return None
