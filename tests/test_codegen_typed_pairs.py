@@ -191,3 +191,18 @@ def test_fixed_width_exponential_factor_at_small_horizons(act, mu, timeout):
         D = nlc.derive(Activation.from_expr(act), Kernel.from_expr(mu), timeout=timeout or 20.0)
     assert D.method == ("quadrature" if timeout else "closed-form")
     check(D, act, mu, xs=(-0.3125, 0.0, 2.0**-40, 0.203125, 2.5), ds=(1e-9, 2.0**-20, 1e-4, 0.03, 0.5))
+
+
+def test_a_kink_at_twice_the_horizon():
+    """The compiled quadrature ends each side with an entry 2 delta; a kink at exactly that distance (softsign's at
+    0 from x = +-2 delta) was taken for it, and the last panel took f' of the piece past the kink there: NaN."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        D = nlc.derive("softsign", "power(-1/2)")
+    assert D.method == "quadrature"
+    u = make_ufunc(D)
+    for d in (0.25, 1.0, 3.0):
+        for xv in (-2 * d, 2 * d):
+            for dt, tol in ((np.float64, 1e-12), (np.float32, 2e-6)):
+                got, want = u(dt(xv), dt(d)), D.evaluate(xv, d, dps=25)
+                assert abs(got - want) <= tol * max(abs(want), 1e-2), (xv, d, dt, got, want)

@@ -133,11 +133,15 @@ def fallback_source(D) -> tuple[str, set]:
     for b in bps:
         blk.add(f"if {pr.doprint(b)} < x or ({pr.doprint(b)} == x and side > T(0.0)):", 2)
         blk.add("piece += 1", 3)
-    blk.add("for c in cs:", 2)
-    blk.add("if c <= T(0.0) or c >= delta:", 3)
-    blk.add("if c != T(2.0) * delta:", 4)
-    blk.add("continue", 5)
+    # the last entry ends the side (t = 1); the kinks before it are told from it by position, not value: a kink
+    # at distance exactly 2 delta (softsign at x = 2, delta = 1) must not end the side before its last panel
+    blk.add("last = len(cs) - 1", 2)
+    blk.add("for j in range(last + 1):", 2)
+    blk.add("c = cs[j]", 3)
+    blk.add("if j == last:", 3)
     blk.add("tc = T(1.0)", 4)
+    blk.add("elif c <= T(0.0) or c >= delta:", 3)
+    blk.add("continue", 4)
     blk.add("else:", 3)
     blk.add(f"tc = (c / delta) ** {inv_m}" if m != 1 else "tc = c / delta", 4)
     blk.add("n = 1", 3)
