@@ -464,9 +464,9 @@ def small_horizon_series(expr: sp.Expr) -> sp.Expr:
     A kernel with a fixed-width factor has a normalization such as ``20 delta - sqrt(10 pi) exp(10 delta^2)
     erf(sqrt(10) delta)``, which is ``~ delta^3`` while its terms are ``~ delta``: printed as it is, it keeps
     ``1e-16 / delta^2`` of itself. Below the horizon ``d_s`` where the terms cancel more than
-    :data:`CANCEL_FACTOR`, the sum is its Taylor polynomial, ``delta^k0 (b_0 + b_1 delta + ...)`` with k0 exact
-    (SymPy's series) and the b_j from a Cauchy integral at 60 digits, as many as make it
-    :data:`SERIES_RTOL`-accurate at ``d_s``. A sum without such a polynomial (not analytic at 0) is kept.
+    :data:`CANCEL_FACTOR`, the sum is its Taylor polynomial, ``delta^k0 (b_0 + b_1 delta + ...)`` (see
+    :func:`_taylor`), as many terms as make it :data:`SERIES_RTOL`-accurate at ``d_s``. A sum without such a
+    polynomial (not analytic at 0) is kept.
 
     >>> from nonlocal_calc.symbols import delta
     >>> A = 20 * delta - sp.sqrt(10 * sp.pi) * sp.exp(10 * delta**2) * sp.erf(sp.sqrt(10) * delta)
@@ -479,7 +479,8 @@ def small_horizon_series(expr: sp.Expr) -> sp.Expr:
             return _horizon_piecewise(e)
         if not e.args or not e.has(delta):
             return e
-        return e.func(*[walk(a) for a in e.args])
+        args = [walk(a) for a in e.args]
+        return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)  # (unchanged: not rebuilt)
 
     return walk(expr)
 
