@@ -36,7 +36,7 @@ from .kernel_checks import SYMBOLIC_STEP, moment_mismatch, normalization_mismatc
 from .kernel_checks import by_antiderivative as _by_antiderivative
 from .kernel_checks import definite as _definite
 from .parameters import Parameter, ParameterError
-from .parsing import ExpressionError, parse_expr
+from .parsing import ExpressionError, exact_number, parse_expr
 from .symbols import delta, z
 from .timeouts import DEFAULT_TIMEOUT, DerivationTimeout, attempt, time_budget
 
@@ -560,6 +560,12 @@ def _integrable_at(f: sp.Expr, w: sp.Symbol) -> bool | None:
 def power(p: float | int | str | sp.Expr = 0, normalize: bool = True) -> Kernel:
     """``mu(z) = sign(z) |z|**p`` for real p > -2 (singular for p < 0), normalized by default.
 
+    p is read exactly (:func:`~nonlocal_calc.parsing.exact_number`): a float as the simplest fraction whose float
+    it is (``power(-1.6666666666666667)`` is ``power(-5/3)``), text as written (``power("0.3")`` is
+    ``power(3/10)``).
+
+    >>> power(-1.6666666666666667).name, power("-1.6666666666666667").name
+    ('power(-5/3)', 'power(-16666666666666667/10000000000000000)')
     >>> power(1).mu_plus
     3*z/(2*delta**3)
     >>> power("-1/2").mu_plus
@@ -567,7 +573,7 @@ def power(p: float | int | str | sp.Expr = 0, normalize: bool = True) -> Kernel:
     """
     if isinstance(p, Parameter):
         return _power_family(p, normalize)
-    pe = sp.nsimplify(sp.sympify(p), rational=True) if not isinstance(p, sp.Basic) else p
+    pe = exact_number(p, "the power kernel's p")
     if not pe.is_real or pe.free_symbols:
         raise KernelError(f"power kernel needs a real number p > -2, got p = {p!r}")
     if pe <= -2:
@@ -718,7 +724,7 @@ def gaussian(sigma: float | str | sp.Expr | Parameter | None = None, normalize: 
     elif isinstance(sigma, str):
         sig = parse_expr(sigma, {"delta"})
     else:
-        sig = sp.nsimplify(sp.sympify(sigma), rational=True)
+        sig = exact_number(sigma, "the gaussian kernel's sigma")
     sig = sig * delta if of_delta else sig
     if sig.free_symbols - {delta} or not (sig.subs(delta, 1).is_positive):
         raise KernelError(f"gaussian kernel needs sigma > 0 (a number or a formula in delta), got {sigma!r}")

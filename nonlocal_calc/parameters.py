@@ -27,7 +27,7 @@ from functools import cached_property
 
 import sympy as sp
 
-from .parsing import CONSTANTS, FUNCTIONS, SYMBOLS, ExpressionError, parse_expr
+from .parsing import CONSTANTS, FUNCTIONS, SYMBOLS, ExpressionError, exact_number, parse_expr
 
 
 class ParameterError(ValueError):
@@ -133,7 +133,7 @@ class Parameter:
         else:
             if value != value or value in (float("inf"), float("-inf")):
                 raise ParameterError(f"parameter {self.name} needs a finite real number, got {value!r}")
-            v = sp.nsimplify(value, rational=True)
+            v = exact_number(value)
         if v.free_symbols or not v.is_extended_real or not v.is_finite:
             raise ParameterError(f"parameter {self.name} needs a finite real number, got {value!r}")
         if self.domain.contains(v) is not sp.true:

@@ -35,6 +35,7 @@ import math
 import sys
 import warnings
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 
 import sympy as sp
 
@@ -175,6 +176,56 @@ def parse_expr(
     finally:
         if collecting:
             gc.enable()
+
+
+def simplest_fraction(value: float) -> Fraction:
+    """The fraction of smallest denominator whose nearest float is ``value``: what a float typed as a number means.
+
+    A float carries about 16 significant digits, so ``-1.6666666666666667`` is read as -5/3 and ``0.1`` as 1/10,
+    while a float with no short fraction behind it keeps all its digits (its float is ``value`` again, exactly).
+
+    >>> simplest_fraction(-1.6666666666666667), simplest_fraction(0.1)
+    (Fraction(-5, 3), Fraction(1, 10))
+    >>> f = simplest_fraction(2.718281828459045); float(f) == 2.718281828459045, f.denominator < 10**15
+    (True, True)
+    """
+    exact = Fraction(value)
+    lo, hi = 1, exact.denominator
+    while lo < hi:  # the best approximations with denominators <= d come closer to value as d grows
+        mid = (lo + hi) // 2
+        if float(exact.limit_denominator(mid)) == value:
+            hi = mid
+        else:
+            lo = mid + 1
+    found = exact.limit_denominator(lo)
+    return found if float(found) == value else exact
+
+
+def exact_number(value: int | float | str | sp.Basic, what: str = "the number") -> sp.Expr:
+    """A number given by a user as an exact SymPy number, read the same way wherever the package takes one.
+
+    An int is itself; a float is the simplest fraction whose float it is (:func:`simplest_fraction`); text is
+    parsed exactly (``"2.718281828459045"`` is 2718281828459045/10**15, ``"-1/2"`` is -1/2, ``"sqrt(2)"`` is
+    sqrt(2)); a SymPy expression is kept, its floats read as Python floats are.
+
+    >>> exact_number(-1.6666666666666667), exact_number("-1.6666666666666667"), exact_number("sqrt(2)/2")
+    (-5/3, -16666666666666667/10000000000000000, sqrt(2)/2)
+    >>> exact_number(float("nan"), "p")
+    Traceback (most recent call last):
+    ...
+    nonlocal_calc.parsing.ExpressionError: p must be a finite real number, got nan
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, sp.Basic)):
+        raise ExpressionError(f"{what} must be a real number (an int, a float or text such as '1/3'), got {value!r}")
+    if isinstance(value, str):
+        return parse_expr(value, set())
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ExpressionError(f"{what} must be a finite real number, got {value!r}")
+        return sp.Rational(*simplest_fraction(value).as_integer_ratio())
+    if isinstance(value, int):
+        return sp.Integer(value)
+    return value.xreplace({f: exact_number(float(f), what) for f in value.atoms(sp.Float)})
 
 
 _warm = False

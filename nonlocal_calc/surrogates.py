@@ -25,7 +25,7 @@ import mpmath
 import sympy as sp
 
 from .kernels import Kernel, KernelError
-from .parsing import parse_expr
+from .parsing import exact_number, parse_expr
 from .symbols import delta, x
 
 #: The library versions whose sources the formulas are transcribed from.
@@ -50,7 +50,7 @@ class LibrarySurrogate:
     @cached_property
     def rho(self) -> sp.Expr:
         """The backward factor with the default parameters, a formula in x (and delta for a compact one)."""
-        values = {k: sp.nsimplify(v, rational=True) for k, v in self.defaults.items()}
+        values = {k: exact_number(v) for k, v in self.defaults.items()}
         return parse_expr(self.formula, {"x", "delta"}, extra=values)
 
     def kernel(self) -> Kernel:

@@ -135,14 +135,20 @@ def _gaussian(sigma) -> KernelCase:
 def _power(p: Fraction, spelling: str) -> KernelCase:
     arg = {"fraction": sp.Rational(p.numerator, p.denominator), "text": f"{p.numerator}/{p.denominator}",
            "float": float(p)}[spelling]
-    exact = sp.Rational(str(float(p))) if spelling == "float" else sp.Rational(p.numerator, p.denominator)
-    return KernelCase("power", arg, sp.sign(Z) * sp.Abs(Z) ** exact)
+    # a float p means the simplest fraction whose float it is: p itself, whose denominator is small
+    return KernelCase("power", arg, _power_raw(sp.Rational(p.numerator, p.denominator)))
+
+
+def _power_raw(p: sp.Rational) -> sp.Expr:
+    return sp.sign(Z) * sp.Abs(Z) ** p
 
 
 def _spec(case: KernelCase) -> KernelCase:
-    """The same catalogue kernel asked for by its spec, as ``kernels.get("power(-7/4)")``."""
+    """The same catalogue kernel asked for by its spec, as ``kernels.get("power(-7/4)")``: text is read as written,
+    so a float's digits are its exact decimal value."""
     arg = "" if case.arg is None else f"({case.arg})"
-    return KernelCase("get", f"{case.route}{arg}", case.raw)
+    raw = _power_raw(sp.Rational(str(case.arg))) if isinstance(case.arg, float) and case.route == "power" else case.raw
+    return KernelCase("get", f"{case.route}{arg}", raw)
 
 
 catalogue_kernels = st.one_of(

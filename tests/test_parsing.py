@@ -1,11 +1,13 @@
 import time
+from fractions import Fraction
 
 import pytest
 import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nonlocal_calc.parsing import FUNCTIONS, MAX_LENGTH, ExpressionError, parse_expr
+from nonlocal_calc import kernels
+from nonlocal_calc.parsing import FUNCTIONS, MAX_LENGTH, ExpressionError, exact_number, parse_expr, simplest_fraction
 from nonlocal_calc.symbols import delta, x, z
 
 
@@ -253,3 +255,34 @@ def test_any_text_is_parsed_or_refused_within_a_tenth_of_a_second(text):
 def test_costly_formulas_are_refused_or_built_within_a_tenth_of_a_second(text):
     parse_expr("x + 1", {"x"})
     assert _parse_timed(text) < 0.1
+
+
+# ------------------------------------------------------------------ numbers typed as Python values
+@given(st.integers(-10**6, 10**6), st.integers(1, 1000))
+def test_a_float_means_the_short_fraction_it_rounds_from(a, b):
+    # two fractions with denominators <= 1000 differ by >= 1e-6, far more than a float's spacing below 1e6
+    assert simplest_fraction(a / b) == Fraction(a, b)
+
+
+@given(st.floats(-1e6, 1e6, allow_nan=False))
+def test_a_float_is_read_as_no_other_float(v):
+    f = simplest_fraction(v)
+    assert float(f) == v
+    for q in range(1, min(f.denominator, 300)):  # no shorter fraction rounds to v (checked by brute force)
+        assert float(Fraction(round(Fraction(v) * q), q)) != v
+
+
+def test_every_entry_point_reads_a_number_the_same_way():
+    assert kernels.power(-1.6666666666666667).power == sp.Rational(-5, 3)
+    assert kernels.power("-1.6666666666666667").power == sp.Rational(-16666666666666667, 10**16)
+    assert kernels.get("power(-1.6666666666666667)").power == sp.Rational(-16666666666666667, 10**16)
+    assert kernels.gaussian(0.1).name == kernels.gaussian("1/10").name
+    e = float(sp.E)
+    assert float(exact_number(e)) == e and exact_number(e) != sp.Rational(str(e)[:-1])  # all its digits are kept
+    assert exact_number(sp.Float(0.25) * x) == x / 4
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan"), True, None, [1]])
+def test_a_number_that_is_not_one_is_refused_by_name(bad):
+    with pytest.raises(ExpressionError, match="the power kernel's p"):
+        exact_number(bad, "the power kernel's p")

@@ -114,22 +114,6 @@ def fixed_scale_exp(kcase) -> bool:
     return kcase.raw is not None and any(not e.has(ind.DELTA) for e in kcase.raw.atoms(sp.exp))
 
 
-def float_power_read_otherwise(kcase) -> bool:
-    """Whether the kernel is the catalogue power asked for by a float p that the engine reads as a simpler
-    fraction (nsimplify: -1.6666666666666667 is -5/3) than the float's decimal value the reference takes."""
-    arg = kcase.arg
-    if kcase.route == "get" and isinstance(arg, str) and arg.startswith("power("):
-        arg = arg[len("power("):-1]
-    if kcase.route not in ("power", "get") or "." not in str(arg):
-        return False
-    return sp.nsimplify(sp.sympify(arg), rational=True) != sp.Rational(str(arg))
-
-
-def off_by_an_ulp_of_p(d: dict) -> bool:
-    """An evaluate result within 1e-14 relative of the reference (what p one ulp away changes, not a wrong formula)."""
-    return "got" in d and abs(mpmath.mpf(d["got"]) - d["want"]) <= mpmath.mpf("1e-14") * max(abs(d["want"]), 1)
-
-
 #: Open bugs the properties find, each narrowly matched (kept until the fix lands on main).
 KNOWN_BUGS: list[KnownBug] = [
     KnownBug("ufunc-acc: no compiled code for a rho in special functions the printer lacks (lowergamma, expint) "
@@ -143,9 +127,6 @@ KNOWN_BUGS: list[KnownBug] = [
              and fixed_scale_exp(case.kernel)),
     KnownBug("proptests2: the printer cannot compile lowergamma (a power x Gaussian kernel's normalization)",
              lambda case, check, d: check == "compile" and "function lowergamma" in str(d["exc"])),
-    KnownBug("proptests2: power(p) reads a float p as the simplest fraction near it, the reference as its decimal",
-             lambda case, check, d: check == "evaluate" and float_power_read_otherwise(case.kernel)
-             and off_by_an_ulp_of_p(d)),
 ]
 
 

@@ -9,6 +9,7 @@ import warnings
 
 import sympy as sp
 
+from ..parsing import exact_number
 from .options import add_search_arguments, positive_int
 
 
@@ -176,7 +177,7 @@ def run(args) -> int:
     expr = D.expr
     if args.delta is not None:
         check_delta(args.delta)
-        expr = expr.subs(delta, sp.nsimplify(args.delta, rational=True))
+        expr = expr.subs(delta, exact_number(args.delta))
     series = D.series(args.series) if args.series else None
     if args.json:
         out = D.to_dict()

@@ -20,6 +20,7 @@ from typing import Any
 import mpmath
 import sympy as sp
 
+from ..parsing import exact_number
 from .result import ConvergenceStudy
 from .studies import study
 
@@ -99,7 +100,7 @@ def sweep(D: Any, name: str, values, **options) -> ParameterSweep:
     if left:
         raise ValueError(f"give the other free parameters values with subs={{...}}: {', '.join(left)}")
     options.setdefault("progress", False)
-    exact = [sp.Rational(v) if isinstance(v, str) else sp.nsimplify(v, rational=True) for v in values]
+    exact = [exact_number(v, f"the value of {name}") for v in values]
     if not exact:
         raise ValueError("give at least one value to sweep")
     studies = [study(D.subs(**fixed, **{name: v}), **options) for v in exact]
