@@ -161,7 +161,9 @@ def test_ctrl_c_during_a_derivation_ends_with_one_line(tmp_path):
     _cli("--version")  # what starting up costs: interrupt only once the derivation itself runs
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     startup = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    env_argv = ["derive", "elu", "--kernel", "power(-1/2)", "--no-cache", "--timeout", "600"]  # about 7 s of CPU
+    # about 12 s of CPU, so that the interrupt lands well inside it: a process interrupted while the interpreter
+    # shuts down (where Python has restored SIGINT's default action) dies of the signal with no message
+    env_argv = ["derive", "elu", "--kernel", "gaussian", "--no-cache", "--timeout", "600"]
     p = _interrupt(env_argv, lambda pid: _cpu_seconds(pid) > startup + 1.5, tmp_path)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 130 and err == "nonlocal-calc: interrupted\n", err
