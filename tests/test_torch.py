@@ -4,6 +4,7 @@ differences, torch.func, torch.compile, low-precision dtypes, surrogate gradient
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -206,6 +207,50 @@ def test_eager_blocks_give_the_values_of_one_call():
         assert torch.equal(m.Activation.apply(x, d), m.activation(x))
         for a, b in zip(m._blocks(m.derivs, x, d, 6), m.derivs(x, d, 6)):
             assert torch.equal(a, b)
+
+
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    return t.view(torch.int32 if t.dtype == torch.float32 else torch.int64)
+
+
+def test_branch_free_select_gives_the_bits_of_torch_where(monkeypatch):
+    """The eager select of the generated modules (``_where``: the floats' bits chosen by integer operations, no
+    branch per element) gives torch.where's bits, dtype and shape: mixed conditions, NaN, infinities, -0.0,
+    numbers for a side, broadcasting, a condition of one element."""
+    m = pair("relu", "sign")
+    gen = torch.Generator().manual_seed(3)
+    for dtype in (torch.float32, torch.float64):
+        a = torch.randn(64, 128, generator=gen, dtype=dtype)
+        a[0, :4] = torch.tensor([math.nan, math.inf, -math.inf, -0.0], dtype=dtype)
+        b = torch.randn(128, generator=gen, dtype=dtype)  # broadcast along the rows
+        c = torch.rand(64, 128, generator=gen) < 0.5
+        cases = [(c, a, b), (c, a, 0.0), (c, -0.0, b), (c, b, math.nan), (c, a, torch.tensor(2.5)),
+                 (torch.tensor(True), a, math.nan), (torch.tensor([False]), b, 1.0), (c[:1], a, b)]
+        with torch.no_grad():
+            want = [torch.where(*args) for args in cases]
+            with monkeypatch.context() as mp:  # the large conditions must not reach torch.where
+                mp.setattr(m.torch, "where", lambda *args: pytest.fail("torch.where called"))
+                got = [m._where(*args) for args in cases[:-1]]
+            got.append(m._where(*cases[-1]))
+        for g, w in zip(got, want):
+            assert g.dtype == w.dtype and g.shape == w.shape and torch.equal(_bits(g), _bits(w))
+
+
+@pytest.mark.parametrize("act,ker", [("relu", "sign"), ("silu", "sign")])
+def test_values_without_autograd_are_those_with_autograd(act, ker):
+    """D_mu f and its derivatives computed without autograd (the branch-free select, in blocks) are bit for bit
+    those computed while autograd records (torch.where, one call)."""
+    m = pair(act, ker)
+    for dtype in (torch.float32, torch.float64):
+        x = torch.linspace(-1, 1, 100003, dtype=dtype) ** 3
+        d = torch.tensor(0.3, dtype=dtype)
+        with torch.no_grad():
+            n = m.order_for(0.3, dtype)
+            fast = [m.Derivative.apply(x, d, n), *m._blocks(m.derivs, x, d, n)]
+        xr = x.clone().requires_grad_(True)
+        slow = [m.value(xr, d, n), *m.derivs(xr, d, n)]
+        for f, s in zip(fast, slow):
+            assert torch.equal(_bits(f), _bits(s.detach()))
 
 
 def test_under_cpu_autocast_bfloat16():
