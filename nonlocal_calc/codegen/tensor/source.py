@@ -36,7 +36,7 @@ is NaN.
 >>> from nonlocal_calc.torch.printer import TorchCodePrinter
 >>> body, helpers, info = module_body(nlc.derive("relu", "sign"), TorchCodePrinter)
 >>> info["value"], sorted(helpers)
-('closed form', [])
+('closed form', ['_where'])
 >>> "def derivs(x, delta, order=None):" in body
 True
 """
