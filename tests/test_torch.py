@@ -253,6 +253,20 @@ def test_values_without_autograd_are_those_with_autograd(act, ker):
             assert torch.equal(_bits(f), _bits(s.detach()))
 
 
+@pytest.mark.parametrize("act", ["identity", "relu", "silu"])
+def test_outputs_are_new_tensors_of_the_broadcast_shape(act):
+    """The printed functions leave out the zeros that broadcast them where x and delta appear in them: the outputs
+    still have the shape of x and delta broadcast together, and are never x itself (identity's f = x)."""
+    m = pair(act, "sign")
+    x = torch.linspace(-1, 1, 5, dtype=torch.float64)
+    d = torch.tensor([[0.1], [0.5], [2.0]], dtype=torch.float64)
+    with torch.no_grad():
+        y = m.Activation.apply(x, d)
+        assert y.shape == x.shape and y.data_ptr() != x.data_ptr()
+        assert m.Derivative.apply(x, d).shape == (3, 5)
+        assert all(t.shape == (3, 5) for t in m.derivs(x, d))
+
+
 def test_under_cpu_autocast_bfloat16():
     """Under autocast the activation receives bfloat16 (a linear layer's output), computes in float32 and returns
     bfloat16; its backward is D_mu f of those bfloat16 values, rounded once."""

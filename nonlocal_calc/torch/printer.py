@@ -81,6 +81,7 @@ class TorchCodePrinter(TensorCodePrinter):
     MODULE = "torch"
     FUNCTIONS = FUNCTIONS
     HELPERS = HELPERS
+    FEWER_PASSES = True
 
     def where(self, cond: str, a: str, b: str) -> str:
         self.helpers.add("_where")

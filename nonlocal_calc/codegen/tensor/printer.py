@@ -60,6 +60,11 @@ class TensorCodePrinter(AbstractPythonCodePrinter):
     #: per term whatever the order, where a framework that compiles the whole function (``jax.jit``) would
     #: otherwise compile every node's operations (seconds for 32 nodes); else a Python loop over the nodes.
     NODE_AXIS = False
+    #: Whether a printed function leaves out the zeros that give it the broadcast shape of its arguments where every
+    #: argument already appears in it (:func:`.source.function`), and computes one exponential for both sides of
+    #: a form split at 0 (:func:`.source.shared_exponentials`): passes that cost in eager evaluation (PyTorch);
+    #: a compiler removes them anyway.
+    FEWER_PASSES = False
 
     def __init__(self, names: dict | None = None, ref: str = "x"):
         super().__init__({"ref": ref})

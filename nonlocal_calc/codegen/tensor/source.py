@@ -79,12 +79,49 @@ def function(src: Source, pr: TensorCodePrinter, name: str, args: str, expr: sp.
     ``ref``, so that a constant comes out as an array)."""
     src.add(f"def {name}({args}):")
     src.add(f'"""{doc}"""', 1)
-    lines, (val,) = assignments(pr, [accurate_functions(expr)], "_c")
+    expr = accurate_functions(expr)
+    if pr.FEWER_PASSES:
+        expr = shared_exponentials(expr)
+    lines, (val,) = assignments(pr, [expr], "_c")
     for ln in lines:
         src.add(ln, 1)
+    if ref is not None and pr.FEWER_PASSES and not isinstance(expr, sp.Symbol):
+        # every argument of ref in expr: the operations broadcast to ref's shape already (a bare argument is
+        # returned as a new array all the same)
+        ref = None if set(ref.split(" + ")) <= {pr.doprint(s) for s in expr.free_symbols} else ref
     src.add(f"return {val}" if ref is None else f"return {val} + {pr.zeros_like(ref)}", 1)
     src.add()
     src.add()
+
+
+def shared_exponentials(expr: sp.Expr) -> sp.Expr:
+    """A form split at 0, ``Piecewise((A, v < 0), (B, True))``, with exp(c v) in A (c > 0) and exp(c v) in B
+    (c < 0) both written exp(-|c| |v|): the same exponentials on each side (only signs change), one for the two
+    sides once common subexpressions are shared (which may regroup the arithmetic around it: rounding changes).
+
+    >>> import sympy as sp
+    >>> from nonlocal_calc.symbols import x
+    >>> shared_exponentials(sp.Piecewise((sp.exp(x) / (1 + sp.exp(x)), x < 0), (1 / (1 + sp.exp(-x)), True)))
+    Piecewise((exp(-Abs(x))/(1 + exp(-Abs(x))), x < 0), (1/(1 + exp(-Abs(x))), True))
+    """
+    def side(e, v, sign):
+        def swap(a):
+            c = sp.simplify(a.args[0] / v)
+            if c.is_number and c.is_real and sign * c > 0:
+                return sp.exp(-abs(c) * sp.Abs(v), evaluate=False)
+            return a
+        return e.replace(lambda a: isinstance(a, sp.exp) and a.args[0].free_symbols == {v}, swap)
+
+    def split(pw):
+        if len(pw.args) != 2 or pw.args[1][1] is not sp.true:
+            return pw
+        (a, cond), (b, _) = pw.args
+        if not (isinstance(cond, sp.StrictLessThan) and cond.rhs == 0 and isinstance(cond.lhs, sp.Symbol)):
+            return pw
+        v = cond.lhs
+        return sp.Piecewise((side(a, v, 1), cond), (side(b, v, -1), True), evaluate=False)
+
+    return expr.replace(lambda e: isinstance(e, sp.Piecewise), split)
 
 
 def stable_form(expr: sp.Expr) -> sp.Expr:
