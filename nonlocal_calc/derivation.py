@@ -107,6 +107,36 @@ class NonlocalDerivative:
             raise ValueError(f"D_mu {self.activation.name} has free parameters ({names}): {what} needs numbers for "
                              f"them; call D.subs({example}) first")
 
+    # ------------------------------------------------------------ rebuilding in another process
+    def portable_parts(self) -> tuple:
+        """What rebuilds this derivative in another process (:meth:`from_parts`), without the values it has cached
+        since: the activation's and the kernel's fields, the method, the closed form as the derivation cache stores
+        it (SymPy's pickles rebuild expressions by evaluating them: ``x < -delta`` comes back as ``delta < -x``, a
+        condition the code generator does not take; the expression itself if that cannot store it; None for a
+        quadrature pair, rebuilt from the activation and the kernel), the note. Compiled ufuncs pickle with it.
+
+        >>> import nonlocal_calc as nlc
+        >>> D = nlc.derive("relu", "sign")
+        >>> E = NonlocalDerivative.from_parts(D.portable_parts())
+        >>> (E.activation.name, E.kernel.name, E.method, E.expr == D.expr)
+        ('relu', 'sign', 'closed-form', True)
+        """
+        expr = None
+        if self.method == "closed-form":
+            try:
+                expr = to_json(self.expr)
+            except ValueError:
+                expr = self.expr
+        return (_fields(self.activation), _fields(self.kernel), self.method, expr, self.note)
+
+    @classmethod
+    def from_parts(cls, parts: tuple) -> NonlocalDerivative:
+        """The derivative that :meth:`portable_parts` describes."""
+        (act_cls, act), (ker_cls, ker), method, expr, note = parts
+        act, ker = act_cls(**act), ker_cls(**ker)
+        expr = defining_integral(act, ker) if expr is None else from_json(expr) if isinstance(expr, str) else expr
+        return cls(act, ker, method, expr, note)
+
     # ------------------------------------------------------------ display
     def latex(self) -> str:
         """LaTeX of ``D_mu f(x) = ...``."""
@@ -400,6 +430,13 @@ def closed_form(act: Activation, kernel: Kernel) -> sp.Expr:
     if len(regimes) == 1:
         return regimes[0][0]
     return sp.Piecewise(*[(e, delta < d) for e, d in regimes[:-1]], (regimes[-1][0], True), evaluate=False)
+
+
+def _fields(obj) -> tuple[type, dict]:
+    """A dataclass instance as (class, fields): what rebuilds it, without the values it has cached since."""
+    import dataclasses
+
+    return type(obj), {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init}
 
 
 def defining_integral(act: Activation, kernel: Kernel) -> sp.Expr:

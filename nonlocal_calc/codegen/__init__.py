@@ -231,8 +231,8 @@ def _make(D, target: str, vectorize_series: bool, key: str):
                 u = native.from_module(mod)  # the same kind of ufunc as the library's
                 native.export(mod, key)
         u.method = _compiled_method(u, D)
-        parts = (_fields(D.activation), _fields(D.kernel), D.method, _portable(D), D.note)
-        _UFUNCS[key] = pickling.register(u, _rebuild, (key, target, vectorize_series, parts, fast))
+        recipe = (type(D).from_parts, D.portable_parts())  # (pickles as the class's method, by name)
+        _UFUNCS[key] = pickling.register(u, _rebuild, (key, target, vectorize_series, *recipe, fast))
     return _UFUNCS[key]
 
 
@@ -245,39 +245,14 @@ def _compiled_method(u, D) -> str:
     return D.method
 
 
-def _fields(obj) -> tuple[type, dict]:
-    """A dataclass instance as (class, fields): what rebuilds it, without the values it has cached since."""
-    import dataclasses
-
-    return type(obj), {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init}
-
-
-def _portable(D):
-    """D's closed form as the derivation cache stores it (SymPy's pickles rebuild expressions by evaluating them:
-    ``x < -delta`` comes back as ``delta < -x``, a condition the code generator does not take); the expression
-    itself if that cannot store it; None for a quadrature pair (rebuilt from the activation and the kernel)."""
-    from ..serialize import to_json
-
-    if D.method != "closed-form":
-        return None
-    try:
-        return to_json(D.expr)
-    except ValueError:
-        return D.expr
-
-
-def _rebuild(key: str, target: str, vectorize_series: bool, parts: tuple, fast: bool):
+def _rebuild(key: str, target: str, vectorize_series: bool, from_parts, parts: tuple, fast: bool):
     """A pickled ufunc in a new process: by its cache key from the cache, or compiled again from the derivation
-    (``parts``) under that key; under a key of its own if this process takes the other route (``fast``: the
-    sender's, see :mod:`.internals`)."""
-    from ..derivation import NonlocalDerivative, defining_integral
-    from ..serialize import from_json
+    ``from_parts(parts)`` (:meth:`NonlocalDerivative.portable_parts`: this package is imported by the derivation
+    module, not the other way round) under that key; under a key of its own if this process takes the other
+    route (``fast``: the sender's, see :mod:`.internals`)."""
     from . import internals
 
-    (act_cls, act), (ker_cls, ker), method, expr, note = parts
-    act, ker = act_cls(**act), ker_cls(**ker)
-    expr = defining_integral(act, ker) if expr is None else from_json(expr) if isinstance(expr, str) else expr
-    D = NonlocalDerivative(act, ker, method, expr, note)
+    D = from_parts(parts)
     if fast != internals.enabled():
         vectorize_series = vectorize_series and internals.enabled()
         key = _key(D, target, vectorize_series)
@@ -300,6 +275,12 @@ def fast_kernel(D):
     return (m._prep, m._kfast) if hasattr(m, "_kfast") else None
 
 
+def _is_derivative(obj) -> bool:
+    """Whether ``obj`` is a :class:`~nonlocal_calc.NonlocalDerivative`, told by what it holds: the derivation
+    module imports this package, so this package does not import it (no import cycle)."""
+    return not isinstance(obj, sp.Basic) and all(hasattr(obj, a) for a in ("activation", "kernel", "method"))
+
+
 def jit_scalar(expr, name: str | None = None, args=None):
     """A Numba ``njit`` scalar function compiled from a SymPy expression (default arguments ``(x, delta)``).
 
@@ -314,13 +295,12 @@ def jit_scalar(expr, name: str | None = None, args=None):
     >>> f(-2.0, 0.0), f(3.0, 0.0)
     (0.0, 3.0)
     """
-    from ..derivation import NonlocalDerivative
     from ..symbols import delta, x
     from . import internals, modcache
     from .emit import Block, assignments, njit
     from .printer import NumbaPrinter
 
-    if isinstance(expr, NonlocalDerivative):
+    if _is_derivative(expr):
         return scalar_kernel(expr)
     expr = sp.sympify(expr)
     args = tuple(args) if args is not None else (x, delta)

@@ -38,12 +38,9 @@ from types import ModuleType
 
 from ..cache import cache_dir, write_atomic
 from . import numba_cache
+from .numba_cache import CorruptedModuleWarning
 
 _HEADER = "# nonlocal-calc generated module: key={key} sha256={sha}\n"
-
-
-class CorruptedModuleWarning(UserWarning):
-    """A cached generated module was unreadable or did not match its checksum; it was rebuilt."""
 
 
 def module_path(key: str) -> Path:

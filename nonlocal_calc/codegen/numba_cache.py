@@ -7,7 +7,7 @@ in every new process (an ``UnpicklingError``, ``ValueError`` or ``EOFError`` out
 
 :func:`install` makes Numba treat an unreadable index or data file of a generated module (a file named
 ``nlc_*``) as a cache miss: the file is removed, the function compiled and saved again, and the first such
-file in a process is reported by one :class:`~.modcache.CorruptedModuleWarning`. This replaces two methods
+file in a process is reported by one :class:`CorruptedModuleWarning`. This replaces two methods
 of Numba's ``IndexDataCacheFile``, which is not public API: it is part ``cache-hooks`` of the fast route of
 :mod:`.internals` (:func:`.internals.install_cache_hook`), used with the versions that was verified on and as
 its switch allows. Without it, :func:`clear` is the fallback: a generated module that fails to import has all
@@ -22,6 +22,13 @@ import warnings
 from pathlib import Path
 
 from . import internals
+
+
+class CorruptedModuleWarning(UserWarning):
+    """A cached generated module, or a file of Numba's cache beside it, was unreadable or did not match its
+    checksum; it was rebuilt. (Defined here, the lower of the two cache modules, and re-exported by
+    :mod:`.modcache`: neither imports the other back.)"""
+
 
 #: The prefix of every generated module's file name, hence of its Numba cache files.
 PREFIX = "nlc_"
@@ -40,8 +47,6 @@ def install() -> bool:
 
 def discard(path: str | Path, exc: BaseException) -> None:
     """Remove the damaged cache file ``path``; warn about the first one of the process."""
-    from .modcache import CorruptedModuleWarning
-
     try:
         os.unlink(path)
     except OSError:
