@@ -116,17 +116,14 @@ def fixed_scale_exp(kcase) -> bool:
 
 #: Open bugs the properties find, each narrowly matched (kept until the fix lands on main).
 KNOWN_BUGS: list[KnownBug] = [
-    KnownBug("ufunc-acc: no compiled code for a rho in special functions the printer lacks (lowergamma, expint) "
+    KnownBug("ufunc-acc: no compiled code for a kernel in special functions the printer lacks (uppergamma) "
              "or an unevaluated Integral",
-             lambda case, check, d: check == "compile" and any(f in str(d["exc"]) for f in
-                                                               ("lowergamma", "uppergamma", "expint", "Integral"))),
+             lambda case, check, d: check == "compile" and any(f in str(d["exc"]) for f in ("uppergamma", "Integral"))),
     KnownBug("ufunc-acc: the float32 loop computes x +- delta in float32, which may land across a kink",
              lambda case, check, d: check == "float32" and crosses_in_float32(case, d)),
     KnownBug("proptests2: the ufunc of a fixed-width Gaussian kernel is NaN once delta exceeds about 37 sigma",
              lambda case, check, d: check in ("float64", "float32") and d["delta"] > 1 and np.isnan(d["got"])
              and fixed_scale_exp(case.kernel)),
-    KnownBug("proptests2: the printer cannot compile lowergamma (a power x Gaussian kernel's normalization)",
-             lambda case, check, d: check == "compile" and "function lowergamma" in str(d["exc"])),
 ]
 
 

@@ -30,6 +30,7 @@ from .cells import Cells, closed_form_block
 from .emit import Block, njit
 from .fastpath import fast_source
 from .fprime import activation_pieces, deriv0_lines, fprime_source
+from .muquad import mu_fallback_source
 from .plan import expression_plan
 from .printer import NumbaPrinter, PrinterError
 from .quadrature import fallback_source
@@ -89,7 +90,13 @@ def kernel_source(D) -> Generated:
             ser = series_source(D)
         except (PrinterError, NotImplementedError, sp.PolynomialError):
             ser = None
-        fb, h = fallback_source(D)
+        try:
+            fb, h = fallback_source(D)
+        except PrinterError as exc:
+            # rho only in functions without compiled code (lowergamma, expint): the defining integral through mu
+            fb, h = mu_fallback_source(D)
+            notes[:] = [n.replace("int f'(x+s) rho(s) ds", "int (f(x+z) - f(x-z)) mu(z) dz") for n in notes]
+            notes.append(f"quadrature through mu: rho not compiled ({exc})")
         helpers |= h
         parts.append(fb)
 
