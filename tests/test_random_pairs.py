@@ -97,18 +97,6 @@ class KnownBug:
     applies: object
 
 
-def crosses_in_float32(case, d: dict) -> bool:
-    """Whether x +- delta computed in float32 lands on or across a kink b of the activation while the exact sum
-    does not (the float32 loop then takes the formula of the wrong side)."""
-    x32, d32 = np.float32(d["x"]), np.float32(d["delta"])
-    for b in (float(k) for k in case.activation.kinks):
-        for s in (1, -1):
-            exact, rounded = float(x32) + s * float(d32), float(x32 + np.float32(s) * d32)
-            if exact != b and (rounded - b) * (exact - b) <= 0:
-                return True
-    return False
-
-
 def fixed_scale_exp(kcase) -> bool:
     """Whether the raw kernel has an exponential factor whose width does not scale with delta."""
     return kcase.raw is not None and any(not e.has(ind.DELTA) for e in kcase.raw.atoms(sp.exp))
@@ -119,8 +107,6 @@ KNOWN_BUGS: list[KnownBug] = [
     KnownBug("ufunc-acc: no compiled code for a kernel in special functions the printer lacks (uppergamma) "
              "or an unevaluated Integral",
              lambda case, check, d: check == "compile" and any(f in str(d["exc"]) for f in ("uppergamma", "Integral"))),
-    KnownBug("ufunc-acc: the float32 loop computes x +- delta in float32, which may land across a kink",
-             lambda case, check, d: check == "float32" and crosses_in_float32(case, d)),
     KnownBug("proptests2: the ufunc of a fixed-width Gaussian kernel is NaN once delta exceeds about 37 sigma",
              lambda case, check, d: check in ("float64", "float32") and d["delta"] > 1 and np.isnan(d["got"])
              and fixed_scale_exp(case.kernel)),

@@ -150,9 +150,11 @@ def _homogeneous_leaf(pr: NumbaPrinter, expr: sp.Expr, region: Region) -> Leaf |
             continue
         pr.helpers |= sub.helpers
         pr.names.update({k: v for k, v in sub.names.items() if k != x})
-        sym = None if leaf.sym is None else leaf.sym.xreplace({x: x - c})
+        # x - c kept as one term (x/2 - c/2 + delta/2 would cancel near x = c - delta: 1e-12 relative at delta = 8e-6
+        # for c = 1/3 in float64, 2e-3 in float32)
+        back = {x: sp.UnevaluatedExpr(x - c)}
+        sym = None if leaf.sym is None else leaf.sym.xreplace(back)
         kind = leaf.kind.replace("w = x/delta", "w = (x - c)/delta, c a kink")
-        back = {x: x - c}
         return Leaf([f"xk = {pr.doprint(x - c)}", *leaf.lines], leaf.checked, kind, sym, leaf.value.xreplace(back),
                     leaf.error.xreplace(back))
     return None
@@ -265,7 +267,7 @@ def _leaf(pr: NumbaPrinter, expr: sp.Expr, region: Region, D, tag: str) -> tuple
             if last:
                 lines.append("else:" if i else "if True:")
             else:
-                lines.append(f"{head} x < {pr.doprint(sub.hi)}:")
+                lines.append(f"{head} {pr.condition(sp.StrictLessThan(x, sub.hi, evaluate=False))}:")
             lines += ["    " + s for s in leaf.lines]
             values.append((leaf.value, cond))
             errors.append((leaf.error, cond))
@@ -341,7 +343,7 @@ def closed_form_block(pr: NumbaPrinter, D) -> Cells:
         any_checked = False
         syms, values, errors = [], [], []
         for i, (cond, val, sub, _) in enumerate(cells):
-            head = "else:" if cond is None else f"{'if' if i == 0 else 'elif'} {pr.doprint(cond)}:"
+            head = "else:" if cond is None else f"{'if' if i == 0 else 'elif'} {pr.condition(cond)}:"
             blk.add(head, ind)
             early.add(head, ind)
             chk, sym, value, error = walk(val, sub, ind + 1, blk, early)

@@ -9,10 +9,20 @@ import sympy as sp
 
 from ..symbols import delta, x
 from .emit import Block, assignments, njit
-from .printer import NumbaPrinter
+from .printer import NumbaPrinter, exact_bound
 from .stable import (
     accurate_functions,
 )
+
+
+class Clamp(sp.Function):
+    """``Clamp(x, lo, hi)``: x clamped into ``[lo, hi]`` (``-oo``, ``oo``: no bound), for the branch-free loop
+    (:func:`_clamp_branches`); the printer computes it in float64 (``NumbaPrinter._print_Clamp``)."""
+
+    nargs = 3
+
+    def _eval_is_real(self):
+        return True
 
 
 def _shared_exponential(expr: sp.Expr):
@@ -58,12 +68,23 @@ def _shared_exponential(expr: sp.Expr):
 
 
 def _hoist_delta(expr: sp.Expr):
-    """Replace the maximal subexpressions that depend on delta but not on x by symbols p0, p1, ..."""
+    """Replace the maximal subexpressions that depend on delta but not on x by symbols p0, p1, ...; the bounds of a
+    :class:`Clamp` by q0, q1, ... (computed in float64)."""
     found: dict = {}
+    wide: dict = {}
+
+    def bound(e):
+        if e.is_number or e.free_symbols != {delta}:
+            return e
+        if e not in wide:
+            wide[e] = sp.Symbol(f"q{len(wide)}", real=True)
+        return wide[e]
 
     def visit(e):
         if e.is_Atom:
             return e
+        if isinstance(e, Clamp):
+            return Clamp(visit(e.args[0]), bound(e.args[1]), bound(e.args[2]))
         if e.free_symbols == {delta} and not isinstance(e, sp.Rel) and (e.is_Function or e.is_Pow or e.is_Mul
                                                                          or e.is_Add):
             if e not in found:
@@ -73,7 +94,8 @@ def _hoist_delta(expr: sp.Expr):
             return sp.Piecewise(*[(visit(v), c) for v, c in e.args], evaluate=False)
         return e.func(*[visit(a) for a in e.args])
 
-    return visit(expr), [(s_, e) for e, s_ in found.items()]
+    body = visit(expr)
+    return body, [(s_, e) for e, s_ in found.items()] + [(s_, e) for e, s_ in wide.items()]
 
 
 def _merge_equal_branches(e: sp.Expr) -> sp.Expr:
@@ -132,34 +154,40 @@ def _x_range(c) -> tuple:
     return None, None
 
 
-def _clamp_branches(e: sp.Expr, rng=(None, None)) -> sp.Expr:
+def _clamp_branches(e: sp.Expr, rng=(None, None), wide: bool = False) -> sp.Expr:
     """Each Piecewise value with x clamped into the range of x where it is selected.
 
     The branch-free loop evaluates every branch for every x and selects one; clamping leaves the selected value
     as it is and keeps the others finite (a polynomial in x/delta meant for |x| < delta overflows float32 at
-    x = 1000, delta = 1e-8, and NumPy would warn of an overflow though no result is wrong)."""
+    x = 1000, delta = 1e-8, and NumPy would warn of an overflow though no result is wrong). With ``wide`` the
+    clamp is a :class:`Clamp` (computed in float64, as the conditions are: bounds ``b +- delta`` rounded to
+    float32 would move an x of the cell by an ulp, which a cell's formula in ``(x - b)/delta`` magnifies)."""
     if isinstance(e, sp.Piecewise):
         args, rest = [], rng
         for v, c in e.args:
-            args.append((_clamp_branches(v, _meet(rest, _x_range(c))), c))
+            args.append((_clamp_branches(v, _meet(rest, _x_range(c)), wide), c))
             rest = _meet(rest, _x_range(_negate(c)))
         return sp.Piecewise(*args, evaluate=False)
     if not e.has(x):
         return e
     if e.has(sp.Piecewise):
-        return e.func(*[_clamp_branches(a, rng) for a in e.args])
+        return e.func(*[_clamp_branches(a, rng, wide) for a in e.args])
     lo, hi = rng
+    if wide and not all(b is None or exact_bound(b) for b in rng):
+        return e if lo is None and hi is None else e.xreplace(
+            {x: Clamp(x, sp.S.NegativeInfinity if lo is None else lo, sp.oo if hi is None else hi)})
     xc = x if lo is None else sp.Max(x, lo)
     xc = xc if hi is None else sp.Min(xc, hi)
     return e.xreplace({x: xc})
 
 
-def fast_formula(sym: sp.Expr):
-    """The fast-path formula: (body in x, E, p_i; N with E = exp(-|x|/N) or None; [(p_i, delta-only expr)])."""
+def fast_formula(sym: sp.Expr, wide: bool = False):
+    """The fast-path formula: (body in x, E, p_i; N with E = exp(-|x|/N) or None; [(p_i, delta-only expr)]).
+    With ``wide``, x is clamped by :class:`Clamp` with bounds q_i (listed after the p_i, computed in float64)."""
     sym = accurate_functions(sym)
     sym, n = _shared_exponential(sym)
     sym = _merge_equal_branches(sym)
-    sym = _clamp_branches(sym)
+    sym = _clamp_branches(sym, wide=wide)
     body, hoisted = _hoist_delta(sym)
     return body, n, hoisted
 
@@ -177,13 +205,20 @@ def branch_free_lines(vp: NumbaPrinter, body: sp.Expr, n: int | None, prefix: st
 
 def fast_source(pr: NumbaPrinter, sym: sp.Expr, lo, hi) -> str:
     """``_prep(delta)`` (the delta-only subexpressions) and ``_kfast(x, delta, P)``: branch-light, vectorizable."""
-    body, n, hoisted = fast_formula(sym)
+    body, n, hoisted = fast_formula(sym, wide=True)
     blk = Block()
     blk.add(njit(python=True))
     blk.add("def _prep(delta):")
     blk.add('"""The parts of the formula that depend on delta only (computed once per call of the ufunc loop)."""', 1)
     blk.add("T = type(delta)", 1)
-    lines, vals = assignments(pr, [e for _, e in hoisted] or [sp.Integer(0)], "_h")
+    narrow = [e for s_, e in hoisted if s_.name.startswith("p")]
+    wide = [e for s_, e in hoisted if s_.name.startswith("q")]
+    lines, vals = assignments(pr, narrow or ([] if wide else [sp.Integer(0)]), "_h")
+    if wide:
+        wp = pr.wide()
+        more, wvals = assignments(wp, wide, "_hw")
+        pr.helpers |= wp.helpers
+        lines, vals = lines + more, vals + wvals
     for ln in lines:
         blk.add(ln, 1)
     blk.add(f"return ({', '.join(vals)},)", 1)
@@ -196,7 +231,7 @@ def fast_source(pr: NumbaPrinter, sym: sp.Expr, lo, hi) -> str:
     blk.add(f"{', '.join(names)}, = P", 1)
     for s_, _ in hoisted:
         pr.names[s_] = str(s_)
-    vp = NumbaPrinter(dict(pr.names), vector_math=True)
+    vp = NumbaPrinter(dict(pr.names), vector_math=True, wide_conditions=True)
     lines, val = branch_free_lines(vp, body, n, "_k")
     pr.helpers |= vp.helpers
     for ln in lines:

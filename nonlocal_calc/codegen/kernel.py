@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from ..symbols import delta, x
 from . import specfun
 from .accuracy import SAFETY, TARGETS
 from .cells import Cells, closed_form_block
@@ -32,7 +33,7 @@ from .fastpath import fast_source
 from .fprime import activation_pieces, deriv0_lines, fprime_source
 from .muquad import mu_fallback_source
 from .plan import expression_plan
-from .printer import NumbaPrinter, PrinterError
+from .printer import NumbaPrinter, PrinterError, exact_bound
 from .quadrature import fallback_source
 from .series_tables import SERIES_TERMS, series_source
 from .shared import called_names
@@ -162,7 +163,10 @@ def kernel_source(D) -> Generated:
                 c.extend(early, 1)
                 skip = "not sure and "
             if ser is not None:
-                window = " and ".join(f"abs(x - {pr.doprint(b)}) > delta" for b in bps) or "True"
+                # (|x - b| > delta is decided right in the float type when b is exact in it: rounding is monotone)
+                window = " and ".join(f"abs(x - {pr.doprint(b)}) > delta" if exact_bound(b) else
+                                      pr.condition(sp.StrictGreaterThan(sp.Abs(x - b), delta, evaluate=False))
+                                      for b in bps) or "True"
                 c.add(f"if {skip}{window}:", 1)
                 for ln in s_lines:
                     c.add(ln, 2)

@@ -63,6 +63,45 @@ _PRINTED = (sp.Symbol, sp.Rel, sp.And, sp.Or, sp.Not, sp.Piecewise, sp.Add, sp.M
             sp.Max, sp.logic.boolalg.BooleanAtom)
 
 
+def _power_of_two(r: sp.Rational) -> bool:
+    p, q = abs(int(r.p)), int(r.q)
+    return p & (p - 1) == 0 and q & (q - 1) == 0
+
+
+def exact_bound(e) -> bool:
+    """Whether a bound of x (a cell end) is exact in every float type: x, a dyadic constant (0, 1/2, -3/2), ``+-2^j
+    delta`` (or x) or the Min/Max of such. ``x < b`` needs no float64 then (:meth:`NumbaPrinter.condition`).
+
+    >>> from nonlocal_calc.symbols import x, delta
+    >>> exact_bound(-delta), exact_bound(delta / 2), exact_bound(delta - sp.Rational(3, 2)), exact_bound(3 * delta)
+    (True, True, False, False)
+    """
+    if e == _x or e == _delta:
+        return True
+    if isinstance(e, sp.Rational):
+        return int(e.q) & (int(e.q) - 1) == 0 and abs(int(e.p)) < 2**24
+    if isinstance(e, sp.Mul) and len(e.args) == 2 and e.args[0].is_Rational and e.args[1] in (_x, _delta):
+        return _power_of_two(e.args[0])
+    if isinstance(e, (sp.Min, sp.Max)):
+        return all(exact_bound(a) for a in e.args)
+    if e in (sp.oo, sp.S.NegativeInfinity):
+        return True
+    return False
+
+
+def _exact_condition(c) -> bool:
+    if isinstance(c, (sp.And, sp.Or, sp.Not)):
+        return all(_exact_condition(a) for a in c.args)
+    if isinstance(c, sp.Rel):
+        return exact_bound(c.lhs) and exact_bound(c.rhs)
+    return c in (sp.true, sp.false)
+
+
+def _is_x(e) -> bool:
+    """x, or x clamped (``Clamp(x, lo, hi)`` of :mod:`.fastpath`: x itself where its formula is selected)."""
+    return e == _x or (type(e).__name__ == "Clamp" and e.args[0] == _x)
+
+
 class Printed(str):
     """Printed code and the :data:`PREC` of its outermost operation."""
 
@@ -96,14 +135,15 @@ class NumbaPrinter(AbstractPythonCodePrinter):
     printmethod = "_numbacode_nonlocal"
     _kf = FUNCTIONS
     _default_settings = dict(AbstractPythonCodePrinter._default_settings, names=None, vector_math=False, width=None,
-                             float_type="T")
+                             float_type="T", wide_conditions=False)
     #: Functions printed by a method of their own rather than from a table.
     _OWN_FUNCTIONS = frozenset({"log", "polylog", "LiNegExp", "sign", "Heaviside", "Max", "Min", "floor", "ceiling",
-                                "atan2"})
+                                "atan2", "Clamp"})
 
     def __init__(self, names: dict | None = None, vector_math: bool = False, width: int | None = None,
-                 settings: dict | None = None):
-        super().__init__({"names": names, "vector_math": vector_math, "width": width, **(settings or {})})
+                 settings: dict | None = None, wide_conditions: bool = False):
+        super().__init__({"names": names, "vector_math": vector_math, "width": width, "wide_conditions": wide_conditions,
+                          **(settings or {})})
         if width not in (None, 32, 64):
             raise ValueError(f"width {width!r}: use 32, 64 or None (the generic functions)")
         self.names = {_x: "x", _delta: "delta"}
@@ -115,6 +155,30 @@ class NumbaPrinter(AbstractPythonCodePrinter):
             self.known_functions.update({f: VECTOR_FUNCTIONS[f] + suffix for f in ("exp", "log")})
 
     # ------------------------------------------------------------------ entry
+    def wide(self) -> NumbaPrinter:
+        """A printer of float64 code for the same names: x and delta widened (``np.float64(x)``), constants
+        ``np.float64(c)``. Float32 code decides with it which formula applies (:meth:`condition`)."""
+        names = {s: (f"np.float64({n})" if s in (_x, _delta) else n) for s, n in self.names.items()}
+        return NumbaPrinter(names, settings={"float_type": "np.float64"})
+
+    def condition(self, cond) -> str:
+        """A condition (``x < b + k*delta``, ``delta < c``) evaluated in float64, whatever the float type: a float32
+        ``b + k*delta`` rounds, and a float32 x within that rounding of it took the formula of the wrong cell
+        (3.0 where the value is 2.9919718684 at 4.3e-8 from a cell end, with delta = 8e-6).
+
+        >>> from nonlocal_calc.symbols import x, delta
+        >>> NumbaPrinter().condition(x < delta - sp.Rational(3, 2))
+        'np.float64(x) < np.float64(delta) - np.float64(1.5)'
+        >>> NumbaPrinter().condition(x < -delta)  # (exact in float32: see exact_bound)
+        'x < -delta'
+        """
+        if _exact_condition(cond):  # (x < +-delta, x < 0: the float type decides them exactly)
+            return self.wrap(cond, PREC["ternary"] + 1)
+        sub = self.wide()
+        out = sub.doprint(cond)
+        self.helpers |= sub.helpers
+        return out
+
     def function(self, name: str) -> str:
         """The name a function of :data:`FUNCTIONS` prints as (recording the helper it needs, if any)."""
         out = self.known_functions[name]
@@ -205,7 +269,7 @@ class NumbaPrinter(AbstractPythonCodePrinter):
         ``sqrt(1/3 - x)`` and the cut of a quadrature at the kink are most sensitive, the sum keeps every bit of
         the exact difference (1/3 rounded alone: 9e-13 relative at 1e-8 from the kink)."""
         consts = [a for a in e.args if a.is_Rational]
-        if len(consts) != 1 or not any(abs(a.as_coeff_Mul()[0]) == 1 and a.as_coeff_Mul()[1] == _x for a in e.args):
+        if len(consts) != 1 or not any(abs(a.as_coeff_Mul()[0]) == 1 and _is_x(a.as_coeff_Mul()[1]) for a in e.args):
             return None
         c = consts[0]
         q = int(c.q)
@@ -336,6 +400,21 @@ class NumbaPrinter(AbstractPythonCodePrinter):
     def _print_Min(self, e):
         return self._minmax(e, "min")
 
+    def _print_Clamp(self, e):
+        """``Clamp(x, lo, hi)`` of :mod:`.fastpath` (x clamped into [lo, hi]; -oo, oo: no bound): ``min(max(x, lo),
+        hi)``; with ``wide_conditions`` in float64 and converted back (x inside the range is returned as it is:
+        bounds rounded to the float type could move it by an ulp)."""
+        xe, lo, hi = e.args
+        if not self._settings["wide_conditions"]:
+            out = xe if lo is sp.S.NegativeInfinity else sp.Max(xe, lo)
+            return self._print(out if hi is sp.oo else sp.Min(out, hi))
+        sub = self.wide()
+        out = sub.doprint(xe)
+        out = out if lo is sp.S.NegativeInfinity else f"max({out}, {sub.doprint(lo)})"
+        out = out if hi is sp.oo else f"min({out}, {sub.doprint(hi)})"
+        self.helpers |= sub.helpers
+        return Printed(self._const(out), "call")
+
     def _print_floor(self, e):
         return Printed(self._const(f"{self.function(type(e).__name__)}({self._print(e.args[0])})"), "call")
 
@@ -367,9 +446,9 @@ class NumbaPrinter(AbstractPythonCodePrinter):
         out = None
         for val, cond in reversed(e.args):
             v = self.wrap(val, PREC["ternary"] + 1)
+            c = self.condition(cond) if self._settings["wide_conditions"] else self.wrap(cond, PREC["ternary"] + 1)
             if out is None:
-                out = v if cond is sp.true else f"({v} if {self.wrap(cond, PREC['ternary'] + 1)} else " \
-                                                 f"{self._const('math.nan')})"
+                out = v if cond is sp.true else f"({v} if {c} else {self._const('math.nan')})"
                 continue
-            out = f"({v} if {self.wrap(cond, PREC['ternary'] + 1)} else {out})"
+            out = f"({v} if {c} else {out})"
         return Printed(out, "atom")
