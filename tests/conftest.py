@@ -1,11 +1,37 @@
-"""Shared test setup: a private cache directory and a non-interactive matplotlib backend."""
+"""Shared test setup: a private cache directory, a non-interactive matplotlib backend, the slow layer."""
 
 import os
 import tempfile
 
+import pytest
+
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Tests never write into the user's cache: CI sets its own directory; local runs get a fresh one.
 os.environ.setdefault("NONLOCAL_CALC_CACHE", tempfile.mkdtemp(prefix="nonlocal-calc-test-cache-"))
+
+#: The slow layer: tests marked ``slow`` (the rest of an exhaustive grid whose representative sample runs by
+#: default) run only with NLC_SLOW_TESTS=1; CI runs them alone in a second command
+#: (``NLC_SLOW_TESTS=1 python -m pytest -q -m slow``).
+SLOW = bool(os.environ.get("NLC_SLOW_TESTS"))
+slow = pytest.mark.slow
+
+
+def grid(sample, every):
+    """``every`` as parameters, those outside ``sample`` marked ``slow``: the sample runs by default, the rest in
+    the slow layer (each parameter exactly once across the two runs)."""
+    sample = list(sample)
+    assert set(sample) <= set(every), set(sample) - set(every)
+    return sample + [pytest.param(*p, marks=slow) if isinstance(p, tuple) else pytest.param(p, marks=slow)
+                     for p in every if p not in sample]
+
+
+def pytest_collection_modifyitems(config, items):
+    if SLOW:
+        return
+    skip = pytest.mark.skip(reason="slow layer: NLC_SLOW_TESTS=1 python -m pytest -q -m slow runs it")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 def from_python(fn):

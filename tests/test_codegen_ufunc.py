@@ -1,7 +1,6 @@
 """The ufuncs: dtype loops, broadcasting, out=, strides, special values, accuracy on the accuracy grid."""
 
 import functools
-import os
 import warnings
 
 import numpy as np
@@ -121,15 +120,19 @@ def test_whole_grid_arrays_raise_no_warning(act, ker):
             np.testing.assert_allclose(got, want, rtol=4e-6 if dt is np.float32 else 1e-13, atol=1e-30)
 
 
-# The accuracy grid (codegen.accuracy: DELTAS, random points, TARGETS). Every pair of the coverage matrix and of the
-# Gaussian kernel is checked on every CI run, closed forms at the closed-form targets and compiled quadratures at
-# theirs (codegen.accuracy.targets): these representative pairs on the full grid (7 deltas, 6 random points), the others
-# on four of the deltas (the smallest, the largest and two between) with two random points; NLC_SLOW_TESTS=1 runs the
-# full grid for every pair (the table in docs/ufuncs.md comes from benchmarks/bench_codegen_accuracy.py, same grid).
-FULL_GRID = {("relu", "sign"), ("tanh", "sign"), ("logistic", "sign"), ("softplus", "sign"), ("silu", "sign"),
-             ("binary_step", "linear"), ("leaky_relu", "power(2)"), ("elu", "dirac_pair")}
+# The accuracy grid (codegen.accuracy: DELTAS, random points, TARGETS), closed forms at the closed-form targets and
+# compiled quadratures at theirs (codegen.accuracy.targets). By default a sample: the representative pairs of
+# FULL_GRID on the full grid (7 deltas, 6 random points), and REDUCED (compiled quadratures without a closed form,
+# the Gaussian kernel) on four of the deltas (the smallest, the largest and two between) with two random points. The
+# slow layer runs every other pair of the coverage matrix and of the Gaussian kernel, and REDUCED's again, on the
+# full grid (the table in docs/ufuncs.md comes from benchmarks/bench_codegen_accuracy.py, same grid).
+FULL_GRID = [("relu", "sign"), ("tanh", "sign"), ("logistic", "sign"), ("softplus", "sign"), ("silu", "sign"),
+             ("binary_step", "linear"), ("leaky_relu", "power(2)"), ("elu", "dirac_pair")]
+REDUCED = [("tanh", "power(-1/2)"), ("softsign", "power(-1/2)"), ("gelu", "gaussian"), ("relu", "gaussian")]
 CI_DELTAS = (1e-8, 1e-4, 0.1, 2.0)
 ALL_PAIRS = [(a, k) for a in nlc.activations.names() for k in (*COVERAGE_KERNELS, "gaussian")]
+ACCURACY_GRID = ([(*p, "full") for p in FULL_GRID] + [(*p, "reduced") for p in REDUCED]
+                 + [pytest.param(*p, "full", marks=pytest.mark.slow) for p in ALL_PAIRS if p not in FULL_GRID])
 #: Correct digits of the references of quadrature pairs (D.evaluate integrates: 25 digits are 10^12 times the target).
 QUADRATURE_DPS = 25
 
@@ -143,12 +146,12 @@ def compiled(act: str, ker: str):
     return D, (scalar_kernel(D), make_ufunc(D))
 
 
-@pytest.mark.parametrize("act,ker", ALL_PAIRS)
-def test_accuracy_grid(act, ker):
+@pytest.mark.parametrize("act,ker,grid", ACCURACY_GRID)
+def test_accuracy_grid(act, ker, grid):
     """Both paths (the scalar kernel, the trainer's, and the ufunc, whose loop for a scalar delta may be the Gauss
     rule) against D.evaluate at the targets of the compiled method, without FP warnings in the array calls."""
     D, kernels = compiled(act, ker)
-    full = (act, ker) in FULL_GRID or bool(os.environ.get("NLC_SLOW_TESTS"))
+    full = grid == "full"
     quad = kernels[1].method == "quadrature"
     deltas, n_random = (DELTAS, 6) if full else (CI_DELTAS, 2)
     # a quadrature pair's reference integrates f(x + z) - f(x), which cancels 868 digits for tanh at x = 1000 (5 s

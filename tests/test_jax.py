@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pytest
 import sympy as sp
+from conftest import grid
 
 jax = pytest.importorskip("jax", reason="JAX is not installed (pip install -e '.[jax]')")
 
@@ -30,7 +31,7 @@ ALL_PAIRS = [(a, k) for a in nlc.activations.names() for k in COVERAGE_KERNELS]
 SAMPLE = [("relu", "sign"), ("tanh", "sign"), ("silu", "sign"), ("gelu", "sign"), ("elu", "linear"),
           ("softsign", "power(-1/2)"), ("softplus", "power(2)"), ("binary_step", "power(-1/2)"),
           ("leaky_relu", "dirac_pair"), ("logistic", "power(-1/2)"), ("arctan", "linear")]
-PAIRS = ALL_PAIRS if os.environ.get("NLC_SLOW_TESTS") else SAMPLE
+PAIRS = grid(SAMPLE, ALL_PAIRS)  # the others in the slow layer (conftest.grid)
 RTOL = 1e-13
 
 
