@@ -118,3 +118,20 @@ def test_a_fixed_width_gaussian_at_a_hundred_widths(act):
     for dv in (11.0, 30.0):
         ref = D.evaluate(0.5, dv, dps=25)
         assert abs(u(0.5, dv) - ref) <= 1e-13 * max(abs(ref), SMALL), (dv, u(0.5, dv), ref)
+
+
+def test_a_limit_gruntz_does_not_find_in_time_costs_seconds_not_minutes():
+    """lim f' at +-oo of f = sigmoid(x) atan(x)/2 + erf(log(1 + (x - 1/2)^2)): SymPy's limit of the whole f' ran past
+    240 s of CPU (its ufunc's compilation past 900 s); within its budget, then term by term, it is 0 at both ends
+    (checked against f' at x = +-1e8 in mpmath), in a few budgets' time."""
+    import time
+
+    from nonlocal_calc.codegen import fprime
+
+    f = nlc.Activation.from_expr("(1/2)*((1/(1 + exp(-x)))*(atan(x))) + (1)*(erf(log(1 + (x - (1/2))**2)))").expr
+    t = time.process_time()
+    lims = fprime._end_limits(f, f)
+    assert time.process_time() - t < 4 * fprime.LIMIT_STEP + 10
+    assert lims == (0, 0)
+    fp = sp.lambdify(nlc.x, sp.diff(f, nlc.x), "mpmath")
+    assert abs(fp(mpmath.mpf(1e8))) < 1e-7 and abs(fp(mpmath.mpf(-1e8))) < 1e-7
