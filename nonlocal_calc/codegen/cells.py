@@ -23,6 +23,7 @@ from .stable import (
     log_combine,
     protect,
     realify,
+    scale_growing_exponentials,
 )
 
 #: The unit roundoff of the float type (2**-24, 2**-53) in the rounding estimates of :attr:`Leaf.error`.
@@ -239,7 +240,7 @@ def _validate(expr_f, D, region: Region) -> bool:
 
 def _leaf(pr: NumbaPrinter, expr: sp.Expr, region: Region, D, tag: str) -> tuple[Leaf, list[str]]:
     """How one cell is evaluated (possibly split further), and notes on its forms."""
-    expr = protect(realify(sp.sympify(expr), region))
+    expr = protect(realify(scale_growing_exponentials(sp.sympify(expr)), region))
     if not expr.has(x) and not expr.has(delta):
         return Leaf([f"v = {pr.doprint(expr)}", "e = T(0.0)"], False, "constant", expr), ["constant"]
     leaf = _homogeneous_leaf(pr, expr, region)

@@ -9,7 +9,7 @@ from ..symbols import delta, x, z
 from .emit import S_VAR, T_VAR, Block, njit
 from .fprime import activation_pieces, piece_source
 from .printer import NumbaPrinter, number_literal
-from .stable import accurate_functions, small_horizon_series
+from .stable import accurate_functions, scale_growing_exponentials, small_horizon_series
 
 # Gauss-Kronrod 7/15 (QUADPACK); checked against mpmath in the tests.
 GK_XK = (0.991455371120812639206854697526329, 0.949107912342758524526189684047851,
@@ -35,7 +35,7 @@ def rho_parts(D):
     rho = D.kernel.rho.subs(z, S_VAR)
     rho = rho.replace(lambda e: isinstance(e, sp.Abs), lambda e: e.args[0])  # s > 0
     rho = sp.simplify(rho) if rho.has(sp.Abs) else rho
-    rho = accurate_functions(small_horizon_series(rho))  # (a fixed-width factor: 1 - exp(a), a constant ~ delta^3)
+    rho = accurate_functions(small_horizon_series(scale_growing_exponentials(rho)))  # (a fixed-width factor: 1 - exp(a), a constant ~ delta^3)
     m = 1
     for p in rho.atoms(sp.Pow):
         if p.base.has(S_VAR) and p.exp.is_Rational and not p.exp.is_Integer:

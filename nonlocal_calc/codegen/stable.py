@@ -457,6 +457,62 @@ CANCEL_FACTOR = 8
 SERIES_RTOL = 1e-18
 
 
+def _growth(e: sp.Expr) -> sp.Expr | None:
+    """The part of exp's argument e that grows with delta alone (``a delta^k``, a > 0, k >= 1, plus lower powers),
+    or None."""
+    g = sp.Add(*[t for t in sp.Add.make_args(sp.expand(e)) if t.free_symbols == {delta}])
+    if g == 0 or not g.is_polynomial(delta):
+        return None
+    lead = sp.Poly(g, delta).LC()
+    return g if lead.is_number and lead > 0 else None
+
+
+def _scaled(factors: list, g: sp.Expr, n) -> sp.Expr:
+    """``prod(factors) * exp(-n g)`` with the exponentials combined; a factor ``c - c exp(A)`` (rho's ``1 - exp(a
+    (delta^2 - s^2))``) becomes ``c exp(A - g) expm1(-A)`` (A - g bounded; expm1 keeps the small values)."""
+    if n == 1:
+        for i, F in enumerate(factors):
+            if isinstance(F, sp.Add) and len(F.args) == 2 and F.args[0].is_Number:
+                c1, m = F.args[1].as_coeff_Mul()
+                if c1 == -F.args[0] and isinstance(m, sp.exp):
+                    A = m.args[0]
+                    new = -c1 * sp.exp(sp.expand(A - g)) * expm1(-A)
+                    return sp.powsimp(sp.Mul(*factors[:i], *factors[i + 1:]), combine="exp") * new
+    return sp.powsimp(sp.Mul(*factors) * sp.exp(-n * g), combine="exp")
+
+
+def scale_growing_exponentials(expr: sp.Expr) -> sp.Expr:
+    """A quotient ``P / Q`` whose denominator holds ``exp(g)``, g growing with delta (a fixed-width factor's
+    normalization ``20 delta - sqrt(10 pi) exp(10 delta^2) erf(sqrt(10) delta)``), as ``(P exp(-g)) / (Q exp(-g))``:
+    exp(g) overflows past delta ~ 37 widths and the quotient became inf/inf = NaN; scaled, nothing overflows.
+
+    >>> from nonlocal_calc.symbols import delta, x
+    >>> Q = 20 * delta - 3 * sp.exp(2 * delta**2) * sp.erf(delta)
+    >>> scale_growing_exponentials(sp.exp(2 * delta**2 - 2 * x**2) / Q)
+    exp(-2*x**2)/(20*delta*exp(-2*delta**2) - 3*erf(delta))
+    >>> scale_growing_exponentials((1 - sp.exp(2 * delta**2 - 2 * x**2)) / Q)
+    expm1(-2*delta**2 + 2*x**2)*exp(-2*x**2)/(20*delta*exp(-2*delta**2) - 3*erf(delta))
+    """
+    def walk(e):
+        if not e.args:
+            return e
+        e = e.func(*[walk(a) for a in e.args])
+        if not isinstance(e, sp.Mul):
+            return e
+        for f in e.args:
+            if isinstance(f, sp.Pow) and isinstance(f.base, sp.Add) and f.exp.is_Integer and f.exp < 0:
+                gs = [g for a in f.base.atoms(sp.exp)  # (exp(delta) alone: exp(delta - x) is not overflow)
+                      if a.args[0].free_symbols == {delta} and (g := _growth(a.args[0])) is not None]
+                if not gs:
+                    continue
+                g = max(gs, key=lambda g_: sp.Poly(g_, delta).degree())
+                q = sp.Add(*[sp.powsimp(t * sp.exp(-g), combine="exp") for t in f.base.args])
+                return _scaled([a for a in e.args if a is not f], g, -f.exp) * q**f.exp
+        return e
+
+    return walk(expr)
+
+
 def small_horizon_series(expr: sp.Expr) -> sp.Expr:
     """Sums of delta alone that cancel for a small horizon become ``Piecewise((Taylor polynomial, delta < d_s),
     (sum, True))``.
