@@ -124,6 +124,21 @@ def test_a_fixed_width_gaussian_at_a_hundred_widths(act):
                 assert abs(float(got) - float(ref)) <= tol * max(abs(ref), SMALL), (act, dt, xv, dv, got, ref)
 
 
+@pytest.mark.xfail(strict=True, reason="known: the compiled quadrature's uniform refinement (1, 2, 4... panels, "
+                   "stopped by the Gauss-Kronrod error estimate) never samples a bump a thousandth of the horizon wide "
+                   "and accepts its tiny sum: 4e-59 for 0.0098 (found by the thorough property run, seed 25, with a "
+                   "bump of f' at delta = 1000 too)")
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+def test_a_fixed_width_gaussian_at_thousands_of_widths(act):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        D = nlc.derive(act, nlc.kernels.gaussian(sp.Rational(3, 10)))
+    u = make_ufunc(D)
+    for xv in (-0.7, 0.0):
+        ref = D.evaluate(xv, 1000.0, dps=25)
+        assert abs(u(xv, 1000.0) - ref) <= 1e-12 * max(abs(ref), SMALL), (act, xv, u(xv, 1000.0), ref)
+
+
 def test_a_limit_gruntz_does_not_find_in_time_costs_seconds_not_minutes():
     """lim f' at +-oo of f = sigmoid(x) atan(x)/2 + erf(log(1 + (x - 1/2)^2)): SymPy's limit of the whole f' ran past
     240 s of CPU (its ufunc's compilation past 900 s); within its budget, then term by term, it is 0 at both ends

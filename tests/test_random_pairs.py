@@ -110,6 +110,10 @@ KNOWN_BUGS: list[KnownBug] = [
     KnownBug("proptests2: the ufunc of a fixed-width Gaussian kernel is NaN once delta exceeds about 37 sigma",
              lambda case, check, d: check in ("float64", "float32") and d["delta"] > 1 and np.isnan(d["got"])
              and fixed_scale_exp(case.kernel)),
+    KnownBug("seed 25: the compiled quadrature at a horizon of hundreds of feature widths can miss a narrow bump "
+             "(of the kernel or of f') and accept a wrong sum",
+             lambda case, check, d: check in ("float64", "float32") and d["delta"] >= 100
+             and case.log.get("ufunc_method") == "quadrature"),
 ]
 
 
