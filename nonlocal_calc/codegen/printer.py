@@ -8,7 +8,8 @@ constructs the code generator emits are printed, anything else is refused with a
 
 Numbers become ``T(c)`` with ``T`` the float type of the arguments, so a float32 call computes in float32
 throughout. Numerically better library functions are chosen where SymPy's form would lose accuracy:
-``log(1 + a) -> log1p(a)``, ``exp(a) - 1 -> expm1(a)``, ``log(1 + exp(u)) -> _log1pexp(u)``,
+``log(1 + a) -> log1p(a)``, ``exp(a) - 1 -> expm1(a)`` and ``c - c exp(a) -> -c expm1(a)`` (:func:`.stable.expm1_form`),
+``log(1 + exp(u)) -> _log1pexp(u)``,
 ``Li_s(-exp(u)) -> _li{s}_negexp(u)`` (orders 2 to 4; ``_polylog_negexp(s, u)`` for any other) (these special
 functions run in float64: see :func:`.specfun.call`).
 
@@ -33,6 +34,7 @@ from sympy.printing.pycode import AbstractPythonCodePrinter
 from ..symbols import delta as _delta
 from ..symbols import x as _x
 from . import specfun
+from .stable import expm1_form
 
 
 class PrinterError(ValueError):
@@ -247,10 +249,9 @@ class NumbaPrinter(AbstractPythonCodePrinter):
 
     # ------------------------------------------------------------------ arithmetic
     def _print_Add(self, e):
-        if len(e.args) == 2 and -1 in e.args:  # exp(a) - 1 -> expm1(a)
-            other = e.args[0] if e.args[1] == -1 else e.args[1]
-            if isinstance(other, sp.exp):
-                return Printed(f"{self.function('expm1')}({self._print(other.args[0])})", "call")
+        as_expm1 = expm1_form(e)  # exp(a) - 1, c - c exp(a): the rewrite of stable.accurate_functions
+        if as_expm1 is not None:
+            return self._print(as_expm1)
         split = self._split_constant(e)
         if split is not None:
             return Printed(split, "add")

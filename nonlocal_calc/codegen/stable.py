@@ -61,9 +61,30 @@ expm1 = sp.Function("expm1")
 log1p = sp.Function("log1p")
 
 
+def expm1_form(t: sp.Add) -> sp.Expr | None:
+    """The sum ``t`` as a multiple of ``expm1``: ``exp(a) - 1 -> expm1(a)``, ``c - c exp(a) -> -c expm1(a)``; None
+    for any other sum. The one place of this rewrite: :func:`accurate_functions` applies it to whole expressions,
+    :meth:`.printer.NumbaPrinter._print_Add` to each sum it prints.
+
+    >>> from nonlocal_calc import x
+    >>> expm1_form(sp.exp(x) - 1), expm1_form(3 - 3 * sp.exp(-x**2)), expm1_form(x - 1)
+    (expm1(x), -3*expm1(-x**2), None)
+    """
+    if len(t.args) != 2:
+        return None
+    if -1 in t.args:
+        other = t.args[0] if t.args[1] == -1 else t.args[1]
+        if isinstance(other, sp.exp):
+            return expm1(other.args[0])
+    if t.args[0].is_Number and t.args[0] != 0:  # c - c exp(a) = -c expm1(a)
+        c, m = t.args[1].as_coeff_Mul()
+        if c == -t.args[0] and isinstance(m, sp.exp):
+            return c * expm1(m.args[0])
+    return None
+
+
 def accurate_functions(expr: sp.Expr) -> sp.Expr:
-    """``log(1 + r) -> log1p(r)``, ``exp(a) - 1 -> expm1(a)``, ``c - c exp(a) -> -c expm1(a)`` (before CSE could
-    split the patterns)."""
+    """``log(1 + r) -> log1p(r)`` and the sums of :func:`expm1_form` (before CSE could split the patterns)."""
     def lg(t):
         a = t.args[0]
         if isinstance(a, sp.Add) and 1 in a.args:
@@ -71,15 +92,8 @@ def accurate_functions(expr: sp.Expr) -> sp.Expr:
         return t
 
     def em(t):
-        if len(t.args) == 2 and -1 in t.args:
-            other = t.args[0] if t.args[1] == -1 else t.args[1]
-            if isinstance(other, sp.exp):
-                return expm1(other.args[0])
-        if len(t.args) == 2 and t.args[0].is_Number and t.args[0] != 0:  # c - c exp(a) = -c expm1(a)
-            c, m = t.args[1].as_coeff_Mul()
-            if c == -t.args[0] and isinstance(m, sp.exp):
-                return c * expm1(m.args[0])
-        return t
+        out = expm1_form(t)
+        return t if out is None else out
 
     return expr.replace(lambda t: isinstance(t, sp.log), lg).replace(lambda t: isinstance(t, sp.Add), em)
 
