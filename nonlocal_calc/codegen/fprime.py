@@ -21,6 +21,11 @@ def activation_pieces(D):
     return list(act.pieces), list(act.breakpoints)
 
 
+def jumps_at_kinks(pieces: list[sp.Expr], bps: list[sp.Expr]) -> list[sp.Expr]:
+    """The jump f(b+) - f(b-) of the activation at each kink b."""
+    return [sp.simplify(pieces[i + 1].subs(x, b) - pieces[i].subs(x, b)) for i, b in enumerate(bps)]
+
+
 def _stable_expr_forms(pr: NumbaPrinter, e: sp.Expr, tag: str) -> list[str]:
     """Lines setting ``r`` to ``e`` (a function of t), via exponential-rational forms when possible."""
     er = exp_rational(e.subs(T_VAR, x)) if e.has(T_VAR) else None
@@ -56,8 +61,7 @@ def fprime_source(D) -> tuple[str, list[sp.Expr]]:
         for ln in lines:
             blk.add(ln, ind)
     blk.add("return r", 1)
-    jumps = [sp.simplify(pieces[i + 1].subs(x, b) - pieces[i].subs(x, b)) for i, b in enumerate(bps)]
-    return blk.text(), jumps, pr.helpers
+    return blk.text(), jumps_at_kinks(pieces, bps), pr.helpers
 
 
 def piece_source(D) -> tuple[str, set]:

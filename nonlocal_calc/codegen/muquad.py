@@ -22,9 +22,9 @@ import sympy as sp
 
 from ..symbols import x, z
 from .emit import S_VAR, T_VAR, TR_VAR, Block, njit
-from .fprime import _stable_expr_forms, activation_pieces, piece_source
+from .fprime import _stable_expr_forms, activation_pieces, jumps_at_kinks, piece_source
 from .printer import NumbaPrinter, PrinterError
-from .quadrature import GK_WG, GK_WK, GK_XK, LOG_POWER, weight_in_t
+from .quadrature import GK_WG, GK_WK, GK_XK, substitution_power, weight_in_t
 from .stable import accurate_functions
 
 #: Below this distance the secant slope is the mean of f' by Gauss-Legendre (no difference of f's values).
@@ -51,13 +51,7 @@ def mu_weight(D) -> tuple[sp.Expr, int, bool]:
             keep.append(f)
         mu = sp.Mul(*keep)
     w = accurate_functions(2 * S_VAR * mu)
-    m = 1
-    for p in w.atoms(sp.Pow):
-        if p.base.has(S_VAR) and p.exp.is_Rational and not p.exp.is_Integer:
-            m = sp.ilcm(m, p.exp.q)
-    if any(lg.has(S_VAR) for lg in w.atoms(sp.log)):
-        m *= LOG_POWER
-    return w, int(m), ratio
+    return w, substitution_power(w), ratio
 
 
 def rho_at_zero_is_infinite(w: sp.Expr) -> bool:
@@ -70,11 +64,6 @@ def rho_at_zero_is_infinite(w: sp.Expr) -> bool:
     """
     lim = sp.limit(w / 2, S_VAR, 0, "+")
     return bool(lim != 0)
-
-
-def _jumps(D) -> list[sp.Expr]:
-    pieces, bps = activation_pieces(D)
-    return [sp.simplify(pieces[i + 1].subs(x, b) - pieces[i].subs(x, b)) for i, b in enumerate(bps)]
 
 
 def _value_source(D) -> tuple[str, set]:
@@ -101,7 +90,7 @@ def _slope_source(D) -> tuple[str, set]:
     """``_slope(x, z)``: the secant slope ``(f(x + z) - f(x - z)) / (2 z)``, by the mean of f' below Z_INNER."""
     pieces, bps = activation_pieces(D)
     pr = NumbaPrinter()
-    jumps = _jumps(D)
+    jumps = jumps_at_kinks(pieces, bps)
     xs, ws = np.polynomial.legendre.leggauss(N_INNER)
     blk = Block()
     src, h = _value_source(D)
@@ -226,7 +215,7 @@ def mu_fallback_source(D) -> tuple[str, set]:
     blk.add(njit())
     blk.add("def _fallback(x, delta, tol):")
     blk.add('"""Split at the kinks\' distances to x (where A is not smooth), nearest first."""', 1)
-    if rho_at_zero_is_infinite(w) and any(j != 0 for j in _jumps(D)):
+    if rho_at_zero_is_infinite(w) and any(j != 0 for j in jumps_at_kinks(*activation_pieces(D))):
         blk.add("for j in range(_NB):", 1)
         blk.add("if _BPS[j] == x and _JUMPS[j] != 0.0:  # a jump at x against rho(0) = inf", 2)
         blk.add("return math.inf if _JUMPS[j] > 0.0 else -math.inf", 3)

@@ -37,7 +37,7 @@ import sympy as sp
 
 from ..symbols import delta, x, z
 from .emit import T_VAR, TR_VAR, Block, assignments
-from .fprime import _end_limits, _stable_expr_forms
+from .fprime import _end_limits, _stable_expr_forms, jumps_at_kinks
 from .printer import NumbaPrinter, PrinterError, number_literal
 from .stable import expm1
 
@@ -175,7 +175,7 @@ def module_source(D, doc: str = "") -> str:
     pieces, bps = list(act.pieces), list(act.breakpoints)
     if any(not b.is_number for b in bps):
         raise _refuse(D, "the activation's kinks move with a parameter")
-    jumps = [sp.simplify(pieces[i + 1].subs(x, b) - pieces[i].subs(x, b)) for i, b in enumerate(bps)]
+    jumps = jumps_at_kinks(pieces, bps)
     lo, hi = _end_limits(pieces[0], pieces[-1])
     g = profile(D)
     try:

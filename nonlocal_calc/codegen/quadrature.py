@@ -7,7 +7,7 @@ import sympy as sp
 
 from ..symbols import delta, x, z
 from .emit import S_VAR, T_VAR, Block, njit
-from .fprime import activation_pieces, piece_source
+from .fprime import activation_pieces, jumps_at_kinks, piece_source
 from .printer import NumbaPrinter, number_literal
 from .stable import accurate_functions, scale_growing_exponentials, small_horizon_series
 
@@ -36,13 +36,19 @@ def rho_parts(D):
     rho = rho.replace(lambda e: isinstance(e, sp.Abs), lambda e: e.args[0])  # s > 0
     rho = sp.simplify(rho) if rho.has(sp.Abs) else rho
     rho = accurate_functions(small_horizon_series(scale_growing_exponentials(rho)))  # (a fixed-width factor: 1 - exp(a), a constant ~ delta^3)
+    return rho, substitution_power(rho)
+
+
+def substitution_power(weight: sp.Expr) -> int:
+    """The power m of ``s = delta t^m`` that makes a weight in s smooth in t: the common denominator of its
+    fractional powers of s, times :data:`LOG_POWER` where it has a logarithm of s."""
     m = 1
-    for p in rho.atoms(sp.Pow):
+    for p in weight.atoms(sp.Pow):
         if p.base.has(S_VAR) and p.exp.is_Rational and not p.exp.is_Integer:
             m = sp.ilcm(m, p.exp.q)
-    if any(lg.has(S_VAR) for lg in rho.atoms(sp.log)):
+    if any(lg.has(S_VAR) for lg in weight.atoms(sp.log)):
         m *= LOG_POWER
-    return rho, int(m)
+    return int(m)
 
 
 def weight_in_t(rho: sp.Expr, m: int) -> tuple[sp.Expr, sp.Expr]:
@@ -61,7 +67,7 @@ def fallback_source(D) -> tuple[str, set]:
     relative tolerance ``tol``."""
     rho, m = rho_parts(D)
     pieces, bps = activation_pieces(D)
-    jumps = [sp.simplify(pieces[i + 1].subs(x, b) - pieces[i].subs(x, b)) for i, b in enumerate(bps)]
+    jumps = jumps_at_kinks(pieces, bps)
     pr = NumbaPrinter({S_VAR: "s", T_VAR: "t"})
     # integrand in t on one side: f'(x + side*s) rho(s) ds/dt with s = delta t^m
     g, s_of_t = weight_in_t(rho, m)
