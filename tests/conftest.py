@@ -34,6 +34,34 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+#: Activations with kinks away from 0 (and those kinks), for the choice of a closed form's cell in float32
+#: (points_across_in_float32): one without closed form in the framework packages (cells with cancellation), one
+#: whose cells are polynomials in (x - 1/3)/delta, one with checked cells in the ufuncs (a cubic).
+KINK_PAIRS = [("Abs(x - 3/2)", ("3/2",)), ("Max(x - 1/3, 0)", ("1/3",)),
+              ("Max((3)*(x - (-3/2)), (3)*(x - (-3/2))**3)", ("-5/2", "-3/2", "-1/2"))]
+
+
+def points_across_in_float32(b, d) -> list[float]:
+    """Float32 x within 3 ulps of ``b +- d`` (b a SymPy Rational, d a float32) on which ``x < b +- d`` computed in
+    float32 (as printed: ``delta + T(b)``) and exactly disagree: the cell of the closed form x lies in, misjudged by
+    a float32 comparison."""
+    import numpy as np
+    import sympy as sp
+
+    out = []
+    for s in (1, -1):
+        exact = b + s * sp.Rational(float(d))
+        rounded = np.float32(np.float32(s) * d + np.float32(float(b)))
+        x0 = np.float32(float(exact))
+        for k in range(-3, 4):
+            xv = x0
+            for _ in range(abs(k)):
+                xv = np.nextafter(xv, np.float32(np.sign(k) * np.inf), dtype=np.float32)
+            if (xv < rounded) != (sp.Rational(float(xv)) < exact):
+                out.append(float(xv))
+    return out
+
+
 def from_python(fn):
     """``fn`` (a generated function without a CPython wrapper, callable only from compiled code) behind a
     Python-callable ``njit`` shim of the same arity (Numba inlines ``inline="always"`` functions, which a

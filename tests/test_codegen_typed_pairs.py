@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import sympy as sp
+from conftest import KINK_PAIRS, points_across_in_float32
 from independent import X, Z, nonlocal_derivative, parse
 
 import nonlocal_calc as nlc
@@ -208,25 +209,7 @@ def test_a_kink_at_twice_the_horizon():
                 assert abs(got - want) <= tol * max(abs(want), 1e-2), (xv, d, dt, got, want)
 
 
-def _points_across_in_float32(b: sp.Rational, d: np.float32) -> list[float]:
-    """Float32 x within 3 ulps of ``b +- d`` on which ``x < b +- d`` computed in float32 (as printed: ``delta + T(b)``)
-    and exactly disagree: the cell of the closed form x lies in, misjudged by a float32 comparison."""
-    out = []
-    for s in (1, -1):
-        exact = b + s * sp.Rational(float(d))
-        rounded = np.float32(np.float32(s) * d + np.float32(float(b)))
-        x0 = np.float32(float(exact))
-        for k in range(-3, 4):
-            xv = x0
-            for _ in range(abs(k)):
-                xv = np.nextafter(xv, np.float32(np.sign(k) * np.inf), dtype=np.float32)
-            if (xv < rounded) != (sp.Rational(float(xv)) < exact):
-                out.append(float(xv))
-    return out
-
-
-@pytest.mark.parametrize("act,kinks", [("Abs(x - 3/2)", ("3/2",)), ("Max(x - 1/3, 0)", ("1/3",)),
-                                       ("Max((3)*(x - (-3/2)), (3)*(x - (-3/2))**3)", ("-5/2", "-3/2", "-1/2"))])
+@pytest.mark.parametrize("act,kinks", KINK_PAIRS)
 def test_float32_cell_choice_at_a_kink_away_from_zero(act, kinks):
     """Float32 x within rounding of a cell end ``b +- delta`` (b != 0): the float32 loops chose the cell by ``x < b +-
     delta`` computed in float32 and took the wrong side's formula (3.0 where the value is 2.9919718684 for the last
@@ -239,7 +222,7 @@ def test_float32_cell_choice_at_a_kink_away_from_zero(act, kinks):
     u = make_ufunc(D)
     for dv in (8.03e-6, 1e-4, 0.0123):
         d = np.float32(dv)
-        xs = [xv for b in kinks for xv in _points_across_in_float32(sp.Rational(b), d)]
+        xs = [xv for b in kinks for xv in points_across_in_float32(sp.Rational(b), d)]
         assert xs, (act, dv)  # (else the test checks nothing)
         dr = sp.Rational(float(d))
         refs = [float((f.subs(X, sp.Rational(xv) + dr) - f.subs(X, sp.Rational(xv) - dr)) / (2 * dr)) for xv in xs]

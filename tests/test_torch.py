@@ -12,11 +12,13 @@ import warnings
 import numpy as np
 import pytest
 import sympy as sp
-from conftest import grid
+from conftest import KINK_PAIRS, grid, points_across_in_float32
+from independent import dirac_pair, parse
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install -e '.[torch]')")
 
 import nonlocal_calc as nlc  # noqa: E402
+from nonlocal_calc.activations import Activation  # noqa: E402
 from nonlocal_calc.codegen.accuracy import DELTAS, grid_x  # noqa: E402
 from nonlocal_calc.derivation import COVERAGE_KERNELS  # noqa: E402
 from nonlocal_calc.torch import NonlocalActivation, nonlocal_activation, pair, spike  # noqa: E402
@@ -192,6 +194,26 @@ def test_float32_and_low_precision(derived, act, ker):
         # rounded once from float32: half an ulp of the low-precision type, plus the float32 error
         assert np.all(np.abs(g.double().numpy() - want) <= ulp * np.abs(want) + 2e-6 * np.maximum(np.abs(want), 1e-2)
                       + 6e-8)  # (float16 below 6e-5: subnormal, steps of 6e-8)
+
+
+@pytest.mark.parametrize("act,kinks", KINK_PAIRS)
+def test_float32_cell_choice_at_a_kink_away_from_zero(act, kinks):
+    """Float32 x within rounding of a cell end ``b +- delta`` (b != 0): the closed form chose its cell by ``x < b +-
+    delta`` computed in float32 and took the wrong side's formula (1.0 where D = 0.99979820 for Max(x - 1/3, 0) at
+    x = 0.33334136, delta = 8.03e-6), and computed x - 1/3 with 1/3 rounded to float32 (0.99917966 once the cell was
+    right). Against the central difference (dirac_pair) of f at 40 digits (:mod:`independent`)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        act_obj = Activation.from_expr(act)
+    f = parse(act)
+    for dv in (8.03e-6, 1e-4, 0.0123):
+        d = np.float32(dv)
+        xs = [xv for b in kinks for xv in points_across_in_float32(sp.Rational(b), d)]
+        assert xs, (act, dv)  # (else the test checks nothing)
+        want = np.array([float(dirac_pair(f, xv, float(d))) for xv in xs])
+        got = _grad(act_obj, "dirac_pair", xs, float(d), torch.float32).double().numpy()
+        err = np.abs(got - want) / np.maximum(np.abs(want), 1e-2)
+        assert err.max() <= 2e-6, (act, float(d), xs[err.argmax()], got[err.argmax()], want[err.argmax()])
 
 
 def test_eager_blocks_give_the_values_of_one_call():

@@ -22,7 +22,7 @@ from .rules import FUNCTIONS
 __all__ = ["JAX_CODEGEN_VERSION", "module_source"]
 
 #: Bumped whenever the generated JAX code changes: part of its cache key.
-JAX_CODEGEN_VERSION = "2"
+JAX_CODEGEN_VERSION = "3"
 
 _HEAD = '''
 def _x64():
@@ -46,10 +46,11 @@ def _default(x):
 
 
 def _wide(x, delta):
-    """The value's quadrature of a sign-changing f' (GELU, SiLU) or a jump of f runs in float64 for every dtype
-    when 64-bit types are enabled (with the orders planned for the dtype): in float32 it loses the last bits
-    float32 results need. Without them, in the data's type."""
-    if x.dtype == jnp.float64 or not _x64():
+    """x and delta in float64 when 64-bit types are enabled; without them, as they are. The value's quadrature of
+    a sign-changing f' (GELU, SiLU) or a jump of f runs in float64 for every dtype (with the orders planned for the
+    dtype): in float32 it loses the last bits float32 results need. The closed form chooses its cell with them: a
+    float32 cell end b + k delta rounds, and a float32 x within that rounding took the wrong cell's formula."""
+    if not _x64():
         return x, delta
     return x.astype(jnp.float64), delta.astype(jnp.float64)
 '''

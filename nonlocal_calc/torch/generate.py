@@ -21,7 +21,7 @@ from .printer import TorchCodePrinter
 __all__ = ["TORCH_CODEGEN_VERSION", "module_source", "stable_form"]
 
 #: Bumped whenever the generated torch code changes: part of its cache key.
-TORCH_CODEGEN_VERSION = "13"
+TORCH_CODEGEN_VERSION = "14"
 
 
 def module_source(D, plans: dict | None = None) -> tuple[str, dict]:
@@ -62,10 +62,11 @@ def module_source(D, plans: dict | None = None) -> tuple[str, dict]:
     head.add()
     head.add()
     head.add("def _wide(x, delta):")
-    head.add('"""The value\'s quadrature of a sign-changing f\' (GELU, SiLU) or a jump of f runs in float64 for every'
-             " dtype (with the orders planned for the dtype): in float32 it loses the last bits float32 results"
-             " need.\"\"\"", 1)
-    head.add("return (x, delta) if x.dtype == torch.float64 else (x.double(), delta.double())", 1)
+    head.add('"""x and delta in float64. The value\'s quadrature of a sign-changing f\' (GELU, SiLU) or a jump of f'
+             " runs in float64 for every dtype (with the orders planned for the dtype): in float32 it loses the last"
+             " bits float32 results need. The closed form chooses its cell with them: a float32 cell end b + k delta"
+             " rounds, and a float32 x within that rounding took the wrong cell's formula.\"\"\"", 1)
+    head.add("return x.double(), delta.double()", 1)
     head.add()
     head.add()
     helper_lines(head, TorchCodePrinter, helpers | {"_where"})  # (value() and the quadrature call it too)

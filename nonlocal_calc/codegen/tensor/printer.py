@@ -24,6 +24,7 @@ spelling differs (``where``, ``full_like``, ``zeros_like``, ``clip``, ``bound``,
 
 from __future__ import annotations
 
+import numpy as np
 import sympy as sp
 from sympy.printing.precedence import precedence
 from sympy.printing.pycode import AbstractPythonCodePrinter
@@ -113,6 +114,11 @@ class TensorCodePrinter(AbstractPythonCodePrinter):
         """``value`` in the dtype of the array ``like``."""
         return f"{value}.astype({like}.dtype)"
 
+    def rounded(self, value: str) -> str:
+        """``value`` rounded as written, where a compiler would add a constant to it before it (``(x + c_hi) +
+        c_lo``: :meth:`_split_constant`)."""
+        return value
+
     # ------------------------------------------------------------------ printing
     def _print(self, expr, **kwargs):
         # a constant subexpression (sqrt(2), 2*pi, exp(-1/2)) is one float literal: no array call on a number
@@ -128,10 +134,10 @@ class TensorCodePrinter(AbstractPythonCodePrinter):
         raise PrinterError(f"free symbol {expr} (only x, delta and temporaries may appear)")
 
     def _number(self, expr) -> str:
+        if expr is sp.oo or expr is sp.S.NegativeInfinity or expr is sp.nan:  # (before: oo.is_real is False)
+            return {sp.oo: "math.inf", sp.S.NegativeInfinity: "(-math.inf)", sp.nan: "math.nan"}[expr]
         if expr.has(sp.I) or expr.is_real is False:
             raise PrinterError(f"complex constant {expr}: the expression is not real")
-        if expr is sp.oo or expr is sp.S.NegativeInfinity or expr is sp.nan:
-            return {sp.oo: "math.inf", sp.S.NegativeInfinity: "(-math.inf)", sp.nan: "math.nan"}[expr]
         lit = number_literal(expr)
         return f"({lit})" if lit.startswith("-") else lit
 
@@ -160,6 +166,38 @@ class TensorCodePrinter(AbstractPythonCodePrinter):
 
     def _print_BooleanFalse(self, expr):
         return "False"
+
+    def _print_Add(self, expr):
+        split = self._split_constant(expr)
+        return super()._print_Add(expr) if split is None else split
+
+    def _split_constant(self, e) -> str | None:
+        """``x + c`` (or ``c - x``, plus other terms; x or y, the variable of a function) with a rational c that no
+        float holds (1/3, the kink of ``Max(x - 1/3, 0)``) as ``(rest + c_hi) + c_lo``, ``c_hi`` c rounded to
+        float32 (exact in float32 and float64 alike), ``c_lo`` the rest of c: near x = -c, where the cells of a
+        closed form in ``(x - c)/delta`` are most sensitive, the sum keeps every bit of the exact difference
+        (float32 1/3 alone is 1e-8 off: 6e-4 relative in Max(x - 1/3, 0) with dirac_pair at delta = 8e-6), as the
+        code generator's :meth:`~nonlocal_calc.codegen.printer.NumbaPrinter._split_constant` does (the first sum
+        :meth:`rounded`, where a compiler would fold the constants).
+
+        >>> from nonlocal_calc.symbols import x
+        >>> class Numpy(TensorCodePrinter):
+        ...     MODULE = "np"
+        >>> Numpy().doprint(x - sp.Rational(1, 3)), Numpy().doprint(x - sp.Rational(1, 2))
+        ('(x + (-0.3333333432674408)) + 9.934107462565104e-09', 'x + (-1/2)')
+        """
+        consts = [a for a in e.args if a.is_Rational]
+        if len(consts) != 1 or not any(abs(a.as_coeff_Mul()[0]) == 1 and isinstance(a.as_coeff_Mul()[1], sp.Symbol)
+                                       and a.as_coeff_Mul()[1].name in ("x", "y") for a in e.args):
+            return None
+        c = consts[0]
+        q = int(c.q)
+        if q & (q - 1) == 0:  # a dyadic rational: exact as a float (for the exponents that occur)
+            return None
+        hi = float(np.float32(float(c)))
+        lo = float(sp.N(c - sp.Rational(hi), 30))
+        head = self.rounded(f"({self._print(e - c)} + {self._number(sp.Float(hi, 30))})")
+        return f"{head} + {self._number(sp.Float(lo, 30))}"
 
     def _print_Pow(self, expr):
         b, p = expr.base, expr.exp

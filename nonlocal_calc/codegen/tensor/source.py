@@ -48,13 +48,17 @@ import sympy as sp
 from ...symbols import delta, x
 from ..cells import closed_form_block
 from ..fprime import limits
-from ..printer import NumbaPrinter, PrinterError
+from ..printer import NumbaPrinter, PrinterError, exact_bound
 from ..stable import accurate_functions, exp_rational, protect
 from .printer import TensorCodePrinter, assignments
 
 _S = sp.Symbol("s", positive=True)
 _T = sp.Symbol("t", positive=True)
 _Y = sp.Symbol("y", real=True)
+#: x and delta in float64 (``_xw, _dw = _wide(x, delta)``: float64 for every dtype where the framework has it), in
+#: the conditions that choose a cell of the closed form or a kink term (:func:`wide_conditions`)
+_XW = sp.Symbol("_xw", real=True)
+_DW = sp.Symbol("_dw", positive=True)
 
 #: The placeholder plan of a module generated for the planning itself (one node per panel).
 PLACEHOLDER = {"float64": ((1e308, 1),), "float32": ((1e308, 1),)}
@@ -83,6 +87,8 @@ def function(src: Source, pr: TensorCodePrinter, name: str, args: str, expr: sp.
     if pr.FEWER_PASSES:
         expr = shared_exponentials(expr)
     lines, (val,) = assignments(pr, [expr], "_c")
+    if expr.has(_XW, _DW):
+        src.add("_xw, _dw = _wide(x, delta)", 1)
     for ln in lines:
         src.add(ln, 1)
     if ref is not None and pr.FEWER_PASSES and not isinstance(expr, sp.Symbol):
@@ -92,6 +98,33 @@ def function(src: Source, pr: TensorCodePrinter, name: str, args: str, expr: sp.
     src.add(f"return {val}" if ref is None else f"return {val} + {pr.zeros_like(ref)}", 1)
     src.add()
     src.add()
+
+
+def _exact_condition(c) -> bool:
+    if isinstance(c, (sp.And, sp.Or, sp.Not)):
+        return all(_exact_condition(a) for a in c.args)
+    if isinstance(c, sp.Rel):
+        return exact_bound(c.lhs) and exact_bound(c.rhs)
+    return c in (sp.true, sp.false)
+
+
+def wide_conditions(expr: sp.Expr) -> sp.Expr:
+    """The conditions of the Piecewise in ``expr`` decided in float64 (x and delta as ``_xw``, ``_dw``), as the
+    code generator's ufuncs decide them (:meth:`~nonlocal_calc.codegen.printer.NumbaPrinter.condition`): a cell
+    end ``b + k delta`` rounds in float32, and a float32 x within that rounding took the formula of the wrong
+    cell (Max(x - 1/3, 0) with dirac_pair at x = 0.33334136, delta = 8.03e-6: 1.0 for 0.99979820). Conditions
+    between ends exact in every float type (x, 0, dyadic constants, +-2^j delta:
+    :func:`~nonlocal_calc.codegen.printer.exact_bound`) stay as they are; the formulas keep the data's type.
+
+    >>> from nonlocal_calc.symbols import x, delta
+    >>> wide_conditions(sp.Piecewise((0, x < -delta), (x, x < sp.Rational(1, 3) - delta), (1, True)))
+    Piecewise((0, delta < -x), (x, _xw < 1/3 - _dw), (1, True))
+    """
+    def wide(pw):
+        return sp.Piecewise(*[(v, c if _exact_condition(c) else c.xreplace({x: _XW, delta: _DW})) for v, c in pw.args],
+                            evaluate=False)
+
+    return expr.replace(lambda e: isinstance(e, sp.Piecewise), wide)
 
 
 def shared_exponentials(expr: sp.Expr) -> sp.Expr:
@@ -368,7 +401,7 @@ def module_body(D, printer: type[TensorCodePrinter]) -> tuple[str, set[str], dic
     lo, hi = limits(D)
     pr = printer(ref="x")
     if sym is not None:
-        function(body, pr, "_closed", "x, delta", sym, "The stable closed form.", ref="x + delta")
+        function(body, pr, "_closed", "x, delta", wide_conditions(sym), "The stable closed form.", ref="x + delta")
         helpers |= pr.helpers
         main = "_closed(x, delta)"
     else:
