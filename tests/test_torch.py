@@ -216,6 +216,46 @@ def test_float32_cell_choice_at_a_kink_away_from_zero(act, kinks):
         assert err.max() <= 2e-6, (act, float(d), xs[err.argmax()], got[err.argmax()], want[err.argmax()])
 
 
+def _bfloat16_points_across(b: sp.Rational, dv: float) -> list[tuple[float, float]]:
+    """(x, d): a bfloat16 x near ``b +- dv`` and a float32 d (within 400 ulps of |x - b|) for which ``x < b +- d``
+    computed in float32 (as the package computes bfloat16 data) and exactly disagree."""
+    out = []
+    for s in (1, -1):
+        x0 = float(torch.tensor(float(b + s * sp.Rational(dv)), dtype=torch.bfloat16))
+        d0 = np.float32(abs(float(sp.Rational(x0) - b)))
+        for toward in (np.inf, 0.0):
+            d = d0
+            for _ in range(400):
+                d = np.nextafter(d, np.float32(toward), dtype=np.float32)
+                rounded = np.float32(np.float32(s) * d + np.float32(float(b)))
+                if (np.float32(x0) < rounded) != (sp.Rational(x0) < b + s * sp.Rational(float(d))):
+                    out.append((x0, float(d)))
+                    break
+    return out
+
+
+def test_bfloat16_cell_choice_under_autocast():
+    """bfloat16 data (under CPU autocast) computes in float32: a bfloat16 x within float32 rounding of a cell end
+    took the wrong cell there too. Max(x - 1/3, 0) with dirac_pair at x = 0.33203125, delta = 0.0013020833:
+    -3.8e-6 where D = 0 (x is just below 1/3 - delta); the horizons are searched for such x, since bfloat16 x are
+    sparse. Against the central difference at 40 digits, rounded once to bfloat16."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        act_obj = Activation.from_expr("Max(x - 1/3, 0)")
+    f = parse("Max(x - 1/3, 0)")
+    points = [p for dv in (1e-3, 1e-2) for p in _bfloat16_points_across(sp.Rational(1, 3), dv)]
+    assert len(points) >= 4, points  # (else the test checks little)
+    for x0, d in points:
+        act = NonlocalActivation(act_obj, "dirac_pair", delta=d)
+        x = torch.tensor([x0], dtype=torch.bfloat16, requires_grad=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = act(x)
+        y.float().sum().backward()
+        assert x.grad.dtype == torch.bfloat16
+        got, want = x.grad.item(), float(dirac_pair(f, x0, d))
+        assert abs(got - want) <= 2.0**-8 * abs(want) + 2e-6 * max(abs(want), 1e-2), (x0, d, got, want)
+
+
 def test_eager_blocks_give_the_values_of_one_call():
     """Large tensors are evaluated block by block in eager mode: bit for bit the values of one call (elementwise
     formulas), for the value, both derivatives and the activation, with a shape that is not a multiple of the
