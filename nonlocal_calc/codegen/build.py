@@ -141,7 +141,7 @@ def _compile_first(src: str, warmed: set[str]) -> list[tuple[str, str]]:
     """``(function, kind)`` (kinds: ``runtime/loops.py``'s ``_first_signature``) of the functions the loops call
     that reach none of the ``warmed`` functions (those the helper of a parallel build compiles meanwhile, see
     ``modcache.warm``): the build compiles them while it waits for those (``_build_ufunc``'s ``ready``)."""
-    calls = called_names(src)
+    calls = called_names(src, passed=True)
 
     def pure(n, seen):
         out = {m for m in calls[n] if m != n and (m in calls or m in warmed)}

@@ -24,7 +24,7 @@ from ..symbols import x, z
 from .emit import S_VAR, T_VAR, TR_VAR, Block, njit
 from .fprime import _stable_expr_forms, activation_pieces, jumps_at_kinks, piece_source
 from .printer import NumbaPrinter, PrinterError
-from .quadrature import GK_WG, GK_WK, GK_XK, substitution_power, weight_in_t
+from .quadrature import add_kronrod, substitution_power, weight_in_t
 from .stable import accurate_functions
 
 #: Below this distance the secant slope is the mean of f' by Gauss-Legendre (no difference of f's values).
@@ -166,30 +166,17 @@ def mu_fallback_source(D) -> tuple[str, set]:
     blk = Block()
     blk.lines += src.splitlines()
     blk.add()
-    blk.add(f"_MGKX = np.array({list(GK_XK)!r})")
-    blk.add(f"_MGKW = np.array({list(GK_WK)!r})")
-    blk.add(f"_MGGW = np.array({[0.0, GK_WG[0], 0.0, GK_WG[1], 0.0, GK_WG[2], 0.0, GK_WG[3]]!r})")
-    blk.add()
+    # the integrand of the rule of runtime/kronrod.py: A w, or w alone (the normalization) at the same nodes
+    add_kronrod(blk, "x, delta, weighted",
+                "The integrand in t: the weight w(t), times the secant slope A at s = delta t^m if weighted.",
+                f"(_slope(x, {ssrc}) if weighted else T(1.0)) * ({wsrc})")
     blk.add(njit())
     blk.add("def _mgk(x, delta, a, b):")
     blk.add('"""Gauss-Kronrod 7/15 over t in [a, b]: (int A w, |K - G| of it, int w, |K - G| of it)."""', 1)
-    blk.add("T = type(x)", 1)
-    blk.add("c = (a + b) * 0.5", 1)
-    blk.add("h = (b - a) * 0.5", 1)
-    blk.add("k = 0.0", 1)
-    blk.add("g = 0.0", 1)
-    blk.add("kw = 0.0", 1)
-    blk.add("gw = 0.0", 1)
-    blk.add("for i in range(15):", 1)
-    blk.add("j = i if i < 8 else 14 - i", 2)
-    blk.add("t = c - h * _MGKX[j] if i < 8 else c + h * _MGKX[j]", 2)
-    blk.add(f"wt = {wsrc}", 2)
-    blk.add(f"y = _slope(x, {ssrc}) * wt", 2)
-    blk.add("k += _MGKW[j] * y", 2)
-    blk.add("g += _MGGW[j] * y", 2)
-    blk.add("kw += _MGKW[j] * wt", 2)
-    blk.add("gw += _MGGW[j] * wt", 2)
-    blk.add("return k * h, abs(k - g) * h, kw * h, abs(kw - gw) * h", 1)
+    blk.add("ys = _scratch(15, np.float64)", 1)
+    blk.add("v, _, e = _gk15(_gkf, a, b, (x, delta, True), ys)", 1)
+    blk.add("wv, _, we = _gk15(_gkf, a, b, (x, delta, False), ys)", 1)
+    blk.add("return v, e, wv, we", 1)
     blk.add()
     blk.add(njit())
     blk.add("def _mpart(x, delta, a, b, tol):")

@@ -276,50 +276,28 @@ def _rtol() -> float:
 
 
 def _gk_source(pa: str) -> str:
-    from .quadrature import GK_WG, GK_WK, GK_XK
+    """The rule of :mod:`.runtime.kronrod` (public options only) and its integrand: g at |u|, times
+    f'(x + delta u) if weighted."""
+    from . import internals, runtime
+    from .quadrature import KRONROD
 
-    gw = [0.0, GK_WG[0], 0.0, GK_WG[1], 0.0, GK_WG[2], 0.0, GK_WG[3]]
-    return f'''_GKX = np.array({list(GK_XK)!r})
-_GKW = np.array({list(GK_WK)!r})
-_GGW = np.array({gw!r})
+    rule = internals.public_source(runtime.source("kronrod", KRONROD)).lstrip("\n")
+    return f'''{rule}
+
+{_NJIT}
+def _gkf(u, data):
+    x, delta, weighted{pa} = data
+    y = _g(abs(u), delta{pa})
+    if weighted:
+        y *= _fp(x + delta * u{pa})
+    return y
 
 
 {_NJIT}
 def _gk(x, delta, a, b, weighted{pa}):
-    """Gauss-Kronrod 7/15 over u in [a, b] (signed; g at |u|) of g, or of f'(x + delta u) g if weighted:
-    (value, error estimate as QUADPACK's)."""
-    c = (a + b) * 0.5
-    h = (b - a) * 0.5
-    k = 0.0
-    gs = 0.0
-    ys = np.empty(15)
-    for i in range(8):
-        y1 = 0.0
-        y2 = 0.0
-        for j in range(2):
-            if j == 1 and i == 7:
-                break
-            u = c - h * _GKX[i] if j == 0 else c + h * _GKX[i]
-            y = _g(abs(u), delta{pa})
-            if weighted:
-                y *= _fp(x + delta * u{pa})
-            if j == 0:
-                y1 = y
-            else:
-                y2 = y
-        ys[i] = y1
-        ys[14 - i] = y2
-        k += _GKW[i] * (y1 + y2)
-        gs += _GGW[i] * (y1 + y2)
-    mean = k * 0.5
-    asc = 0.0
-    for i in range(15):
-        asc += _GKW[i if i < 8 else 14 - i] * abs(ys[i] - mean)
-    asc *= h
-    err = abs(k - gs) * h
-    if asc > 0.0 and err > 0.0:
-        err = asc * min(1.0, (200.0 * err / asc) ** 1.5)
-    return k * h, err
+    """Gauss-Kronrod 7/15 over u in [a, b] (signed; g at |u|) of g, or of f'(x + delta u) g if weighted."""
+    v, e, _ = _gk15(_gkf, a, b, (x, delta, weighted{pa}), np.empty(15))
+    return v, e
 
 
 '''

@@ -6,23 +6,14 @@ from __future__ import annotations
 import sympy as sp
 
 from ..symbols import delta, x, z
+from . import runtime
 from .emit import S_VAR, T_VAR, Block, njit
 from .fprime import activation_pieces, jumps_at_kinks, piece_source
 from .printer import NumbaPrinter, number_literal
 from .stable import accurate_functions, scale_growing_exponentials, small_horizon_series
 
-# Gauss-Kronrod 7/15 (QUADPACK); checked against mpmath in the tests.
-GK_XK = (0.991455371120812639206854697526329, 0.949107912342758524526189684047851,
-         0.864864423359769072789712788640926, 0.741531185599394439863864773280788,
-         0.586087235467691130294144845693013, 0.405845151377397166906606412076961,
-         0.207784955007898467600689403773245, 0.0)
-GK_WK = (0.022935322010529224963732008058970, 0.063092092629978553290700663189204,
-         0.104790010322250183839876322541518, 0.140653259715525918745189590510238,
-         0.169004726639267902826583426598550, 0.190350578064785409913256402421014,
-         0.204432940075298892414161999234649, 0.209482141084727828012999174891714)
-GK_WG = (0.129484966168869693270611432679082, 0.279705391489276667901467771423780,
-         0.381830050505118944950369775488975, 0.417959183673469387755102040816327)
-
+#: What a module takes from :mod:`.runtime.kronrod`: the Gauss-Kronrod 7/15 rule and its node tables.
+KRONROD = ("_GKX", "_GKW", "_GGW", "_gk15")
 
 #: The substitution power for a logarithmic singularity of rho at 0 (rho ~ log s, the kernel 1/|z|): the weight
 #: becomes t^(m-1) log t, which the 15-point Gauss-Kronrod rule integrates to 7e-14 on one panel, 3e-16 on two
@@ -62,6 +53,28 @@ def weight_in_t(rho: sp.Expr, m: int) -> tuple[sp.Expr, sp.Expr]:
     return sp.factor_terms(sp.expand(g, power_exp=False, log=False)), s_of_t
 
 
+def add_kronrod(blk: Block, unpack: str, doc: str, expr: str) -> None:
+    """Append the rule of :mod:`.runtime.kronrod` and its integrand ``_gkf(t, data)`` to ``blk``: ``data``
+    unpacked as ``unpack`` (which names x; ``T`` is its type), docstring ``doc``, value ``expr``. (One integrand per
+    module: two of different types, passed to two inlined copies of the rule, made a loop 3-5 times slower.)
+
+    >>> b = Block()
+    >>> add_kronrod(b, "x, delta", "t times x.", "x * t")
+    >>> [ln for ln in b.lines if ln.startswith("def ")][-1], b.lines[-2]
+    ('def _gkf(t, data):', '    return x * t')
+    """
+    blk.lines += runtime.source("kronrod", KRONROD).lstrip("\n").splitlines()
+    blk.add()
+    blk.add()
+    blk.add(njit())
+    blk.add("def _gkf(t, data):")
+    blk.add(f'"""{doc}"""', 1)
+    blk.add(f"{unpack} = data", 1)
+    blk.add("T = type(x)", 1)
+    blk.add(f"return {expr}", 1)
+    blk.add()
+
+
 def fallback_source(D) -> tuple[str, set]:
     """``_fallback(x, delta, tol)``: Gauss-Kronrod quadrature of ``int f'(x+s) rho(s) ds`` (+ jump terms) to the
     relative tolerance ``tol``."""
@@ -79,49 +92,16 @@ def fallback_source(D) -> tuple[str, set]:
         blk.lines += src.splitlines()
         blk.add()
         pr.helpers |= h
-    blk.add(f"_GKX = np.array({list(GK_XK)!r})")
-    blk.add(f"_GKW = np.array({list(GK_WK)!r})")
-    blk.add(f"_GGW = np.array({[0.0, GK_WG[0], 0.0, GK_WG[1], 0.0, GK_WG[2], 0.0, GK_WG[3]]!r})")
-    blk.add()
-    blk.add(njit())
-    blk.add("def _gk(x, delta, side, a, b, piece):")
-    blk.add('"""Gauss-Kronrod 7/15 over t in [a, b] of the rho-weighted f\' of that piece (s = delta t^m): (K, |K - G|)."""',
-            1)
-    blk.add("T = type(x)", 1)
-    blk.add("c = (a + b) * T(0.5)", 1)
-    blk.add("h = (b - a) * T(0.5)", 1)
-    blk.add("k = T(0.0)", 1)
-    blk.add("g = T(0.0)", 1)
-    blk.add("ys = _scratch(15, np.float64)", 1)
-    blk.add("for i in range(8):", 1)
-    blk.add("t = c - h * T(_GKX[i])", 2)
-    blk.add(f"y1 = {fp.format(f'x + side * {ss}')} * ({ws})", 2)
-    blk.add("y2 = T(0.0)", 2)
-    blk.add("if i < 7:", 2)
-    blk.add("t = c + h * T(_GKX[i])", 3)
-    blk.add(f"y2 = {fp.format(f'x + side * {ss}')} * ({ws})", 3)
-    blk.add("ys[14 - i] = y2", 3)
-    blk.add("ys[i] = y1", 2)
-    blk.add("k += T(_GKW[i]) * (y1 + y2)", 2)
-    blk.add("g += T(_GGW[i]) * (y1 + y2)", 2)
-    blk.add("# QUADPACK's estimate: |K - G| bounds the Gauss error; the Kronrod error is far smaller", 1)
-    blk.add("mean = k * T(0.5)", 1)
-    blk.add("asc = T(0.0)", 1)
-    blk.add("for i in range(8):", 1)
-    blk.add("asc += T(_GKW[i]) * abs(T(ys[i]) - mean)", 2)
-    blk.add("if i < 7:", 2)
-    blk.add("asc += T(_GKW[i]) * abs(T(ys[14 - i]) - mean)", 3)
-    blk.add("asc = asc * h", 1)
-    blk.add("err = abs(k - g) * h", 1)
-    blk.add("if asc > T(0.0) and err > T(0.0):", 1)
-    blk.add("err = asc * min(T(1.0), (T(200.0) * err / asc) ** T(1.5))", 2)
-    blk.add("return k * h, err", 1)
-    blk.add()
+    # the integrand of the rule of runtime/kronrod.py: f'(x + side s) rho(s) ds/dt at t, s = delta t^m
+    add_kronrod(blk, "x, delta, side, piece",
+                "The integrand in t on one side: f' of the panel's piece at x + side s times rho(s) ds/dt.",
+                f"{fp.format(f'x + side * {ss}')} * ({ws})")
     blk.add(njit())
     blk.add("def _fallback(x, delta, tol):")
     blk.add('"""Both sides, cut at the kinks (nearest first); each piece refined uniformly (1, 2, 4... 256 panels)."""',
             1)
     blk.add("T = type(x)", 1)
+    blk.add("ys = _scratch(15, np.float64)", 1)
     blk.add("total = T(0.0)", 1)
     blk.add("for side in (T(-1.0), T(1.0)):", 1)
     blk.add("a = T(0.0)", 2)
@@ -156,7 +136,7 @@ def fallback_source(D) -> tuple[str, set]:
     blk.add("err = T(0.0)", 4)
     blk.add("hp = (tc - a) / T(n)", 4)
     blk.add("for i in range(n):", 4)
-    blk.add("v, e = _gk(x, delta, side, a + hp * T(i), a + hp * T(i + 1), piece)", 5)
+    blk.add("v, e, _ = _gk15(_gkf, a + hp * T(i), a + hp * T(i + 1), (x, delta, side, piece), ys)", 5)
     blk.add("part += v", 5)
     blk.add("err += e", 5)
     blk.add("if err <= tol * abs(part) or err <= tol * T(1e-3) or n >= 256 or err != err:", 4)

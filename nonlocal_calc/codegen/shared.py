@@ -31,14 +31,18 @@ def _runtime_names() -> frozenset[str]:
     return frozenset(_defs(runtime_source()))
 
 
-def called_names(src: str) -> dict[str, set[str]]:
-    """The names each top-level function of ``src`` calls (key ``""``: the statements outside functions)."""
+def called_names(src: str, passed: bool = False) -> dict[str, set[str]]:
+    """The names each top-level function of ``src`` calls (key ``""``: the statements outside functions); with
+    ``passed``, also the names it passes to a call (the integrand given to the Gauss-Kronrod rule is called by it)."""
     import ast
 
     out: dict[str, set[str]] = {"": set()}
     for node in ast.parse(src).body:
         key = node.name if isinstance(node, ast.FunctionDef) else ""
-        found = {c.func.id for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+        found = set()
+        for c in ast.walk(node):
+            if isinstance(c, ast.Call) and isinstance(c.func, ast.Name):
+                found |= {c.func.id} | ({a.id for a in c.args if isinstance(a, ast.Name)} if passed else set())
         out[key] = out.get(key, set()) | found
     return out
 

@@ -6,6 +6,7 @@ integrand); everything else is here:
 * :mod:`.vmath`: branch-free ``exp`` and ``log`` (LLVM vectorizes loops that call them);
 * :mod:`.special`: special functions of real arguments (``log(1 + e^u)``, ``erfi``);
 * :mod:`.series`: the evaluator of the small-delta moment series from its coefficient tables;
+* :mod:`.kronrod`: the Gauss-Kronrod 7/15 rule with its error estimate, the integrand passed in;
 * :mod:`.warm`: the argument types the build's helper process compiles the shared functions for;
 * :mod:`.loops`: the NumPy inner loops of the fast route and the ufunc made of them.
 
@@ -31,15 +32,18 @@ from pathlib import Path
 
 
 @cache
-def _functions(module: str) -> dict[str, str]:
-    """The top-level functions of ``runtime/<module>.py``, name -> source (decorators included), in file order."""
+def _definitions(module: str) -> dict[str, tuple[str, bool]]:
+    """The top-level functions and single-name assignments (constant tables) of ``runtime/<module>.py``: name ->
+    (source, decorators included; whether it is a function), in file order."""
     text = (Path(__file__).parent / f"{module}.py").read_text()
     lines = text.splitlines()
     out = {}
     for node in ast.parse(text).body:
         if isinstance(node, ast.FunctionDef):
             first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-            out[node.name] = "\n".join(lines[first - 1:node.end_lineno]) + "\n"
+            out[node.name] = ("\n".join(lines[first - 1:node.end_lineno]) + "\n", True)
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            out[node.targets[0].id] = ("\n".join(lines[node.lineno - 1:node.end_lineno]) + "\n", False)
     return out
 
 
@@ -49,14 +53,18 @@ def names(module: str) -> tuple[str, ...]:
     >>> names("special")
     ('_log1pexp_d', '_erfi_d')
     """
-    return tuple(_functions(module))
+    return tuple(name for name, (_, function) in _definitions(module).items() if function)
 
 
 def source(module: str, wanted=None) -> str:
     """The source of the functions ``wanted`` (all if None) of ``runtime/<module>.py``, in file order, each
-    preceded by two blank lines: the text a generated module contains."""
-    funcs = _functions(module)
-    unknown = set(wanted or ()) - set(funcs)
+    preceded by two blank lines: the text a generated module contains. ``wanted`` may also name the module's
+    constant tables (``_GKX = np.array(...)``), which it then contains as well (a module's placeholders for what the
+    generated module defines itself are never named)."""
+    defs = _definitions(module)
+    unknown = set(wanted or ()) - set(defs)
     if unknown:
         raise KeyError(f"runtime/{module}.py defines no {sorted(unknown)}")
-    return "".join("\n\n" + src for name, src in funcs.items() if wanted is None or name in wanted)
+    picked = [(name, src, function) for name, (src, function) in defs.items()
+              if (function and wanted is None) or name in (wanted or ())]
+    return "".join(("\n\n" if function else "\n") + src for _, src, function in picked)
