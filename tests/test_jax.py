@@ -95,6 +95,32 @@ def test_derivative_equals_the_float64_ufunc_on_the_accuracy_grid(derived, act, 
     assert worst <= RTOL, f"{act}/{ker}: worst relative error {worst:.2e} at x, delta, jax, ufunc = {at}"
 
 
+#: x inside and outside the horizons of JUMP_DELTAS (the jump of binary_step at 0: its term is J rho(|x|))
+JUMP_X = np.array([-0.7, -0.2, 0.05, 0.3, 0.9, 1.5])
+JUMP_DELTAS = (0.5, 1.0, 2.0)
+
+
+def test_a_jump_under_the_gaussian_kernel_against_the_ufunc(derived):
+    # the jump's term in d/dx and d/ddelta of D_mu f differentiates the stable rho, an expm1: the module did not build
+    D, u = derived("binary_step", "gaussian")
+    for d in JUMP_DELTAS:
+        want = u(JUMP_X, d)
+        got = np.asarray(_grad("binary_step", "gaussian", JUMP_X, d))
+        err = np.abs(got - want) / np.maximum(np.abs(want), 1e-2)
+        assert err.max() <= RTOL, f"delta = {d}: jax {got}, ufunc {want}"
+    x = jnp.asarray(JUMP_X)
+
+    def dsum(v, dv):
+        return nonlocal_derivative(v, "binary_step", "gaussian", dv).sum()
+
+    gxx, gd = jax.grad(dsum, argnums=(0, 1))(x, jnp.asarray(0.8))
+    h = 1e-5
+    fx = (u(JUMP_X + h, 0.8) - u(JUMP_X - h, 0.8)) / (2 * h)
+    fd = (u(JUMP_X, 0.8 + h) - u(JUMP_X, 0.8 - h)).sum() / (2 * h)
+    np.testing.assert_allclose(np.asarray(gxx), fx, rtol=1e-8, atol=1e-8)
+    assert abs(float(gd) - fd) <= 1e-8 * max(1.0, abs(fd))
+
+
 @pytest.mark.parametrize("act,ker", [("relu", "sign"), ("gelu", "sign")])
 def test_forward_is_the_activation(derived, act, ker):
     D, _ = derived(act, ker)

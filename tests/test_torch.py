@@ -71,6 +71,30 @@ def test_backward_equals_the_float64_ufunc_on_the_accuracy_grid(derived, act, ke
     assert worst <= RTOL, f"{act}/{ker}: worst relative error {worst:.2e} at x, delta, torch, ufunc = {at}"
 
 
+#: x inside and outside the horizons of JUMP_DELTAS (the jump of binary_step at 0: its term is J rho(|x|))
+JUMP_X = np.array([-0.7, -0.2, 0.05, 0.3, 0.9, 1.5])
+JUMP_DELTAS = (0.5, 1.0, 2.0)
+
+
+def test_a_jump_under_the_gaussian_kernel_against_the_ufunc(derived):
+    # the jump's term in d/dx and d/ddelta of D_mu f differentiates the stable rho, an expm1: the module did not build
+    D, u = derived("binary_step", "gaussian")
+    for d in JUMP_DELTAS:
+        want = u(JUMP_X, d)
+        got = _grad("binary_step", "gaussian", JUMP_X, d).numpy()
+        err = np.abs(got - want) / np.maximum(np.abs(want), 1e-2)
+        assert err.max() <= RTOL, f"delta = {d}: torch {got}, ufunc {want}"
+    x = torch.tensor(JUMP_X, requires_grad=True, dtype=torch.float64)
+    d = torch.tensor(0.8, dtype=torch.float64, requires_grad=True)
+    (gx,) = torch.autograd.grad(nonlocal_activation(x, "binary_step", "gaussian", d).sum(), x, create_graph=True)
+    gxx, gd = torch.autograd.grad(gx.sum(), (x, d))
+    h = 1e-5
+    fx = (u(JUMP_X + h, 0.8) - u(JUMP_X - h, 0.8)) / (2 * h)
+    fd = (u(JUMP_X, 0.8 + h) - u(JUMP_X, 0.8 - h)).sum() / (2 * h)
+    np.testing.assert_allclose(gxx.numpy(), fx, rtol=1e-8, atol=1e-8)
+    assert abs(gd.item() - fd) <= 1e-8 * max(1.0, abs(fd))
+
+
 @pytest.mark.parametrize("act,ker", [("relu", "sign"), ("gelu", "sign")])
 def test_forward_is_the_activation(derived, act, ker):
     D, _ = derived(act, ker)

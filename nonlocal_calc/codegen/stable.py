@@ -57,8 +57,30 @@ class Log1pExp(sp.Function):
         return sp.log(1 + sp.exp(self.args[0]))._eval_evalf(prec)
 
 
-expm1 = sp.Function("expm1")
-log1p = sp.Function("log1p")
+class expm1(sp.Function):  # (lower case: printed by name, as the printers' expm1)
+    """``expm1(a) = exp(a) - 1``, kept unevaluated; its derivative is ``exp(a)``, so that SymPy differentiates
+    rewritten forms (an undefined function left ``Derivative(expm1(a))``, which no printer prints).
+
+    >>> from nonlocal_calc import x
+    >>> sp.diff(expm1(-x**2), x), sp.N(expm1(sp.Rational(1, 10**20)), 3)
+    (-2*x*exp(-x**2), 1.00e-20)
+    """
+
+    # (no nargs: SymPy orders it as the undefined function it replaced, and printed forms keep their order)
+    def fdiff(self, argindex=1):
+        return sp.exp(self.args[0])
+
+
+class log1p(sp.Function):  # (lower case: printed by name, as the printers' log1p)
+    """``log1p(a) = log(1 + a)``, kept unevaluated; its derivative is ``1/(1 + a)``.
+
+    >>> from nonlocal_calc import x
+    >>> sp.diff(log1p(x**2), x)
+    2*x/(x**2 + 1)
+    """
+
+    def fdiff(self, argindex=1):  # (no nargs: as expm1)
+        return 1 / (1 + self.args[0])
 
 
 def expm1_form(t: sp.Add) -> sp.Expr | None:

@@ -20,6 +20,10 @@ spelling differs (``where``, ``full_like``, ``zeros_like``, ``clip``, ``bound``,
 ...     FUNCTIONS = {"exp": "np.exp", "sqrt": "np.sqrt", "where": "np.where"}
 >>> Numpy().doprint(sp.Piecewise((sp.exp(x), x < -delta), (sp.sqrt(x), True)))
 'np.where((delta < -x), np.exp(x), np.sqrt(x))'
+>>> Numpy().doprint(sp.Derivative(sp.Function("g")(x), x))  # SymPy's refusals are PrinterErrors too
+Traceback (most recent call last):
+...
+nonlocal_calc.codegen.printer.PrinterError: no np code for Derivative: Derivative(g(x), x)
 """
 
 from __future__ import annotations
@@ -28,6 +32,11 @@ import numpy as np
 import sympy as sp
 from sympy.printing.precedence import precedence
 from sympy.printing.pycode import AbstractPythonCodePrinter
+
+try:  # (SymPy >= 1.13; before, the same refusal was a NotImplementedError)
+    from sympy.printing.codeprinter import PrintMethodNotImplementedError
+except ImportError:  # pragma: no cover
+    PrintMethodNotImplementedError = NotImplementedError
 
 from ..printer import PrinterError, number_literal
 
@@ -124,7 +133,10 @@ class TensorCodePrinter(AbstractPythonCodePrinter):
         # a constant subexpression (sqrt(2), 2*pi, exp(-1/2)) is one float literal: no array call on a number
         if isinstance(expr, sp.Expr) and not expr.is_Atom and expr.is_number:
             return self._number(expr)
-        return super()._print(expr, **kwargs)
+        try:
+            return super()._print(expr, **kwargs)
+        except PrintMethodNotImplementedError as exc:  # SymPy's own refusal: ours, so that the caller falls back
+            raise PrinterError(f"no {self.MODULE} code for {type(expr).__name__}: {expr}") from exc
 
     def _print_Symbol(self, expr):
         if expr in self.names:
@@ -313,11 +325,20 @@ def assignments(pr: TensorCodePrinter, exprs: list[sp.Expr], prefix: str) -> tup
     ...     FUNCTIONS = {"exp": "np.exp"}
     >>> assignments(Numpy(), [sp.exp(x / delta) + sp.exp(x / delta) ** 2], "_a")
     (['_a0 = np.exp(x/delta)'], ['_a0*(_a0 + 1.0)'])
+    >>> assignments(Numpy(), [x / (x + sp.sqrt(2) * sp.erf(sp.sqrt(2)))], "_a")  # (CSE's x0 = sqrt(2) inlined)
+    ([], ['x/(x + 1.34986647207931)'])
     """
     syms = sp.numbered_symbols(prefix, real=True)
     repl, reduced = sp.cse([sp.sympify(e) for e in exprs], symbols=syms, optimizations="basic")
+    # a constant temporary goes back into its uses: a function of it is then one literal, not a call on a Python
+    # float (torch.special.erf(_c0) with _c0 = sqrt(2) is a TypeError)
+    consts: dict = {}
     lines = []
     for s, e in repl:
+        e = e.xreplace(consts)
+        if e.is_number:
+            consts[s] = e
+            continue
         pr.names[s] = str(s)
         lines.append(f"{s} = {pr.doprint(e)}")
-    return lines, [pr.doprint(e) for e in reduced]
+    return lines, [pr.doprint(e.xreplace(consts)) for e in reduced]
