@@ -76,17 +76,19 @@ JUMP_X = np.array([-0.7, -0.2, 0.05, 0.3, 0.9, 1.5])
 JUMP_DELTAS = (0.5, 1.0, 2.0)
 
 
-def test_a_jump_under_the_gaussian_kernel_against_the_ufunc(derived):
-    # the jump's term in d/dx and d/ddelta of D_mu f differentiates the stable rho, an expm1: the module did not build
-    D, u = derived("binary_step", "gaussian")
+@pytest.mark.parametrize("act", ["binary_step", "tanh"])
+def test_the_gaussian_kernel_against_the_ufunc(derived, act):
+    # binary_step: the jump's term in d/dx and d/ddelta of D_mu f differentiates the stable rho, an expm1 (the module
+    # did not build); tanh: without kinks, the weight's torch.expm1 was called on a Python float (did not load)
+    D, u = derived(act, "gaussian")
     for d in JUMP_DELTAS:
         want = u(JUMP_X, d)
-        got = _grad("binary_step", "gaussian", JUMP_X, d).numpy()
+        got = _grad(act, "gaussian", JUMP_X, d).numpy()
         err = np.abs(got - want) / np.maximum(np.abs(want), 1e-2)
         assert err.max() <= RTOL, f"delta = {d}: torch {got}, ufunc {want}"
     x = torch.tensor(JUMP_X, requires_grad=True, dtype=torch.float64)
     d = torch.tensor(0.8, dtype=torch.float64, requires_grad=True)
-    (gx,) = torch.autograd.grad(nonlocal_activation(x, "binary_step", "gaussian", d).sum(), x, create_graph=True)
+    (gx,) = torch.autograd.grad(nonlocal_activation(x, act, "gaussian", d).sum(), x, create_graph=True)
     gxx, gd = torch.autograd.grad(gx.sum(), (x, d))
     h = 1e-5
     fx = (u(JUMP_X + h, 0.8) - u(JUMP_X - h, 0.8)) / (2 * h)

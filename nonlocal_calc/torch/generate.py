@@ -21,7 +21,7 @@ from .printer import TorchCodePrinter
 __all__ = ["TORCH_CODEGEN_VERSION", "module_source", "stable_form"]
 
 #: Bumped whenever the generated torch code changes: part of its cache key.
-TORCH_CODEGEN_VERSION = "15"
+TORCH_CODEGEN_VERSION = "16"
 
 
 def module_source(D, plans: dict | None = None) -> tuple[str, dict]:

@@ -250,6 +250,9 @@ def quadrature(src: Source, D, name: str, what: str, printer: type[TensorCodePri
         src.add(f"tk, wk = {pr.node_array('nodes', 'zero')}, {pr.node_array('weights', 'zero')}", 1)
         src.add(f"xe, de = {pr.expand('x')}, {pr.expand('delta')}", 1)
     cuts = [pr.doprint(b - x) for b in bps]
+    # without kinks, one panel from t = 0: a 0-d float64 array in a loop over the nodes (the weight's functions,
+    # torch.expm1 of the Gaussian's, take no Python float; float64 as a Python float was)
+    whole = "0.0" if pr.NODE_AXIS else f"{pr.MODULE}.zeros((), dtype={pr.MODULE}.float64)"
     for side in (1, -1):
         src.add(f"# side {side:+d}: s = {side} * delta * t**{m}", 1)
         if nb:
@@ -262,7 +265,7 @@ def quadrature(src: Source, D, name: str, what: str, printer: type[TensorCodePri
             ends = ["0.0", "1.0"]
         for j in range(nb + 1):
             piece = j if side == 1 else nb - j
-            src.add(f"a, h = {ends[j]}, ({ends[j + 1]}) - ({ends[j]})" if nb else "a, h = 0.0, 1.0", 1)
+            src.add(f"a, h = {ends[j]}, ({ends[j + 1]}) - ({ends[j]})" if nb else f"a, h = {whole}, 1.0", 1)
             lo = None if piece == 0 else pr.doprint(bps[piece - 1])
             hi = None if piece == nb else pr.doprint(bps[piece])
             _panel(src, printer, what, piece, float(side), s_of_t, m, (lo, hi) if nb else None)
