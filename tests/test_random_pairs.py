@@ -97,23 +97,11 @@ class KnownBug:
     applies: object
 
 
-def fixed_scale_exp(kcase) -> bool:
-    """Whether the raw kernel has an exponential factor whose width does not scale with delta."""
-    return kcase.raw is not None and any(not e.has(ind.DELTA) for e in kcase.raw.atoms(sp.exp))
-
-
 #: Open bugs the properties find, each narrowly matched (kept until the fix lands on main).
 KNOWN_BUGS: list[KnownBug] = [
     KnownBug("ufunc-acc: no compiled code for a kernel in special functions the printer lacks (uppergamma) "
              "or an unevaluated Integral",
              lambda case, check, d: check == "compile" and any(f in str(d["exc"]) for f in ("uppergamma", "Integral"))),
-    KnownBug("proptests2: the ufunc of a fixed-width Gaussian kernel is NaN once delta exceeds about 37 sigma",
-             lambda case, check, d: check in ("float64", "float32") and d["delta"] > 1 and np.isnan(d["got"])
-             and fixed_scale_exp(case.kernel)),
-    KnownBug("seed 25: the compiled quadrature at a horizon of hundreds of feature widths can miss a narrow bump "
-             "(of the kernel or of f') and accept a wrong sum",
-             lambda case, check, d: check in ("float64", "float32") and d["delta"] >= 100
-             and case.log.get("ufunc_method") == "quadrature"),
 ]
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import sympy as sp
 
 from ..symbols import x
+from .printer import NumbaPrinter, PrinterError
 from .stable import exp_rational
 
 #: Binades of delta tabulated: 2^(e-1) <= delta < 2^e for EMIN <= e <= EMAX (below: the EMIN entry).
@@ -167,7 +168,13 @@ def applies(D, g: sp.Expr) -> bool:
         return False
     if any(p.base.has(t) and not (p.exp.is_Integer and p.exp >= 0) for p in g.atoms(sp.Pow)):
         return False
-    return not g.free_symbols - {t, delta}
+    if g.free_symbols - {t, delta}:
+        return False
+    try:  # the block prints the weight (rho in Ei or lowergamma has no compiled code: the quadrature through mu)
+        NumbaPrinter({t: "t"}).doprint(g)
+    except PrinterError:
+        return False
+    return True
 
 
 def plan(D, g: sp.Expr, s_of_t: sp.Expr) -> GaussPlan | None:

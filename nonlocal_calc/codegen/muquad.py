@@ -20,11 +20,13 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from ..symbols import x, z
+from ..symbols import delta, x, z
+from . import runtime
 from .emit import S_VAR, T_VAR, TR_VAR, Block, njit
 from .fprime import _stable_expr_forms, activation_pieces, jumps_at_kinks, piece_source
 from .printer import NumbaPrinter, PrinterError
-from .quadrature import add_kronrod, substitution_power, weight_in_t
+from .quadrature import MAX_CUTS, add_kronrod, substitution_power, weight_in_t
+from .scales import feature_tables
 from .stable import accurate_functions
 
 #: Below this distance the secant slope is the mean of f' by Gauss-Legendre (no difference of f's values).
@@ -199,13 +201,23 @@ def mu_fallback_source(D) -> tuple[str, set]:
     blk.add("return part, wpart", 3)
     blk.add("n *= 2", 2)
     blk.add()
+    pieces, _ = activation_pieces(D)
+    fc, fw = feature_tables(sp.Add(*pieces), w, x, S_VAR, delta, m)
+    blk.lines += runtime.source("cuts").lstrip("\n").splitlines()
+    blk.add()
+    blk.add()
+    blk.add(f"_FC = np.array({fc!r}, dtype=np.float64)")
+    blk.add(f"_FW = np.array({fw!r}, dtype=np.float64)")
+    blk.add()
     blk.add(njit())
     blk.add("def _fallback(x, delta, tol):")
-    blk.add('"""Split at the kinks\' distances to x (where A is not smooth), nearest first."""', 1)
+    blk.add('"""Split at the kinks\' distances to x (where A is not smooth), nearest first, and at points graded around '
+            'the features\n    of f and mu (runtime/cuts.py)."""', 1)
     if rho_at_zero_is_infinite(w) and any(j != 0 for j in jumps_at_kinks(*activation_pieces(D))):
         blk.add("for j in range(_NB):", 1)
         blk.add("if _BPS[j] == x and _JUMPS[j] != 0.0:  # a jump at x against rho(0) = inf", 2)
         blk.add("return math.inf if _JUMPS[j] > 0.0 else -math.inf", 3)
+    blk.add(f"cuts = _scratch({MAX_CUTS}, np.float64)", 1)
     blk.add("total = 0.0", 1)
     blk.add("norm = 0.0", 1)
     blk.add("a = 0.0", 1)
@@ -216,12 +228,19 @@ def mu_fallback_source(D) -> tuple[str, set]:
     blk.add("d = abs(_BPS[j] - x)", 3)
     blk.add("if done < d < c:", 3)
     blk.add("c = d", 4)
-    blk.add("tc = 1.0 if c == delta else " + (f"min((c / delta) ** {1.0 / m!r}, 1.0)" if m != 1 else "c / delta"), 2)
-    blk.add("if tc > a:", 2)
-    blk.add("v, wv = _mpart(x, delta, a, tc, tol)", 3)
-    blk.add("total += v", 3)
-    blk.add("norm += wv", 3)
-    blk.add("a = tc", 3)
+    blk.add("nc = 0", 2)
+    blk.add("for i in range(len(_FC)):", 2)
+    blk.add("centre = _FC[i] if _FW[i] < 0.0 else abs(_FC[i] - x)  # (f's features at x +- z; the kernel's in z)", 3)
+    blk.add("nc = _graded(cuts, nc, done, c, centre, abs(_FW[i]))", 3)
+    blk.add("nc = _sort_unique(cuts, nc)", 2)
+    blk.add("for q in range(nc + 1):", 2)
+    blk.add("e = c if q == nc else cuts[q]", 3)
+    blk.add("tc = 1.0 if e == delta else " + (f"min((e / delta) ** {1.0 / m!r}, 1.0)" if m != 1 else "e / delta"), 3)
+    blk.add("if tc > a:", 3)
+    blk.add("v, wv = _mpart(x, delta, a, tc, tol)", 4)
+    blk.add("total += v", 4)
+    blk.add("norm += wv", 4)
+    blk.add("a = tc", 4)
     blk.add("if c == delta:", 2)
     blk.add("break", 3)
     blk.add("done = c", 2)

@@ -10,6 +10,7 @@ from . import runtime
 from .emit import S_VAR, T_VAR, Block, njit
 from .fprime import activation_pieces, jumps_at_kinks, piece_source
 from .printer import NumbaPrinter, number_literal
+from .scales import feature_tables
 from .stable import accurate_functions, scale_growing_exponentials, small_horizon_series
 
 #: What a module takes from :mod:`.runtime.kronrod`: the Gauss-Kronrod 7/15 rule and its node tables.
@@ -75,6 +76,11 @@ def add_kronrod(blk: Block, unpack: str, doc: str, expr: str) -> None:
     blk.add()
 
 
+#: Room for the cut points of one interval between kinks (runtime/cuts.py keeps the first this many: those nearest
+#: the features, as each feature's points are added outward).
+MAX_CUTS = 512
+
+
 def fallback_source(D) -> tuple[str, set]:
     """``_fallback(x, delta, tol)``: Gauss-Kronrod quadrature of ``int f'(x+s) rho(s) ds`` (+ jump terms) to the
     relative tolerance ``tol``."""
@@ -96,15 +102,24 @@ def fallback_source(D) -> tuple[str, set]:
     add_kronrod(blk, "x, delta, side, piece",
                 "The integrand in t on one side: f' of the panel's piece at x + side s times rho(s) ds/dt.",
                 f"{fp.format(f'x + side * {ss}')} * ({ws})")
+    fc, fw = feature_tables(sp.Add(*(sp.diff(p, x) for p in pieces)), rho, x, S_VAR, delta, m)
+    blk.lines += runtime.source("cuts").lstrip("\n").splitlines()
+    blk.add()
+    blk.add()
+    blk.add(f"_FC = np.array({fc!r}, dtype=np.float64)")
+    blk.add(f"_FW = np.array({fw!r}, dtype=np.float64)")
+    blk.add()
     blk.add(njit())
     blk.add("def _fallback(x, delta, tol):")
-    blk.add('"""Both sides, cut at the kinks (nearest first); each piece refined uniformly (1, 2, 4... 256 panels)."""',
-            1)
+    blk.add('"""Both sides, cut at the kinks (nearest first) and at points graded around the features of f\' and rho '
+            '(runtime/cuts.py);\n    each piece refined uniformly (1, 2, 4... 256 panels)."""', 1)
     blk.add("T = type(x)", 1)
     blk.add("ys = _scratch(15, np.float64)", 1)
+    blk.add(f"cuts = _scratch({MAX_CUTS}, np.float64)", 1)
     blk.add("total = T(0.0)", 1)
     blk.add("for side in (T(-1.0), T(1.0)):", 1)
     blk.add("a = T(0.0)", 2)
+    blk.add("sa = T(0.0)", 2)
     inv_m = f"T({1.0 / m!r})"
     # the kinks' distances in increasing order on each side, and the piece next to x on each side (f is
     # right-continuous: a kink at x belongs to the right side's piece)
@@ -125,25 +140,34 @@ def fallback_source(D) -> tuple[str, set]:
     blk.add("for j in range(last + 1):", 2)
     blk.add("c = cs[j]", 3)
     blk.add("if j == last:", 3)
-    blk.add("tc = T(1.0)", 4)
+    blk.add("c = delta", 4)
     blk.add("elif c <= T(0.0) or c >= delta:", 3)
     blk.add("continue", 4)
-    blk.add("else:", 3)
-    blk.add(f"tc = (c / delta) ** {inv_m}" if m != 1 else "tc = c / delta", 4)
-    blk.add("n = 1", 3)
-    blk.add("while True:", 3)
-    blk.add("part = T(0.0)", 4)
-    blk.add("err = T(0.0)", 4)
-    blk.add("hp = (tc - a) / T(n)", 4)
-    blk.add("for i in range(n):", 4)
-    blk.add("v, e, _ = _gk15(_gkf, a + hp * T(i), a + hp * T(i + 1), (x, delta, side, piece), ys)", 5)
-    blk.add("part += v", 5)
-    blk.add("err += e", 5)
-    blk.add("if err <= tol * abs(part) or err <= tol * T(1e-3) or n >= 256 or err != err:", 4)
-    blk.add("break", 5)
-    blk.add("n *= 2", 4)
-    blk.add("total += part", 3)
-    blk.add("a = tc", 3)
+    blk.add("nc = 0", 3)
+    blk.add("for i in range(len(_FC)):", 3)
+    blk.add("centre = _FC[i] if _FW[i] < 0.0 else side * (_FC[i] - x)  # (a kernel's feature: in s already)", 4)
+    blk.add("nc = _graded(cuts, nc, sa, c, centre, abs(_FW[i]))", 4)
+    blk.add("nc = _sort_unique(cuts, nc)", 3)
+    blk.add("for q in range(nc + 1):", 3)
+    blk.add("if q == nc:", 4)
+    blk.add("tc = T(1.0) if j == last else " + (f"(c / delta) ** {inv_m}" if m != 1 else "c / delta"), 5)
+    blk.add("else:", 4)
+    blk.add(f"tc = (cuts[q] / delta) ** {inv_m}" if m != 1 else "tc = cuts[q] / delta", 5)
+    blk.add("n = 1", 4)
+    blk.add("while True:", 4)
+    blk.add("part = T(0.0)", 5)
+    blk.add("err = T(0.0)", 5)
+    blk.add("hp = (tc - a) / T(n)", 5)
+    blk.add("for i in range(n):", 5)
+    blk.add("v, e, _ = _gk15(_gkf, a + hp * T(i), a + hp * T(i + 1), (x, delta, side, piece), ys)", 6)
+    blk.add("part += v", 6)
+    blk.add("err += e", 6)
+    blk.add("if err <= tol * abs(part) or err <= tol * T(1e-3) or n >= 256 or err != err:", 5)
+    blk.add("break", 6)
+    blk.add("n *= 2", 5)
+    blk.add("total += part", 4)
+    blk.add("a = tc", 4)
+    blk.add("sa = c", 3)
     blk.add("piece += step", 3)
     for b, J in zip(bps, jumps):
         if J != 0:

@@ -7,6 +7,7 @@ integrand); everything else is here:
 * :mod:`.special`: special functions of real arguments (``log(1 + e^u)``, ``erfi``);
 * :mod:`.series`: the evaluator of the small-delta moment series from its coefficient tables;
 * :mod:`.kronrod`: the Gauss-Kronrod 7/15 rule with its error estimate, the integrand passed in;
+* :mod:`.cuts`: the cut points of the quadratures, graded around the features of the integrand;
 * :mod:`.warm`: the argument types the build's helper process compiles the shared functions for;
 * :mod:`.loops`: the NumPy inner loops of the fast route and the ufunc made of them.
 
