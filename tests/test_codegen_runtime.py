@@ -9,7 +9,7 @@ import pytest
 from conftest import from_python
 
 from nonlocal_calc.codegen import runtime, shared
-from nonlocal_calc.codegen.runtime import kronrod, series, special, vmath
+from nonlocal_calc.codegen.runtime import cuts, kronrod, series, special, vmath
 
 
 def _ulps(got: float, ref, dt) -> float:
@@ -233,3 +233,23 @@ def test_gk15_returns_the_kronrod_gauss_difference(gk):
         g = (b - a) / 2 * np.dot(weights, np.cos(w * ((a + b) / 2 + (b - a) / 2 * nodes)))
         assert abs(d - abs(v - g)) <= 1e-15 * abs(v), (w, d, abs(v - g))
         assert (e < d / 100) if converged else (e > d), (w, e, d)
+
+
+def test_cuts_graded_around_the_features():
+    """The cut points of the quadratures (runtime/cuts.py): a feature of f at 3, width 1, seen from x = 0 on the
+    right side, and a kernel's feature at distance 0, width 1/2, in (0, 100): each centre and the distances w 2^k
+    from it inside the interval, merged, sorted, without repeats; none from a feature the interval is at most 16
+    widths of; f's feature at |c - x| for side 0 (the quadrature through mu), mirrored for side -1."""
+    buf = np.empty(64)
+    fc, fw = np.array([3.0, 0.0]), np.array([1.0, -0.5])
+    feature_cuts = from_python(cuts._feature_cuts)
+    n = feature_cuts(buf, 0.0, 100.0, fc, fw, 0.0, 1.0)
+    assert buf[:n].tolist() == [0.5, 1, 2, 3, 4, 5, 7, 8, 11, 16, 19, 32, 35, 64, 67]
+    n = feature_cuts(buf, 0.0, 16.0, fc, fw, 0.0, 1.0)  # 16 widths of f's feature: only the kernel's points
+    assert buf[:n].tolist() == [0.5, 1, 2, 4, 8]
+    n = feature_cuts(buf, 0.0, 20.0, fc[:1], fw[:1], 5.0, -1.0)  # f at 5 - s: its feature at s = 2
+    assert buf[:n].tolist() == [1, 2, 3, 4, 6, 10, 18]
+    m = feature_cuts(buf, 0.0, 20.0, fc[:1], fw[:1], 5.0, 0.0)
+    assert m == n and buf[:m].tolist() == [1, 2, 3, 4, 6, 10, 18]
+    small = np.empty(3)  # room for three: the first found are kept (the centre, then below it), sorted
+    assert feature_cuts(small, 0.0, 100.0, fc[:1], fw[:1], 0.0, 1.0) == 3 and small.tolist() == [1, 2, 3]

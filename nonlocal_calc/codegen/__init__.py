@@ -21,7 +21,7 @@ from .printer import PrinterError
 __all__ = ["make_ufunc", "jit_scalar", "write_module", "PrinterError", "CodegenError", "CODEGEN_VERSION"]
 
 #: Bumped whenever the generated code changes: part of every cache key.
-CODEGEN_VERSION = "40"
+CODEGEN_VERSION = "41"
 
 
 def _numba_version() -> str:

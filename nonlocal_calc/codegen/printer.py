@@ -91,9 +91,11 @@ def exact_bound(e) -> bool:
     return False
 
 
-def _exact_condition(c) -> bool:
+def exact_condition(c) -> bool:
+    """Whether every end the condition ``c`` compares with is exact in every float type (:func:`exact_bound`):
+    such a condition is decided right in the data's own type."""
     if isinstance(c, (sp.And, sp.Or, sp.Not)):
-        return all(_exact_condition(a) for a in c.args)
+        return all(exact_condition(a) for a in c.args)
     if isinstance(c, sp.Rel):
         return exact_bound(c.lhs) and exact_bound(c.rhs)
     return c in (sp.true, sp.false)
@@ -174,7 +176,7 @@ class NumbaPrinter(AbstractPythonCodePrinter):
         >>> NumbaPrinter().condition(x < -delta)  # (exact in float32: see exact_bound)
         'x < -delta'
         """
-        if _exact_condition(cond):  # (x < +-delta, x < 0: the float type decides them exactly)
+        if exact_condition(cond):  # (x < +-delta, x < 0: the float type decides them exactly)
             return self.wrap(cond, PREC["ternary"] + 1)
         sub = self.wide()
         out = sub.doprint(cond)

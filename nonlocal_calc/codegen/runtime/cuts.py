@@ -47,3 +47,21 @@ def _sort_unique(buf, n):
             buf[m] = buf[i]
             m += 1
     return m
+
+
+@numba.njit(cache=True, _nrt=False, no_cpython_wrapper=True, error_model="numpy")
+def _feature_cuts(buf, lo, hi, fc, fw, x, side):
+    """The cut points in ``(lo, hi)`` of the feature tables ``fc``, ``fw`` (:func:`.scales.feature_tables`), sorted,
+    in ``buf``; returns their count. A width below 0 marks a kernel's feature, its centre a distance already; the
+    others are points of f, at the distance ``side (c - x)`` (``side`` +-1: f at x + side s) or, ``side`` 0,
+    ``|c - x|`` (f at x + z and x - z)."""
+    n = 0
+    for i in range(fc.shape[0]):
+        if fw[i] < 0.0:
+            centre = fc[i]
+        elif side == 0.0:
+            centre = abs(fc[i] - x)
+        else:
+            centre = side * (fc[i] - x)
+        n = _graded(buf, n, lo, hi, centre, abs(fw[i]))
+    return _sort_unique(buf, n)

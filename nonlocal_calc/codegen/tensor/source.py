@@ -48,7 +48,7 @@ import sympy as sp
 from ...symbols import delta, x
 from ..cells import closed_form_block
 from ..fprime import limits
-from ..printer import NumbaPrinter, PrinterError, exact_bound
+from ..printer import NumbaPrinter, PrinterError, exact_condition
 from ..stable import accurate_functions, exp_rational, protect
 from .printer import TensorCodePrinter, assignments
 
@@ -100,14 +100,6 @@ def function(src: Source, pr: TensorCodePrinter, name: str, args: str, expr: sp.
     src.add()
 
 
-def _exact_condition(c) -> bool:
-    if isinstance(c, (sp.And, sp.Or, sp.Not)):
-        return all(_exact_condition(a) for a in c.args)
-    if isinstance(c, sp.Rel):
-        return exact_bound(c.lhs) and exact_bound(c.rhs)
-    return c in (sp.true, sp.false)
-
-
 def wide_conditions(expr: sp.Expr) -> sp.Expr:
     """The conditions of the Piecewise in ``expr`` decided in float64 (x and delta as ``_xw``, ``_dw``), as the
     code generator's ufuncs decide them (:meth:`~nonlocal_calc.codegen.printer.NumbaPrinter.condition`): a cell
@@ -121,7 +113,7 @@ def wide_conditions(expr: sp.Expr) -> sp.Expr:
     Piecewise((0, delta < -x), (x, _xw < 1/3 - _dw), (1, True))
     """
     def wide(pw):
-        return sp.Piecewise(*[(v, c if _exact_condition(c) else c.xreplace({x: _XW, delta: _DW})) for v, c in pw.args],
+        return sp.Piecewise(*[(v, c if exact_condition(c) else c.xreplace({x: _XW, delta: _DW})) for v, c in pw.args],
                             evaluate=False)
 
     return expr.replace(lambda e: isinstance(e, sp.Piecewise), wide)
