@@ -21,6 +21,8 @@ PAIRS = {
     "softsign/unnormalized": ("softsign", "x/(1 + Abs(x))", "sign(z)*Abs(z)**(-1/2)*exp(-(1/2)*z**2)", False),
     # (no closed first moment: the kernel check evaluates it by quadrature; rho in Ei, which has no compiled code)
     "tanh/double exponential": ("tanh", "tanh(x)", "sign(z)*exp(-exp(Abs(z)))", False),
+    # (rho an unevaluated Integral: SymPy finds no antiderivative of z e^-z log(1 + z^2))
+    "tanh/rho an integral": ("tanh", "tanh(x)", "z*exp(-Abs(z))*log(1 + z**2)", False),
 }
 XS = (-2.5, -0.7, 0.0, 1e-9, 0.999999999, 1.3)
 DELTAS = (0.001, 0.3, 3.0)

@@ -98,11 +98,7 @@ class KnownBug:
 
 
 #: Open bugs the properties find, each narrowly matched (kept until the fix lands on main).
-KNOWN_BUGS: list[KnownBug] = [
-    KnownBug("ufunc-acc: no compiled code for a kernel in special functions the printer lacks (uppergamma) "
-             "or an unevaluated Integral",
-             lambda case, check, d: check == "compile" and any(f in str(d["exc"]) for f in ("uppergamma", "Integral"))),
-]
+KNOWN_BUGS: list[KnownBug] = []
 
 
 # ----------------------------------------------------------------------------- bookkeeping
