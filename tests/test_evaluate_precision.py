@@ -203,6 +203,13 @@ def test_values_the_random_pairs_found_wrong():
     for route in (D.evaluate, lambda *a, **k: reference.nonlocal_quad(D.activation, D.kernel, *a, **k)):
         got = route(-0.7171316335813174, 4.37e-05, dps=30)
         assert close(got, 1 - 5 * mpmath.mpf(-0.7171316335813174)), got
+    # erf((x + 1/4)/2) with sign(z)|z|^(-7/4) at x = 0, delta = 1 was 4e-15 off (0.5506446361927823799...)
+    erf = nlc.Activation.from_expr("erf((1/2)*(x - (-1/4)))")
+    D = derive_quiet(erf, nlc.Kernel.from_expr("sign(z)*Abs(z)**(-7/4)"))
+    ref = independent.nonlocal_derivative(independent.parse("erf((1/2)*(x - (-1/4)))"),
+                                          independent.parse("sign(z)*Abs(z)**(-7/4)", (independent.Z, independent.DELTA)),
+                                          0, 1, dps=30, normalize=True)
+    assert close(evaluate_strict(D, 0, 1, 30), ref)
 
 
 # ------------------------------------------------------------------ the certificate
