@@ -21,11 +21,10 @@ import numpy as np
 import sympy as sp
 
 from ..symbols import delta, x, z
-from . import runtime
 from .emit import S_VAR, T_VAR, TR_VAR, Block, njit
 from .fprime import _stable_expr_forms, activation_pieces, jumps_at_kinks, piece_source
 from .printer import NumbaPrinter, PrinterError
-from .quadrature import MAX_CUTS, add_kronrod, substitution_power, weight_in_t
+from .quadrature import MAX_CUTS, add_cuts, add_kronrod, substitution_power, weight_in_t
 from .scales import feature_tables
 from .stable import accurate_functions
 
@@ -202,13 +201,7 @@ def mu_fallback_source(D) -> tuple[str, set]:
     blk.add("n *= 2", 2)
     blk.add()
     pieces, _ = activation_pieces(D)
-    fc, fw = feature_tables(sp.Add(*pieces), w, x, S_VAR, delta, m)
-    blk.lines += runtime.source("cuts").lstrip("\n").splitlines()
-    blk.add()
-    blk.add()
-    blk.add(f"_FC = np.array({fc!r}, dtype=np.float64)")
-    blk.add(f"_FW = np.array({fw!r}, dtype=np.float64)")
-    blk.add()
+    add_cuts(blk, *feature_tables(sp.Add(*pieces), w, x, S_VAR, delta, m))
     blk.add(njit())
     blk.add("def _fallback(x, delta, tol):")
     blk.add('"""Split at the kinks\' distances to x (where A is not smooth), nearest first, and at points graded around '

@@ -76,6 +76,17 @@ def add_kronrod(blk: Block, unpack: str, doc: str, expr: str) -> None:
     blk.add()
 
 
+def add_cuts(blk: Block, fc: list[float], fw: list[float]) -> None:
+    """Append the functions of :mod:`.runtime.cuts` and the feature tables ``_FC``, ``_FW`` they read
+    (:func:`.scales.feature_tables`) to ``blk``."""
+    blk.lines += runtime.source("cuts").lstrip("\n").splitlines()
+    blk.add()
+    blk.add()
+    blk.add(f"_FC = np.array({fc!r}, dtype=np.float64)")
+    blk.add(f"_FW = np.array({fw!r}, dtype=np.float64)")
+    blk.add()
+
+
 #: Room for the cut points of one interval between kinks (runtime/cuts.py keeps the first this many: those nearest
 #: the features, as each feature's points are added outward).
 MAX_CUTS = 512
@@ -102,13 +113,7 @@ def fallback_source(D) -> tuple[str, set]:
     add_kronrod(blk, "x, delta, side, piece",
                 "The integrand in t on one side: f' of the panel's piece at x + side s times rho(s) ds/dt.",
                 f"{fp.format(f'x + side * {ss}')} * ({ws})")
-    fc, fw = feature_tables(sp.Add(*(sp.diff(p, x) for p in pieces)), rho, x, S_VAR, delta, m)
-    blk.lines += runtime.source("cuts").lstrip("\n").splitlines()
-    blk.add()
-    blk.add()
-    blk.add(f"_FC = np.array({fc!r}, dtype=np.float64)")
-    blk.add(f"_FW = np.array({fw!r}, dtype=np.float64)")
-    blk.add()
+    add_cuts(blk, *feature_tables(sp.Add(*(sp.diff(p, x) for p in pieces)), rho, x, S_VAR, delta, m))
     blk.add(njit())
     blk.add("def _fallback(x, delta, tol):")
     blk.add('"""Both sides, cut at the kinks (nearest first) and at points graded around the features of f\' and rho '
