@@ -27,7 +27,8 @@ from nonlocal_calc.derivation import COVERAGE_KERNELS  # noqa: E402
 from nonlocal_calc.jax import nonlocal_activation, nonlocal_derivative, pair  # noqa: E402
 from nonlocal_calc.jax.compiled import x64 as enable_x64  # noqa: E402
 
-ALL_PAIRS = [(a, k) for a in nlc.activations.names() for k in COVERAGE_KERNELS]
+#: The pairs of the accuracy table (docs/ufuncs.md): the coverage kernels and the Gaussian.
+ALL_PAIRS = [(a, k) for a in nlc.activations.names() for k in (*COVERAGE_KERNELS, "gaussian")]
 #: Checked on every run: closed forms printed as jax.numpy code (relu, tanh, binary_step, elu...), values by the
 #: quadrature (cells with cancellation, polylogarithms, no closed form), kinks under singular kernels.
 SAMPLE = [("relu", "sign"), ("tanh", "sign"), ("silu", "sign"), ("gelu", "sign"), ("elu", "linear"),

@@ -23,7 +23,8 @@ from nonlocal_calc.codegen.accuracy import DELTAS, grid_x  # noqa: E402
 from nonlocal_calc.derivation import COVERAGE_KERNELS  # noqa: E402
 from nonlocal_calc.torch import NonlocalActivation, nonlocal_activation, pair, spike  # noqa: E402
 
-ALL_PAIRS = [(a, k) for a in nlc.activations.names() for k in COVERAGE_KERNELS]
+#: The pairs of the accuracy table (docs/ufuncs.md): the coverage kernels and the Gaussian.
+ALL_PAIRS = [(a, k) for a in nlc.activations.names() for k in (*COVERAGE_KERNELS, "gaussian")]
 #: Checked on every run: closed forms printed as torch code (relu, tanh, binary_step, elu...), values by the
 #: quadrature (cells with cancellation, polylogarithms, no closed form), kinks under singular kernels.
 SAMPLE = [("relu", "sign"), ("tanh", "sign"), ("silu", "sign"), ("gelu", "sign"), ("elu", "linear"),

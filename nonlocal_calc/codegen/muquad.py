@@ -156,7 +156,8 @@ def _slope_source(D) -> tuple[str, set]:
 
 def mu_fallback_source(D) -> tuple[str, set]:
     """``_fallback(x, delta, tol)`` (float64): Gauss-Kronrod 7/15 of ``int_0^1 A(s(t)) w(t) dt`` (s = delta t^m),
-    split where A is not smooth (the kinks' distances to x), each part refined uniformly (1, 2, 4... 256 panels);
+    split where A is not smooth (the kinks' distances to x) and around the features of f and mu (:mod:`.scales`),
+    each part refined uniformly (1, 2, 4... 256 panels);
     for a normalized kernel divided by ``int_0^1 w(t) dt`` on the same nodes."""
     w, m, ratio = mu_weight(D)
     _, bps = activation_pieces(D)
