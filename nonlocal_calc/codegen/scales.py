@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 import sympy as sp
+from sympy.polys.polyerrors import BasePolynomialError
 
 #: At most this many features per formula (the nearest-to-zero centres are kept): each adds about
 #: ``2 log2(horizon / width)`` cuts.
@@ -35,7 +36,7 @@ def _polynomial_feature(arg: sp.Expr, var: sp.Symbol) -> tuple[float, float] | N
     """
     try:
         p = sp.Poly(arg, var)
-    except sp.PolynomialError:
+    except BasePolynomialError:  # (not a polynomial in var, or no generator at all)
         return None
     n = p.degree()
     if n < 1 or not all(c.is_number and c.is_real for c in p.all_coeffs()):
@@ -52,7 +53,7 @@ def _polynomial_feature(arg: sp.Expr, var: sp.Symbol) -> tuple[float, float] | N
 def _is_monomial(arg: sp.Expr, var: sp.Symbol) -> bool:
     try:
         return len(sp.Poly(arg, var).terms()) == 1
-    except sp.PolynomialError:
+    except BasePolynomialError:
         return False
 
 
@@ -65,6 +66,8 @@ def features(expr: sp.Expr, var: sp.Symbol, free_of: tuple[sp.Symbol, ...] = ())
     [(0.0, 1.0), (3.0, 1.4142135623730951)]
     >>> features(sp.exp(-v**2 / 2) - sp.exp(-d**2 / 2) + (1 - v / d) + sp.sqrt(v) * sp.log(3 * v), v, free_of=(d,))
     [(0.0, 1.4142135623730951)]
+    >>> features(sp.Piecewise((sp.exp(-v**2), v > 0), (sp.tanh(3 * v - 1), True)) + sp.exp(sp.sqrt(v + 1)), v)
+    [(0.0, 1.0), (0.3333333333333333, 0.3333333333333333), (-1.0, 1.0)]
     """
     found = set()
     for atom in sp.preorder_traversal(expr):
@@ -77,6 +80,8 @@ def features(expr: sp.Expr, var: sp.Symbol, free_of: tuple[sp.Symbol, ...] = ())
         else:
             args = atom.args
         for arg in args:
+            if not isinstance(arg, sp.Expr) or arg.has(sp.Piecewise):
+                continue  # (a Piecewise's (expression, condition) pairs: its expressions are atoms of their own)
             if isinstance(atom, (sp.Pow, sp.log)) and _is_monomial(arg, var):
                 continue  # a power or log of c v^k has no scale of its own
             f = _polynomial_feature(arg, var) if arg.has(var) else None
