@@ -62,8 +62,9 @@ def test_ufunc_of_a_kernel_with_rho_in_special_functions_is_accurate(key):
 
 
 def test_a_kernel_of_fixed_width_at_a_huge_horizon():
-    """mu exp(-10 z^2) is 0.3 wide; at delta = 1000 one Gauss-Kronrod panel over the horizon has no node near it
-    (the quadrature's pieces are cut around it, and around f's bends at x +- z)."""
+    """The quadrature through mu at horizons of thousands of kernel widths (mu exp(-10 z^2) is 0.3 wide) against
+    the defining integral: a coverage check of the route there. (The substitution z = delta t^m crowds the nodes
+    at z = 0, where this kernel lives, so one panel already samples it; the cuts at f's bends at x +- z matter.)"""
     key = "silu/singular power x Gaussian"
     _, ftext, kernel, norm = PAIRS[key]
     u = _pair(key).ufunc()

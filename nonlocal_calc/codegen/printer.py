@@ -106,6 +106,22 @@ def _is_x(e) -> bool:
     return e == _x or (type(e).__name__ == "Clamp" and e.args[0] == _x)
 
 
+def inexact_constant(e, is_var) -> sp.Rational | None:
+    """The rational c of a sum ``v + c`` (or ``c - v``, plus other terms; ``is_var(v)`` true) that no float holds
+    (1/3, the kink of ``Max(x - 1/3, 0)``), else None. The printers write such a sum as ``(rest + c_hi) + c_lo``:
+    near v = -c, where closed forms and cuts are most sensitive, it keeps every bit of the exact difference.
+
+    >>> from nonlocal_calc.symbols import x
+    >>> inexact_constant(x - sp.Rational(1, 3), _is_x), inexact_constant(x - sp.Rational(1, 2), _is_x)
+    (-1/3, None)
+    """
+    consts = [a for a in e.args if a.is_Rational]
+    if len(consts) != 1 or not any(abs(a.as_coeff_Mul()[0]) == 1 and is_var(a.as_coeff_Mul()[1]) for a in e.args):
+        return None
+    q = int(consts[0].q)
+    return None if q & (q - 1) == 0 else consts[0]  # a dyadic rational is exact (for the exponents that occur)
+
+
 class Printed(str):
     """Printed code and the :data:`PREC` of its outermost operation."""
 
@@ -271,12 +287,8 @@ class NumbaPrinter(AbstractPythonCodePrinter):
         (computed in float64, so that float32 code gets it too): near x = -c, where a closed form such as
         ``sqrt(1/3 - x)`` and the cut of a quadrature at the kink are most sensitive, the sum keeps every bit of
         the exact difference (1/3 rounded alone: 9e-13 relative at 1e-8 from the kink)."""
-        consts = [a for a in e.args if a.is_Rational]
-        if len(consts) != 1 or not any(abs(a.as_coeff_Mul()[0]) == 1 and _is_x(a.as_coeff_Mul()[1]) for a in e.args):
-            return None
-        c = consts[0]
-        q = int(c.q)
-        if q & (q - 1) == 0:  # a dyadic rational: exact as a float (for the exponents that occur)
+        c = inexact_constant(e, _is_x)
+        if c is None:
             return None
         op = "-" if c < 0 else "+"
         hi = float(abs(c))

@@ -38,13 +38,18 @@ try:  # (SymPy >= 1.13; before, the same refusal was a NotImplementedError)
 except ImportError:  # pragma: no cover
     PrintMethodNotImplementedError = NotImplementedError
 
-from ..printer import PrinterError, number_literal
+from ..printer import PrinterError, inexact_constant, number_literal
 
 #: The SymPy functions of one argument a framework may print, by name (SymPy's, the stable module's and
 #: :mod:`.codegen.gauss`'s unevaluated ones, matched by name); each framework maps those it has to its names,
 #: together with the operations ``sqrt``, ``rsqrt``, ``pow``, ``atan2``, ``maximum``, ``minimum``, ``where``.
 ONE_ARGUMENT = ("exp", "log", "sin", "cos", "tan", "sinh", "cosh", "tanh", "asin", "acos", "atan", "asinh",
                 "acosh", "atanh", "erf", "erfc", "expm1", "log1p", "Abs", "sign", "loggamma", "Log1pExp")
+
+
+def _is_variable(e) -> bool:
+    """x, or y (the variable of a function the module defines)."""
+    return isinstance(e, sp.Symbol) and e.name in ("x", "y")
 
 
 class TensorCodePrinter(AbstractPythonCodePrinter):
@@ -198,13 +203,8 @@ class TensorCodePrinter(AbstractPythonCodePrinter):
         >>> Numpy().doprint(x - sp.Rational(1, 3)), Numpy().doprint(x - sp.Rational(1, 2))
         ('(x + (-0.3333333432674408)) + 9.934107462565104e-09', 'x + (-1/2)')
         """
-        consts = [a for a in e.args if a.is_Rational]
-        if len(consts) != 1 or not any(abs(a.as_coeff_Mul()[0]) == 1 and isinstance(a.as_coeff_Mul()[1], sp.Symbol)
-                                       and a.as_coeff_Mul()[1].name in ("x", "y") for a in e.args):
-            return None
-        c = consts[0]
-        q = int(c.q)
-        if q & (q - 1) == 0:  # a dyadic rational: exact as a float (for the exponents that occur)
+        c = inexact_constant(e, _is_variable)
+        if c is None:
             return None
         hi = float(np.float32(float(c)))
         lo = float(sp.N(c - sp.Rational(hi), 30))
