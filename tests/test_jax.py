@@ -306,16 +306,70 @@ def test_float32_cell_choice_at_a_kink_away_from_zero(act, kinks):
             assert err.max() <= 2e-6, (act, d, xs[err.argmax()], got[err.argmax()], want[err.argmax()])
 
 
-@pytest.mark.xfail(strict=True, reason="without 64-bit types the cells are chosen in float32 (a known limitation)")
 def test_float32_cell_choice_without_64_bit_types():
-    """JAX's default (jax_enable_x64 off) has no float64 to decide a cell in: Max(x - 1/3, 0) with dirac_pair at
-    x = 0.33334136, delta = 8.03e-6 gives 1.0 for 0.99979820 (2.0e-4 off)."""
+    """JAX's default (jax_enable_x64 off) has no float64 to decide a cell in: decided by exact float32 arithmetic
+    (``_exact_sign``); a float32 comparison with the rounded cell end took the wrong cell's formula (Max(x - 1/3, 0)
+    with dirac_pair at x = 0.33334136, delta = 8.03e-6: 1.0 for 0.99979820, 2.0e-4 off). With and without
+    ``jax.jit``."""
     act_obj, cases = _kink_points(*KINK_PAIRS[1])
     with no_x64():
         for d, xs, want in cases:
-            got = jax.grad(lambda u, d=d: nonlocal_activation(u, act_obj, "dirac_pair", d).sum())(jnp.asarray(xs))
-            err = np.abs(np.asarray(got, dtype=np.float64) - want) / np.maximum(np.abs(want), 1e-2)
-            assert err.max() <= 2e-6, (d, xs[err.argmax()], err.max())
+            g = jax.grad(lambda u, d=d: nonlocal_activation(u, act_obj, "dirac_pair", d).sum())
+            for got in (g(jnp.asarray(xs)), jax.jit(g)(jnp.asarray(xs))):
+                assert got.dtype == jnp.float32
+                err = np.abs(np.asarray(got, dtype=np.float64) - want) / np.maximum(np.abs(want), 1e-2)
+                assert err.max() <= 2e-6, (d, xs[err.argmax()], err.max())
+
+
+def test_exact_condition_decides_x_against_a_rounded_cell_end_exactly():
+    """``_exact_condition`` (the cell choice without 64-bit types) against exact rational arithmetic: float32 x at
+    and within 4 ulps of b + k delta (random rationals b, k; float32 delta from 1e-25 to 1e3) and random x beyond,
+    the four comparisons, one delta (a 0-d array: the end placed once among the floats) and an array of deltas
+    (each x signed exactly), with and without ``jax.jit`` (which would fold the constants of the error-free sums
+    without their barrier). The data include x on which a float32 comparison with the rounded end is wrong, and
+    ends x equals."""
+    import operator
+    from fractions import Fraction
+
+    from nonlocal_calc.jax.printer import HELPERS, linear_integers
+
+    scope = {"jax": jax, "jnp": jnp}
+    exec(HELPERS["_exact_condition"], scope)  # the helpers' text, as every module that needs them defines it
+    ops = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+    rng = np.random.default_rng(7)
+    xw, dw = sp.Symbol("_xw", real=True), sp.Symbol("_dw", positive=True)
+    wrong_in_float32 = ties = 0
+    with no_x64():
+        for _ in range(40):
+            b = Fraction(int(rng.integers(-200, 200)), int(rng.choice([1, 3, 4, 7, 10, 16, 31, 49])))
+            k = Fraction(int(rng.choice([-5, -3, -2, -1, 1, 2, 3, 7])), int(rng.choice([1, 1, 2, 3, 10])))
+            d = np.float32(10 ** rng.uniform(-25, 3))
+            end = b + k * Fraction(float(d))
+            flip = bool(rng.integers(2))  # the condition as b + k delta - x op 0 (x's coefficient negative)
+            lin = xw - (sp.Rational(b.numerator, b.denominator) + sp.Rational(k.numerator, k.denominator) * dw)
+            a, c, r = linear_integers(-lin if flip else lin)
+            x0 = np.float32(float(end))
+            xs = [x0] + [np.float32(v) for v in rng.normal(float(end), 1 + abs(float(end)), 4)]
+            for side in (np.inf, -np.inf):
+                v = x0
+                for _ in range(4):
+                    v = np.nextafter(v, np.float32(side), dtype=np.float32)
+                    xs.append(v)
+            xs = np.array(xs, dtype=np.float32)
+            diff = [(Fraction(float(v)) - end) * (-1 if flip else 1) for v in xs]
+            naive = np.sign(xs - (np.float32(float(b)) + np.float32(float(k)) * d))
+            wrong_in_float32 += int((naive != np.sign([float(v) for v in diff]) * (-1 if flip else 1)).sum())
+            ties += sum(v == 0 for v in diff)
+            for op, fn in ops.items():
+                want = np.array([fn(v, 0) for v in diff])
+
+                def cond(u, de, a=a, c=c, r=r, op=op):
+                    return scope["_exact_condition"](u, de, a, c, r, op)
+                for de in (jnp.float32(d), jnp.full(xs.shape, d, dtype=jnp.float32)):
+                    for got in (cond(jnp.asarray(xs), de), jax.jit(cond)(jnp.asarray(xs), de)):
+                        got = np.asarray(got)
+                        assert (got == want).all(), (b, k, d, op, flip, de.shape, xs[got != want])
+    assert wrong_in_float32 > 10 and ties > 0, (wrong_in_float32, ties)
 
 
 # ---------------------------------------------------------------- arguments, standalone modules

@@ -22,7 +22,7 @@ from .rules import FUNCTIONS
 __all__ = ["JAX_CODEGEN_VERSION", "module_source"]
 
 #: Bumped whenever the generated JAX code changes: part of its cache key.
-JAX_CODEGEN_VERSION = "4"
+JAX_CODEGEN_VERSION = "5"
 
 _HEAD = '''
 def _x64():

@@ -85,6 +85,15 @@ class TensorCodePrinter(AbstractPythonCodePrinter):
         super().__init__({"ref": ref})
         self.names = {s: n for s, n in (names or {}).items()}
         self.helpers: set[str] = set()
+        #: the expressions of the temporaries :func:`assignments` named (a condition that uses one can be read
+        #: whole: :meth:`expanded`)
+        self.temporaries: dict = {}
+
+    def expanded(self, expr):
+        """``expr`` with the temporaries of :func:`assignments` replaced by what they stand for."""
+        while expr.free_symbols & set(self.temporaries):
+            expr = expr.xreplace(self.temporaries)
+        return expr
 
     # ------------------------------------------------------------------ the dialect
     def fn(self, name: str) -> str:
@@ -340,5 +349,6 @@ def assignments(pr: TensorCodePrinter, exprs: list[sp.Expr], prefix: str) -> tup
             consts[s] = e
             continue
         pr.names[s] = str(s)
+        pr.temporaries[s] = e
         lines.append(f"{s} = {pr.doprint(e)}")
     return lines, [pr.doprint(e.xreplace(consts)) for e in reduced]
