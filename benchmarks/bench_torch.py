@@ -4,7 +4,10 @@ For each activation (the sign kernel, one delta), on the same ``--n`` CPU values
 
 * ``torch``: the backward of PyTorch's own activation (``torch.relu``, ``torch.tanh``, ``F.silu``, ``F.gelu``):
   ``torch.autograd.grad(y, x, g)`` of a graph built before the clock starts;
-* ``nonlocal``: the same for :class:`nonlocal_calc.torch.NonlocalActivation` (backward = D_mu f);
+* ``nonlocal``: the same for :class:`nonlocal_calc.torch.NonlocalActivation` (backward = D_mu f): eager, large
+  tensors are evaluated by the compiled functions (``fused``), and beside them by the eager blocks of torch
+  operations (``plain``, ``NLC_TORCH_FUSE=0``), with the time of the first fused call (torch.compile's
+  compilation; ``--cold`` with an empty Inductor cache, in a folder of its own);
 * with ``--compile``, both again with ``loss = (act(x) * g).sum()`` compiled by ``torch.compile(fullgraph=True)``,
   timing ``loss(x).backward()`` (forward and backward: a compiled graph's backward is not timed alone);
 * with ``--steps``, a whole training step (forward, cross-entropy, backward, SGD update) of two models on 28 x 28
@@ -17,6 +20,7 @@ The contenders alternate within each round; the median over ``--rounds`` rounds 
 nonlocal / torch.
 
     python benchmarks/bench_torch.py                          # 10^6 float32 values, delta = 0.1, 1 thread
+    python benchmarks/bench_torch.py --n 1000000,10000000 --cold   # fused and plain eager, two sizes
     python benchmarks/bench_torch.py --n 10000000 --dtype float64 --compile --rounds 5
     python benchmarks/bench_torch.py --n 0 --steps --compile --rounds 15   # training steps only
     python benchmarks/bench_torch.py --baseline old/torch    # and the modules of an earlier version (eager)
@@ -25,7 +29,9 @@ nonlocal / torch.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import tempfile
 import time
 from functools import partial
 from pathlib import Path
@@ -44,6 +50,14 @@ def backward_time(fn, x: torch.Tensor, g: torch.Tensor) -> float:
     t0 = time.perf_counter()
     torch.autograd.grad(y, xx, g)
     return time.perf_counter() - t0
+
+
+def eager(flag: str, timer):
+    """``timer`` with the nonlocal modules' compiled evaluation on (``flag`` "1") or off ("0")."""
+    def run(*args):
+        os.environ["NLC_TORCH_FUSE"] = flag
+        return timer(*args)
+    return run
 
 
 def step_time(loss, x: torch.Tensor, g: torch.Tensor) -> float:
@@ -149,7 +163,7 @@ def main(argv=None) -> None:
     ap.add_argument("--acts", default="relu,tanh,silu,gelu")
     ap.add_argument("--kernel", default="sign")
     ap.add_argument("--delta", type=float, default=0.1)
-    ap.add_argument("--n", type=int, default=10**6)
+    ap.add_argument("--n", default="1000000", help="values per tensor; several, comma-separated, one table each")
     ap.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--threads", type=int, default=1)
@@ -160,36 +174,52 @@ def main(argv=None) -> None:
     ap.add_argument("--models", default="mlp,cnn")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--reps", type=int, default=10, help="training steps per timed sample")
+    ap.add_argument("--cold", action="store_true", help="compile into an empty Inductor cache (the first call's "
+                    "cost on a new machine)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.cold:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="nlc-bench-inductor-")
     dtype = getattr(torch, args.dtype)
-    if args.n > 0:
-        values(args, dtype)
+    for n in (int(v) for v in args.n.split(",")):
+        if n > 0:
+            values(args, n, dtype)
     if args.steps:
         steps(args, dtype)
 
 
-def values(args, dtype) -> None:
-    """The table of backward times on ``args.n`` values."""
+def values(args, n: int, dtype) -> None:
+    """The table of backward times on ``n`` values: eager (the nonlocal module compiled, ``fused``, and in eager
+    blocks, ``plain``) and with ``--compile`` under torch.compile."""
     gen = torch.Generator().manual_seed(0)
-    x = (torch.rand(args.n, generator=gen, dtype=torch.float64) * 8 - 4).to(dtype)
-    g = torch.rand(args.n, generator=gen, dtype=torch.float64).to(dtype)
-    print(f"{args.n} {args.dtype} values, kernel {args.kernel}, delta = {args.delta}, {args.threads} thread(s), "
-          f"median of {args.rounds} interleaved rounds (ms)")
+    x = (torch.rand(n, generator=gen, dtype=torch.float64) * 8 - 4).to(dtype)
+    g = torch.rand(n, generator=gen, dtype=torch.float64).to(dtype)
+    print(f"{n} {args.dtype} values, kernel {args.kernel}, delta = {args.delta}, {args.threads} thread(s), "
+          f"median of {args.rounds} interleaved rounds (ms); eager nonlocal: fused (compiled, the default) and "
+          f"plain (NLC_TORCH_FUSE=0); first: the first fused call (s); load average {os.getloadavg()[0]:.1f}")
     extra = f" {'baseline':>9} {'ratio':>7} {'nonlocal/baseline':>17}" if args.baseline else ""
-    print(f"{'activation':<10} {'mode':<9} {'torch':>9} {'nonlocal':>9} {'ratio':>7}{extra}")
+    print(f"{'activation':<10} {'mode':<9} {'torch':>9} {'nonlocal':>9} {'ratio':>7} {'plain':>9} {'ratio':>7} "
+          f"{'first':>7}{extra}")
     for name in args.acts.split(","):
         mod = NonlocalActivation(name, args.kernel, delta=args.delta).to(dtype)
         modes = [("eager", NATIVE[name], mod, backward_time)]
         if args.compile:
-            torch._dynamo.reset()
             modes.append(("compiled", compiled_loss(NATIVE[name]), compiled_loss(mod), step_time))
         for mode, native, nonlocal_, timer in modes:
-            more = [partial(timer, baseline(args.baseline, name, args.kernel, args.delta, dtype), x, g)] if (
-                args.baseline and mode == "eager") else []
-            a, b, *c = interleaved(partial(timer, native, x, g), partial(timer, nonlocal_, x, g), args.rounds, more=more)
+            if mode == "eager":
+                first = eager("1", timer)(nonlocal_, x, g)
+                more = [partial(eager("0", timer), nonlocal_, x, g)]
+                if args.baseline:
+                    more.append(partial(timer, baseline(args.baseline, name, args.kernel, args.delta, dtype), x, g))
+                a, b, p, *c = interleaved(partial(timer, native, x, g), partial(eager("1", timer), nonlocal_, x, g),
+                                          args.rounds, more=more)
+                mid = f" {p:9.2f} {p / a:7.2f} {first:7.2f}"
+            else:
+                torch._dynamo.reset()
+                a, b, *c = interleaved(partial(timer, native, x, g), partial(timer, nonlocal_, x, g), args.rounds)
+                mid = f" {'':>9} {'':>7} {'':>7}"
             tail = f" {c[0]:9.2f} {c[0] / a:7.2f} {b / c[0]:17.2f}" if c else ""
-            print(f"{name:<10} {mode:<9} {a:9.2f} {b:9.2f} {b / a:7.2f}{tail}", flush=True)
+            print(f"{name:<10} {mode:<9} {a:9.2f} {b:9.2f} {b / a:7.2f}{mid}{tail}", flush=True)
 
 
 def baseline(folder: str, name: str, kernel: str, delta: float, dtype):

@@ -283,10 +283,11 @@ def test_bfloat16_cell_choice_under_autocast():
         assert abs(got - want) <= 2.0**-8 * abs(want) + 2e-6 * max(abs(want), 1e-2), (x0, d, got, want)
 
 
-def test_eager_blocks_give_the_values_of_one_call():
+def test_eager_blocks_give_the_values_of_one_call(monkeypatch):
     """Large tensors are evaluated block by block in eager mode: bit for bit the values of one call (elementwise
     formulas), for the value, both derivatives and the activation, with a shape that is not a multiple of the
-    block."""
+    block (the compiled evaluation switched off: tests/test_torch_fused.py)."""
+    monkeypatch.setenv("NLC_TORCH_FUSE", "0")
     m = pair("gelu", "sign")
     x = torch.linspace(-6, 6, 7 * (2**14 + 3), dtype=torch.float64).reshape(-1, 7)[:, :5].contiguous()
     d = torch.tensor(0.3, dtype=torch.float64)
@@ -326,9 +327,10 @@ def test_branch_free_select_gives_the_bits_of_torch_where(monkeypatch):
 
 
 @pytest.mark.parametrize("act,ker", [("relu", "sign"), ("silu", "sign")])
-def test_values_without_autograd_are_those_with_autograd(act, ker):
+def test_values_without_autograd_are_those_with_autograd(act, ker, monkeypatch):
     """D_mu f and its derivatives computed without autograd (the branch-free select, in blocks) are bit for bit
-    those computed while autograd records (torch.where, one call)."""
+    those computed while autograd records (torch.where, one call); the compiled evaluation switched off."""
+    monkeypatch.setenv("NLC_TORCH_FUSE", "0")
     m = pair(act, ker)
     for dtype in (torch.float32, torch.float64):
         x = torch.linspace(-1, 1, 100003, dtype=dtype) ** 3

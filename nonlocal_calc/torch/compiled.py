@@ -32,5 +32,5 @@ def load(D) -> ModuleType:
 
 
 def write_module(D, path) -> str:
-    """Write D's standalone torch module (imports only math and torch) to ``path``; returns its text."""
+    """Write D's standalone torch module (imports only math, os, warnings and torch) to ``path``; returns its text."""
     return _plan.write_module(D, path, BACKEND)

@@ -1,4 +1,5 @@
-"""The source of a PyTorch module for one nonlocal derivative (imports only ``math`` and ``torch``).
+"""The source of a PyTorch module for one nonlocal derivative (imports only ``math``, ``os``,
+``warnings`` and ``torch``).
 
 The body (``value``, ``derivs``, ``activation`` and the quadrature they use) is printed by
 :mod:`nonlocal_calc.codegen.tensor.source` in torch's dialect; this module adds the head (the planned orders,
@@ -21,7 +22,7 @@ from .printer import TorchCodePrinter
 __all__ = ["TORCH_CODEGEN_VERSION", "module_source", "stable_form"]
 
 #: Bumped whenever the generated torch code changes: part of its cache key.
-TORCH_CODEGEN_VERSION = "16"
+TORCH_CODEGEN_VERSION = "17"
 
 
 def module_source(D, plans: dict | None = None) -> tuple[str, dict]:
@@ -41,6 +42,8 @@ def module_source(D, plans: dict | None = None) -> tuple[str, dict]:
     head.add('"""')
     head.add()
     head.add("import math")
+    head.add("import os")
+    head.add("import warnings")
     head.add()
     head.add("import torch")
     head.add()
@@ -70,4 +73,7 @@ def module_source(D, plans: dict | None = None) -> tuple[str, dict]:
     head.add()
     head.add()
     helper_lines(head, TorchCodePrinter, helpers | {"_where"})  # (value() and the quadrature call it too)
-    return head.text() + body + "\n" + FUNCTIONS.lstrip("\n"), info
+    tail = ""
+    if "torch.special.erf" in body:  # (erf and erfc: compiled, slower than eager on CPU)
+        tail = '\n\n_EAGER_DEVICES = ("cpu",)\n'
+    return head.text() + body + "\n" + FUNCTIONS.lstrip("\n") + tail, info

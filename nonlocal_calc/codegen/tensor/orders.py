@@ -174,7 +174,7 @@ def load(D, backend: Backend) -> ModuleType:
 
 
 def write_module(D, path, backend: Backend) -> str:
-    """Write D's standalone module for ``backend`` to ``path`` (it imports only math and the framework);
+    """Write D's standalone module for ``backend`` to ``path`` (it imports only the standard library and the framework);
     returns its text."""
     from pathlib import Path
 
